@@ -1,0 +1,301 @@
+//! The typed model the macros work on, parsed from syn's syntax tree.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{
+    DeriveInput, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type, Visibility,
+};
+
+use crate::attr::{self, ImplEntry, LuaAttr};
+
+/// A struct with `#[derive(LuaUserData)]`.
+pub struct Struct<'a> {
+    pub ident: &'a Ident,
+    pub input: &'a DeriveInput,
+    pub fields: Vec<Field<'a>>,
+    pub impls: Vec<ImplEntry>,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    /// Declared `pub`: only such fields can be exposed.
+    pub public: bool,
+    pub attr: LuaAttr,
+}
+
+impl Field<'_> {
+    /// Whether scripts can see the field.
+    pub fn exposed(&self) -> bool {
+        self.public && self.attr.skip.is_none()
+    }
+
+    /// The name scripts use.
+    pub fn lua_name(&self) -> String {
+        match &self.attr.name {
+            Some(name) => name.value(),
+            None => self.ident.to_string(),
+        }
+    }
+}
+
+impl<'a> Struct<'a> {
+    pub fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
+        let data = match &input.data {
+            syn::Data::Struct(data) => data,
+            _ => {
+                return Err(syn::Error::new(
+                    input.ident.span(),
+                    "LuaUserData can only be derived for structs with named fields",
+                ));
+            }
+        };
+        let named = match &data.fields {
+            syn::Fields::Named(named) => named,
+            syn::Fields::Unit => {
+                return Ok(Struct {
+                    ident: &input.ident,
+                    input,
+                    fields: Vec::new(),
+                    impls: attr::lua_impl_entries(&input.attrs)?,
+                });
+            }
+            syn::Fields::Unnamed(fields) => {
+                return Err(syn::Error::new(
+                    fields.span(),
+                    "LuaUserData can only be derived for structs with named fields",
+                ));
+            }
+        };
+        let mut errors = Errors::default();
+        let fields = named
+            .named
+            .iter()
+            .filter_map(|field| {
+                let attr = errors.ok(attr::lua_attr(&field.attrs))?;
+                Some(Field {
+                    ident: field.ident.as_ref().expect("named field"),
+                    ty: &field.ty,
+                    public: matches!(field.vis, Visibility::Public(_)),
+                    attr,
+                })
+            })
+            .collect();
+        let impls = errors
+            .ok(attr::lua_impl_entries(&input.attrs))
+            .unwrap_or_default();
+        errors.finish()?;
+        Ok(Struct {
+            ident: &input.ident,
+            input,
+            fields,
+            impls,
+        })
+    }
+}
+
+/// An impl block with `#[lua_methods]`.
+pub struct Methods<'a> {
+    pub item: &'a ItemImpl,
+    pub functions: Vec<Function<'a>>,
+}
+
+pub struct Function<'a> {
+    pub item: &'a ImplItemFn,
+    pub lua_name: String,
+    pub receiver: Receiver,
+    pub params: Vec<Param<'a>>,
+    pub output: Output<'a>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Receiver {
+    /// No `self`: a static function in the type table.
+    None,
+    Ref,
+    Mut,
+}
+
+pub struct Param<'a> {
+    pub ty: &'a Type,
+    pub kind: ParamKind<'a>,
+}
+
+pub enum ParamKind<'a> {
+    /// Converted by value.
+    Value,
+    /// `&str`, borrowed from the Lua string.
+    Str,
+    /// `&T` / `&mut T` of a derived type, borrowed in place.
+    UserData { target: &'a Type, mutable: bool },
+    /// `Variadic<T>`: the remaining arguments.
+    Variadic { item: &'a Type },
+    /// A reference of another kind: refused by validation.
+    OtherRef,
+}
+
+/// The shape of a return type, which decides how it reaches Lua.
+pub enum Output<'a> {
+    Unit,
+    /// One value.
+    Single,
+    /// A tuple: multiple returns.
+    Tuple,
+    /// `Result<T, E>` with the shape of `T`.
+    Result(Box<Output<'a>>, &'a Type),
+}
+
+impl<'a> Methods<'a> {
+    pub fn from_syn(item: &'a ItemImpl) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let mut functions = Vec::new();
+        for impl_item in &item.items {
+            let ImplItem::Fn(function) = impl_item else {
+                continue;
+            };
+            let Some(attr) = errors.ok(attr::lua_attr(&function.attrs)) else {
+                continue;
+            };
+            if !matches!(function.vis, Visibility::Public(_)) || attr.skip.is_some() {
+                if let (false, Some(span)) =
+                    (matches!(function.vis, Visibility::Public(_)), attr.span)
+                {
+                    errors.push(syn::Error::new(
+                        span,
+                        "#[lua(...)] on a private method has no effect: only `pub fn`s are exposed to Lua",
+                    ));
+                }
+                continue;
+            }
+            if let Some(span) = attr.readonly {
+                errors.push(syn::Error::new(
+                    span,
+                    "`readonly` applies to fields, not methods",
+                ));
+            }
+            if let Some(function) = errors.ok(Function::from_syn(function, attr)) {
+                functions.push(function);
+            }
+        }
+        errors.finish()?;
+        Ok(Methods { item, functions })
+    }
+}
+
+impl<'a> Function<'a> {
+    fn from_syn(item: &'a ImplItemFn, attr: LuaAttr) -> syn::Result<Self> {
+        let mut receiver = Receiver::None;
+        let mut params = Vec::new();
+        for input in &item.sig.inputs {
+            match input {
+                FnArg::Receiver(r) => {
+                    receiver = match (&r.reference, &r.mutability) {
+                        (Some(_), None) => Receiver::Ref,
+                        (Some(_), Some(_)) => Receiver::Mut,
+                        (None, _) => {
+                            return Err(syn::Error::new(
+                                r.span(),
+                                "methods taking `self` by value cannot be called from Lua: take `&self` or `&mut self`, or mark the method #[lua(skip)]",
+                            ));
+                        }
+                    }
+                }
+                FnArg::Typed(pat) => params.push(Param {
+                    ty: &pat.ty,
+                    kind: ParamKind::of(&pat.ty),
+                }),
+            }
+        }
+        let output = match &item.sig.output {
+            ReturnType::Default => Output::Unit,
+            ReturnType::Type(_, ty) => Output::of(ty),
+        };
+        Ok(Function {
+            item,
+            lua_name: attr
+                .name
+                .map(|n| n.value())
+                .unwrap_or_else(|| item.sig.ident.to_string()),
+            receiver,
+            params,
+            output,
+        })
+    }
+}
+
+impl<'a> ParamKind<'a> {
+    fn of(ty: &'a Type) -> Self {
+        match ty {
+            Type::Reference(reference) => match &*reference.elem {
+                Type::Path(path) if path.path.is_ident("str") && reference.mutability.is_none() => {
+                    ParamKind::Str
+                }
+                target @ Type::Path(_) => ParamKind::UserData {
+                    target,
+                    mutable: reference.mutability.is_some(),
+                },
+                _ => ParamKind::OtherRef,
+            },
+            Type::Path(path) => match last_segment_args(path, "Variadic") {
+                Some(item) => ParamKind::Variadic { item },
+                None => ParamKind::Value,
+            },
+            _ => ParamKind::Value,
+        }
+    }
+}
+
+impl<'a> Output<'a> {
+    fn of(ty: &'a Type) -> Self {
+        match ty {
+            Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
+            Type::Tuple(_) => Output::Tuple,
+            Type::Path(path) => match last_segment_args(path, "Result") {
+                Some(ok) => Output::Result(Box::new(Output::of(ok)), ty),
+                None => Output::Single,
+            },
+            _ => Output::Single,
+        }
+    }
+}
+
+/// The first generic type argument when the path's last segment is `name` (`Result<T, E>` gives
+/// `T`).
+fn last_segment_args<'a>(path: &'a syn::TypePath, name: &str) -> Option<&'a Type> {
+    let segment = path.path.segments.last()?;
+    if segment.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// Collects several errors so the user sees all of them at once.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, err: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(err),
+            None => self.0 = Some(err),
+        }
+    }
+
+    pub fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        result.map_err(|e| self.push(e)).ok()
+    }
+
+    pub fn error(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    pub fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,113 @@
+//! The `#[lua(...)]` and `#[lua_impl(...)]` attributes, parsed in one place.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Attribute, GenericArgument, LitStr, Path, PathArguments, Token, Type};
+
+/// `#[lua(...)]` on a field or method. Each flag keeps its span for error messages.
+#[derive(Default)]
+pub struct LuaAttr {
+    /// The whole attribute, for errors about the attribute as such.
+    pub span: Option<Span>,
+    pub skip: Option<Span>,
+    pub readonly: Option<Span>,
+    pub name: Option<LitStr>,
+}
+
+/// Parses every `#[lua(...)]` among `attrs`; repeated attributes accumulate.
+pub fn lua_attr(attrs: &[Attribute]) -> syn::Result<LuaAttr> {
+    let mut parsed = LuaAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("lua")) {
+        parsed.span.get_or_insert(attr.span());
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("skip") {
+                set_once(&mut parsed.skip, meta.path.span(), "skip")
+            } else if meta.path.is_ident("readonly") {
+                set_once(&mut parsed.readonly, meta.path.span(), "readonly")
+            } else if meta.path.is_ident("name") {
+                let name: LitStr = meta.value()?.parse()?;
+                if parsed.name.is_some() {
+                    return Err(meta.error("duplicate `name` in #[lua(...)]"));
+                }
+                parsed.name = Some(name);
+                Ok(())
+            } else {
+                let found = meta.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                Err(meta.error(format!(
+                    "unknown lua attribute `{found}`; expected `skip`, `readonly` or `name = \"...\"`"
+                )))
+            }
+        })?;
+    }
+    Ok(parsed)
+}
+
+fn set_once(slot: &mut Option<Span>, span: Span, what: &str) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            span,
+            format!("duplicate `{what}` in #[lua(...)]"),
+        ));
+    }
+    *slot = Some(span);
+    Ok(())
+}
+
+/// Removes the `#[lua(...)]` attributes, which mean nothing to the compiler, from a method that
+/// `#[lua_methods]` passes through.
+pub fn strip_lua_attrs(attrs: &mut Vec<Attribute>) {
+    attrs.retain(|a| !a.path().is_ident("lua"));
+}
+
+/// One entry of `#[lua_impl(...)]`: a std trait, with the right-hand operand type for
+/// operators that take one (`Mul<f64>`).
+pub struct ImplEntry {
+    pub path: Path,
+    pub name: String,
+    pub rhs: Option<Type>,
+}
+
+/// Parses every `#[lua_impl(...)]` among `attrs`.
+pub fn lua_impl_entries(attrs: &[Attribute]) -> syn::Result<Vec<ImplEntry>> {
+    let mut entries = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("lua_impl")) {
+        attr.parse_args_with(|input: ParseStream| {
+            let paths = input.parse_terminated(Path::parse, Token![,])?;
+            for path in paths {
+                entries.push(impl_entry(path)?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(entries)
+}
+
+fn impl_entry(path: Path) -> syn::Result<ImplEntry> {
+    let last = path
+        .segments
+        .last()
+        .ok_or_else(|| syn::Error::new(path.span(), "expected a trait name"))?;
+    let name = last.ident.to_string();
+    let rhs = match &last.arguments {
+        PathArguments::None => None,
+        PathArguments::AngleBracketed(args) => {
+            match args.args.iter().collect::<Vec<_>>().as_slice() {
+                [GenericArgument::Type(ty)] => Some(ty.clone()),
+                _ => {
+                    return Err(syn::Error::new(
+                        args.span(),
+                        "expected one operand type, as in `Mul<f64>`",
+                    ));
+                }
+            }
+        }
+        PathArguments::Parenthesized(args) => {
+            return Err(syn::Error::new(
+                args.span(),
+                "expected a trait name such as `Add` or `Mul<f64>`",
+            ));
+        }
+    };
+    Ok(ImplEntry { path, name, rhs })
+}

@@ -1,0 +1,299 @@
+//! Strict conversions between Rust values and Lua values.
+//!
+//! Unlike mlua's own `FromLua` impls, these never coerce: a string is not a number, `3.5` is not
+//! an integer, and `300` is not a `u8`. Every refusal is a [`ConvertError`] saying what was
+//! expected and what was given, which the caller turns into a field or argument error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use mlua::{AnyUserData, Function, Lua, LuaString, Table, Value};
+
+use super::LuaUserData;
+use super::reference::with_value;
+
+/// Why a Lua value was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertError {
+    /// What the Rust side accepts, e.g. `number` or `an integer between 0 and 255`.
+    pub expected: Cow<'static, str>,
+    /// What the script gave, e.g. `string` or `300`.
+    pub got: String,
+}
+
+impl ConvertError {
+    /// A refusal of `value` because it is not `expected`.
+    pub fn new(expected: impl Into<Cow<'static, str>>, value: &Value) -> Self {
+        ConvertError {
+            expected: expected.into(),
+            got: describe(value),
+        }
+    }
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}, got {}", self.expected, self.got)
+    }
+}
+
+impl std::error::Error for ConvertError {}
+
+/// How a value appears in an error: numbers by value (so range errors show it), the rest by
+/// type name.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::UserData(ud) => match ud.type_name() {
+            Ok(name) => name.to_string_lossy(),
+            Err(_) => "userdata".to_owned(),
+        },
+        other => other.type_name().to_owned(),
+    }
+}
+
+/// A Rust type with a strict two-way conversion to Lua.
+///
+/// Implemented for the integer types, `f32`, `f64`, `bool`, `String`, `Option<T>` and mlua's
+/// handle types (`Value`, `Table`, `Function`, `AnyUserData`, `LuaString`), and for every type
+/// that derives `LuaUserData` and `Clone` (the value is copied out of the userdata, or out of a
+/// live reference to one).
+pub trait LuaConvert: Sized {
+    /// Whether converting from Lua may borrow a userdata (to copy a derived value out of it).
+    /// Writes of such values convert before they borrow their target.
+    const BORROWS: bool = false;
+
+    /// How scripts see the type, as used in error messages (`integer`, `number`, `Vec2`).
+    fn lua_type() -> Cow<'static, str>;
+
+    /// Converts a borrowed Rust value into a Lua value.
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value>;
+
+    /// Converts a Lua value, refusing anything that does not fit exactly.
+    fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError>;
+}
+
+/// Integers accept Lua integers and floats with an exact integral value, and refuse anything out
+/// of the Rust type's range.
+macro_rules! convert_int {
+    ($($ty:ty),*) => {$(
+        impl LuaConvert for $ty {
+            fn lua_type() -> Cow<'static, str> {
+                Cow::Borrowed("integer")
+            }
+
+            #[inline]
+            fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+                // Values above i64::MAX (u64, usize) cannot be a Lua integer; a float is the only
+                // lossless-in-magnitude choice and matches what mlua does.
+                Ok(match i64::try_from(*self) {
+                    Ok(i) => Value::Integer(i),
+                    Err(_) => Value::Number(*self as f64),
+                })
+            }
+
+            #[inline]
+            fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+                let converted = match value {
+                    Value::Integer(i) => <$ty>::try_from(i).ok(),
+                    Value::Number(n) => integral_float(n).and_then(|i| <$ty>::try_from(i).ok()),
+                    _ => None,
+                };
+                converted.ok_or_else(|| {
+                    let expected = format!(
+                        "an integer between {} and {}",
+                        <$ty>::MIN,
+                        <$ty>::MAX
+                    );
+                    ConvertError::new(expected, &value)
+                })
+            }
+        }
+    )*};
+}
+
+convert_int!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
+/// The exact integer a float stands for, if it has one in i128 range.
+fn integral_float(n: f64) -> Option<i128> {
+    // 2^127 and above do not fit; the comparison also rejects NaN.
+    const LIMIT: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    (n.fract() == 0.0 && n.abs() < LIMIT).then_some(n as i128)
+}
+
+impl LuaConvert for f64 {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("number")
+    }
+
+    #[inline]
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+        Ok(Value::Number(*self))
+    }
+
+    #[inline]
+    fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        match value {
+            Value::Number(n) => Ok(n),
+            Value::Integer(i) => Ok(i as f64),
+            other => Err(ConvertError::new("number", &other)),
+        }
+    }
+}
+
+impl LuaConvert for f32 {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("number")
+    }
+
+    #[inline]
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+        Ok(Value::Number(f64::from(*self)))
+    }
+
+    #[inline]
+    fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
+        let n = f64::from_lua(value, lua)?;
+        // A finite number beyond f32's range would silently become infinity.
+        if n.is_finite() && n.abs() > f64::from(f32::MAX) {
+            return Err(ConvertError::new(
+                "a number within f32 range",
+                &Value::Number(n),
+            ));
+        }
+        Ok(n as f32)
+    }
+}
+
+impl LuaConvert for bool {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("boolean")
+    }
+
+    #[inline]
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+        Ok(Value::Boolean(*self))
+    }
+
+    #[inline]
+    fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        match value {
+            Value::Boolean(b) => Ok(b),
+            other => Err(ConvertError::new("boolean", &other)),
+        }
+    }
+}
+
+impl LuaConvert for String {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("string")
+    }
+
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_string(self).map(Value::String)
+    }
+
+    fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        match &value {
+            Value::String(s) => s
+                .to_str()
+                .map(|s| s.to_owned())
+                .map_err(|_| ConvertError::new("a UTF-8 string", &value)),
+            _ => Err(ConvertError::new("string", &value)),
+        }
+    }
+}
+
+impl<T: LuaConvert> LuaConvert for Option<T> {
+    const BORROWS: bool = T::BORROWS;
+
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Owned(format!("{}?", T::lua_type()))
+    }
+
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            Some(value) => value.to_lua(lua),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
+        match value {
+            Value::Nil => Ok(None),
+            other => T::from_lua(other, lua).map(Some).map_err(|mut err| {
+                err.expected = Cow::Owned(format!("{} or nil", err.expected));
+                err
+            }),
+        }
+    }
+}
+
+impl LuaConvert for Value {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("any")
+    }
+
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+        Ok(self.clone())
+    }
+
+    fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        Ok(value)
+    }
+}
+
+/// mlua's reference types accept exactly their own kind of Lua value.
+macro_rules! convert_handle {
+    ($($ty:ty => $variant:ident, $name:literal;)*) => {$(
+        impl LuaConvert for $ty {
+            fn lua_type() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+
+            fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
+                Ok(Value::$variant(self.clone()))
+            }
+
+            fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+                match value {
+                    Value::$variant(handle) => Ok(handle),
+                    other => Err(ConvertError::new($name, &other)),
+                }
+            }
+        }
+    )*};
+}
+
+convert_handle! {
+    Table => Table, "table";
+    Function => Function, "function";
+    AnyUserData => UserData, "userdata";
+    LuaString => String, "string";
+}
+
+/// A derived type converts by copy: out of an owned userdata or a live reference on the way in,
+/// into a new userdata on the way out.
+impl<T: LuaUserData + Clone> LuaConvert for T {
+    const BORROWS: bool = true;
+
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed(T::TYPE_NAME)
+    }
+
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_userdata(self.clone()).map(Value::UserData)
+    }
+
+    fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        match with_value::<T, _>(&value, T::clone) {
+            Ok(Some(copy)) => Ok(copy),
+            Ok(None) => Err(ConvertError::new(T::TYPE_NAME, &value)),
+            Err(err) => Err(ConvertError {
+                expected: Cow::Borrowed(T::TYPE_NAME),
+                got: format!("{} that cannot be read ({err})", describe(&value)),
+            }),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The error messages scripts see. Kept in one place so their wording stays consistent.
+
+use std::fmt::{self, Display};
+use std::sync::Arc;
+
+use mlua::Value;
+
+use super::LuaUserData;
+use super::convert::{ConvertError, describe};
+
+/// A message for scripts, raised as an mlua external error so that it reads exactly as written
+/// (mlua would prefix `runtime error: ` to a `RuntimeError`).
+#[derive(Debug)]
+struct Message(String);
+
+impl Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+/// The error `message`, as scripts will see it.
+pub fn script_error(message: impl Into<String>) -> mlua::Error {
+    mlua::Error::external(Message(message.into()))
+}
+
+/// A key as it appears in a message: strings bare, anything else described.
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.to_string_lossy(),
+        other => describe(other),
+    }
+}
+
+/// `Player has no field or method 'internal_id'`
+pub(crate) fn unknown_key<T: LuaUserData>(key: &Value) -> mlua::Error {
+    script_error(format!(
+        "{} has no field or method '{}'",
+        T::TYPE_NAME,
+        key_text(key)
+    ))
+}
+
+/// The refusal of `obj.key = value` for a key with no setter.
+pub(crate) fn refused_write<T: LuaUserData>(
+    key: &Value,
+    readonly: &[&str],
+    methods: &[&str],
+) -> mlua::Error {
+    let key = key_text(key);
+    let message = if readonly.contains(&key.as_str()) {
+        format!("{}: field '{key}' is read-only", T::TYPE_NAME)
+    } else if methods.contains(&key.as_str()) {
+        format!("{}: cannot assign to method '{key}'", T::TYPE_NAME)
+    } else {
+        format!("{} has no field '{key}'", T::TYPE_NAME)
+    };
+    script_error(message)
+}
+
+/// `Player: bad value for field 'health': expected number, got string`
+pub(crate) fn bad_field_value<T: LuaUserData>(field: &str, err: ConvertError) -> mlua::Error {
+    script_error(format!(
+        "{}: bad value for field '{field}': {err}",
+        T::TYPE_NAME
+    ))
+}
+
+/// mlua's `bad argument #N to 'Type.method': ...` for a refused method argument.
+pub fn bad_argument<T: LuaUserData>(
+    function: &str,
+    position: usize,
+    err: ConvertError,
+) -> mlua::Error {
+    mlua::Error::BadArgument {
+        to: Some(format!("{}.{function}", T::TYPE_NAME)),
+        pos: position,
+        name: None,
+        cause: Arc::new(mlua::Error::external(err)),
+    }
+}
+
+/// The Lua error for a method's `Err(e)`: the `Display` text of `e`.
+pub fn method_error(err: impl Display) -> mlua::Error {
+    script_error(err.to_string())
+}

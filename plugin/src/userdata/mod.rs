@@ -1,0 +1,96 @@
+//! The runtime half of `#[derive(LuaUserData)]`, `#[lua_methods]` and `#[lua_impl]`.
+//!
+//! Generated code only describes a type (its fields, methods and operators) to a
+//! [`Registrar`]; everything else lives here: strict conversions ([`LuaConvert`]), live
+//! references for nested fields ([`LuaRef`]), error messages, operator metamethods ([`ops`]),
+//! and the global type tables ([`register_type`]).
+
+mod convert;
+mod error;
+pub mod ops;
+mod reference;
+mod registry;
+mod select;
+
+use mlua::{Lua, Table};
+
+pub use convert::{ConvertError, LuaConvert, describe};
+pub use error::{bad_argument, method_error, script_error};
+pub use reference::{LuaRef, Place, with_value, with_value_mut};
+pub use registry::{Field, FieldKind, Registrar, register_userdata};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use super::select::{
+        ArgProbe, ArgViaConvert, ArgViaMlua, ArgViaUnsupported, FieldProbe, FieldViaConvert,
+        FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, StrArg, UserDataArg,
+    };
+    pub use mlua::Value;
+}
+
+/// A Rust type exposed to Lua as userdata. Implement it with `#[derive(LuaUserData)]`.
+///
+/// ```
+/// use bevy_lunar::prelude::*;
+///
+/// #[derive(LuaUserData)]
+/// struct Player {
+///     pub name: String,
+///     pub health: f64,
+///     internal_id: u64, // private: invisible to Lua
+/// }
+///
+/// assert_eq!(Player::TYPE_NAME, "Player");
+/// assert_eq!(Player::field_names(), ["name", "health"]);
+/// # let _ = Player { name: String::new(), health: 0.0, internal_id: 0 }.internal_id;
+/// ```
+pub trait LuaUserData: mlua::UserData + Sized + 'static {
+    /// The name scripts know the type by: in errors, `tostring` and the type table.
+    const TYPE_NAME: &'static str;
+
+    /// The Lua names of the exposed fields, in declaration order.
+    fn field_names() -> &'static [&'static str];
+
+    /// Describes fields, methods and operators to `registrar`. Generated; not for calling.
+    #[doc(hidden)]
+    fn describe<R: Registrar<Self>>(registrar: &mut R);
+}
+
+/// Installs the global table `T` (named like the struct) holding `T`'s static functions, such as
+/// constructors, and returns it.
+///
+/// ```
+/// use bevy_lunar::prelude::*;
+/// use bevy_lunar::mlua::Lua;
+///
+/// #[derive(LuaUserData)]
+/// struct Score {
+///     pub value: i64,
+/// }
+///
+/// #[lua_methods]
+/// impl Score {
+///     pub fn new(value: i64) -> Self {
+///         Score { value }
+///     }
+/// }
+///
+/// let lua = Lua::new();
+/// bevy_lunar::register_type::<Score>(&lua).unwrap();
+/// let value: i64 = lua.load("return Score.new(42).value").eval().unwrap();
+/// assert_eq!(value, 42);
+/// ```
+pub fn register_type<T: LuaUserData>(lua: &Lua) -> mlua::Result<Table> {
+    let table = lua.create_table()?;
+    let mut registrar = registry::TypeTableRegistrar {
+        lua,
+        table: table.clone(),
+        error: None,
+    };
+    T::describe(&mut registrar);
+    if let Some(err) = registrar.error {
+        return Err(err);
+    }
+    lua.globals().set(T::TYPE_NAME, &table)?;
+    Ok(table)
+}

@@ -1,0 +1,240 @@
+//! Metamethods for `#[lua_impl(...)]`: Rust's std traits behind Lua's operators.
+//!
+//! Operators are registered as metamethods that take their operands as plain values, so they
+//! work with the userdata on either side (`v * 2` and `2 * v`) and with live references as well
+//! as owned values. Operands are cloned before the Rust operator consumes them: scripts never
+//! see an operand change. An operand of a type the operator does not accept gives an error that
+//! names both types; `==` against another type is simply `false`.
+
+use std::cmp::Ordering;
+use std::fmt::Display;
+
+use super::error::script_error;
+use mlua::{IntoLua, Lua, MetaMethod, Value};
+
+use super::convert::{LuaConvert, describe};
+use super::reference::with_value;
+use super::{LuaUserData, Registrar};
+
+/// One way of applying a binary operator; `Ok(None)` when the operands are not its types.
+pub type BinaryHandler = fn(&Lua, &Value, &Value) -> mlua::Result<Option<Value>>;
+
+/// A Lua operator backed by a std::ops trait. Implemented by the marker types of this module.
+pub trait Operator {
+    const META: MetaMethod;
+    const SYMBOL: &'static str;
+    /// Whether `scalar op value` may be computed as `value op scalar`.
+    const COMMUTATIVE: bool;
+}
+
+/// The Rust operation behind an [`Operator`] for `T op Rhs`.
+pub trait Apply<T, Rhs>: Operator {
+    type Output: IntoLua;
+    fn apply(lhs: T, rhs: Rhs) -> Self::Output;
+}
+
+macro_rules! binary_operators {
+    ($($(#[$cfg:meta])* $marker:ident = $trait:ident::$method:ident, $meta:ident, $symbol:literal, $commutative:literal;)*) => {$(
+        $(#[$cfg])*
+        #[doc = concat!("`", $symbol, "`: `std::ops::", stringify!($trait), "` as `", stringify!($meta), "`.")]
+        pub struct $marker;
+
+        $(#[$cfg])*
+        impl Operator for $marker {
+            const META: MetaMethod = MetaMethod::$meta;
+            const SYMBOL: &'static str = $symbol;
+            const COMMUTATIVE: bool = $commutative;
+        }
+
+        $(#[$cfg])*
+        impl<T: std::ops::$trait<Rhs>, Rhs> Apply<T, Rhs> for $marker
+        where
+            T::Output: IntoLua,
+        {
+            type Output = T::Output;
+            fn apply(lhs: T, rhs: Rhs) -> Self::Output {
+                lhs.$method(rhs)
+            }
+        }
+    )*};
+}
+
+binary_operators! {
+    AddOp = Add::add, Add, "+", true;
+    SubOp = Sub::sub, Sub, "-", false;
+    MulOp = Mul::mul, Mul, "*", true;
+    DivOp = Div::div, Div, "/", false;
+    RemOp = Rem::rem, Mod, "%", false;
+    #[cfg(feature = "lua54")]
+    BitAndOp = BitAnd::bitand, BAnd, "&", true;
+    #[cfg(feature = "lua54")]
+    BitOrOp = BitOr::bitor, BOr, "|", true;
+    #[cfg(feature = "lua54")]
+    BitXorOp = BitXor::bitxor, BXor, "~", true;
+    #[cfg(feature = "lua54")]
+    ShlOp = Shl::shl, Shl, "<<", false;
+    #[cfg(feature = "lua54")]
+    ShrOp = Shr::shr, Shr, ">>", false;
+}
+
+/// Registers `Op` as one metamethod trying each handler in turn (`Mul` and `Mul<f64>` share
+/// `__mul`).
+pub fn binary<T: LuaUserData, Op: Operator>(
+    r: &mut impl Registrar<T>,
+    handlers: Vec<BinaryHandler>,
+) {
+    r.meta_function(Op::META, move |lua, (lhs, rhs): (Value, Value)| {
+        for handler in &handlers {
+            if let Some(result) = handler(lua, &lhs, &rhs)? {
+                return Ok(result);
+            }
+        }
+        Err(script_error(format!(
+            "{}: unsupported operands for '{}': {} and {}",
+            T::TYPE_NAME,
+            Op::SYMBOL,
+            describe(&lhs),
+            describe(&rhs)
+        )))
+    });
+}
+
+/// `T op T`.
+pub fn same<T, Op>(lua: &Lua, lhs: &Value, rhs: &Value) -> mlua::Result<Option<Value>>
+where
+    T: LuaUserData + Clone,
+    Op: Apply<T, T>,
+{
+    let Some(l) = with_value::<T, _>(lhs, T::clone)? else {
+        return Ok(None);
+    };
+    let Some(r) = with_value::<T, _>(rhs, T::clone)? else {
+        return Ok(None);
+    };
+    Op::apply(l, r).into_lua(lua).map(Some)
+}
+
+/// `T op S` for a plain Lua value `S` (a number, say), and `S op T` for commutative operators.
+pub fn scalar<T, S, Op>(lua: &Lua, lhs: &Value, rhs: &Value) -> mlua::Result<Option<Value>>
+where
+    T: LuaUserData + Clone,
+    S: LuaConvert,
+    Op: Apply<T, S>,
+{
+    let (value, other) = match with_value::<T, _>(lhs, T::clone)? {
+        Some(value) => (value, rhs),
+        None if Op::COMMUTATIVE => match with_value::<T, _>(rhs, T::clone)? {
+            Some(value) => (value, lhs),
+            None => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    match S::from_lua(other.clone(), lua) {
+        Ok(scalar) => Op::apply(value, scalar).into_lua(lua).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `-v` (`__unm`).
+pub fn neg<T, R>(r: &mut R)
+where
+    T: LuaUserData + Clone + std::ops::Neg,
+    T::Output: IntoLua + 'static,
+    R: Registrar<T>,
+{
+    unary::<T, R, _>(r, MetaMethod::Unm, |v: T| -v);
+}
+
+/// `~v` (`__bnot`), where the Lua version has bitwise operators.
+pub fn not<T, R>(r: &mut R)
+where
+    T: LuaUserData + Clone + std::ops::Not,
+    T::Output: IntoLua + 'static,
+    R: Registrar<T>,
+{
+    #[cfg(feature = "lua54")]
+    unary::<T, R, _>(r, MetaMethod::BNot, |v: T| !v);
+    #[cfg(not(feature = "lua54"))]
+    let _ = r;
+}
+
+fn unary<T, R, O>(r: &mut R, meta: MetaMethod, op: fn(T) -> O)
+where
+    T: LuaUserData + Clone,
+    O: IntoLua + 'static,
+    R: Registrar<T>,
+{
+    // Lua passes the operand twice to unary metamethods.
+    r.meta_function(
+        meta,
+        move |lua, (operand, _): (Value, Value)| match with_value::<T, _>(&operand, T::clone)? {
+            Some(value) => op(value).into_lua(lua),
+            None => Err(script_error(format!(
+                "{}: unsupported operand {}",
+                T::TYPE_NAME,
+                describe(&operand)
+            ))),
+        },
+    );
+}
+
+/// `tostring(v)` and `print(v)` through `Display`.
+pub fn display<T, R>(r: &mut R)
+where
+    T: LuaUserData + Display,
+    R: Registrar<T>,
+{
+    r.meta_function(MetaMethod::ToString, |_, value: Value| {
+        with_value::<T, _>(&value, T::to_string)?.ok_or_else(|| {
+            script_error(format!(
+                "{}: __tostring on {}",
+                T::TYPE_NAME,
+                describe(&value)
+            ))
+        })
+    });
+}
+
+/// `==` through `PartialEq`; a value of any other type is simply not equal.
+pub fn eq<T, R>(r: &mut R)
+where
+    T: LuaUserData + PartialEq,
+    R: Registrar<T>,
+{
+    r.meta_function(MetaMethod::Eq, |_, (lhs, rhs): (Value, Value)| {
+        let equal =
+            with_value::<T, _>(&lhs, |l| with_value::<T, _>(&rhs, |r| l == r))?.transpose()?;
+        Ok(equal.flatten().unwrap_or(false))
+    });
+}
+
+/// `<` and `<=` through `PartialOrd`. `__le` is defined explicitly rather than left to Lua's
+/// `not (b < a)` fallback, which is wrong for partial orders (NaN) and gone in Lua 5.4.
+pub fn ord<T, R>(r: &mut R)
+where
+    T: LuaUserData + PartialOrd,
+    R: Registrar<T>,
+{
+    r.meta_function(MetaMethod::Lt, |_, (lhs, rhs): (Value, Value)| {
+        compare::<T>(&lhs, &rhs, "<").map(|o| o == Some(Ordering::Less))
+    });
+    r.meta_function(MetaMethod::Le, |_, (lhs, rhs): (Value, Value)| {
+        compare::<T>(&lhs, &rhs, "<=").map(|o| matches!(o, Some(Ordering::Less | Ordering::Equal)))
+    });
+}
+
+fn compare<T: LuaUserData + PartialOrd>(
+    lhs: &Value,
+    rhs: &Value,
+    symbol: &str,
+) -> mlua::Result<Option<Ordering>> {
+    let both =
+        with_value::<T, _>(lhs, |l| with_value::<T, _>(rhs, |r| l.partial_cmp(r)))?.transpose()?;
+    both.flatten().ok_or_else(|| {
+        script_error(format!(
+            "attempt to compare {} {symbol} {}",
+            describe(lhs),
+            describe(rhs)
+        ))
+    })
+}

@@ -1,0 +1,177 @@
+//! Live references: Lua handles that read and write a value where it lives.
+//!
+//! `p.pos.x = 5` must change `p`, not a copy. So reading a field whose type is itself a derived
+//! type does not copy the value out: it returns a [`LuaRef`], a userdata that remembers *where*
+//! the value lives (a [`Place`]) and reaches it on every access. A place is the owning userdata
+//! (`p`), a field of another place (`p.pos`), or, in the Bevy plugin, a component in the World.
+//! Chains (`a.b.c.x`) are places of places, resolved from the root on each access, so a
+//! reference never dangles: if the root is gone the access fails with an error instead.
+
+use std::rc::Rc;
+
+use super::error::script_error;
+use mlua::{AnyUserData, Value};
+
+use super::LuaUserData;
+
+/// Somewhere a `T` lives that Lua code can reach.
+///
+/// Implementations resolve the location on every call; an access to a place that no longer
+/// exists (a despawned entity, a removed component) returns an error, never a dangling value.
+pub trait Place<T>: 'static {
+    /// Calls `f` with shared access to the value.
+    fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()>;
+
+    /// Calls `f` with exclusive access to the value. Places that track changes (Bevy components)
+    /// mark the value changed here, and only here.
+    fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()>;
+}
+
+/// A Lua handle to a `T` that lives elsewhere (see the module docs).
+///
+/// Scripts cannot tell it from an owned value: it has the same fields, methods and operators,
+/// and is copied when passed where a value is expected.
+pub struct LuaRef<T: 'static> {
+    place: Rc<dyn Place<T>>,
+}
+
+impl<T: 'static> Clone for LuaRef<T> {
+    fn clone(&self) -> Self {
+        LuaRef {
+            place: Rc::clone(&self.place),
+        }
+    }
+}
+
+impl<T: 'static> LuaRef<T> {
+    /// A reference to the value at `place`.
+    pub fn new(place: impl Place<T>) -> Self {
+        LuaRef {
+            place: Rc::new(place),
+        }
+    }
+
+    /// Runs `f` with shared access to the referenced value.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> mlua::Result<R> {
+        let mut f = Some(f);
+        let mut result = None;
+        self.place.with_ref(&mut |value| {
+            if let Some(f) = f.take() {
+                result = Some(f(value));
+            }
+        })?;
+        result.ok_or_else(place_not_visited)
+    }
+
+    /// Runs `f` with exclusive access to the referenced value.
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        let mut f = Some(f);
+        let mut result = None;
+        self.place.with_mut(&mut |value| {
+            if let Some(f) = f.take() {
+                result = Some(f(value));
+            }
+        })?;
+        result.ok_or_else(place_not_visited)
+    }
+
+    /// A reference to a part of the referenced value (a field of it).
+    pub fn project<U: 'static>(
+        &self,
+        get: fn(&T) -> &U,
+        get_mut: fn(&mut T) -> &mut U,
+    ) -> LuaRef<U> {
+        LuaRef::new(FieldPlace {
+            parent: Rc::clone(&self.place),
+            get,
+            get_mut,
+        })
+    }
+}
+
+fn place_not_visited() -> mlua::Error {
+    script_error("internal error: a place did not call back with its value")
+}
+
+/// The value inside an owned userdata.
+pub(crate) struct UserDataPlace(pub(crate) AnyUserData);
+
+impl<T: 'static> Place<T> for UserDataPlace {
+    fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
+        self.0.borrow_scoped::<T, _>(f)
+    }
+
+    fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
+        self.0.borrow_mut_scoped::<T, _>(f)
+    }
+}
+
+/// A field of the value at another place.
+struct FieldPlace<P: 'static, T: 'static> {
+    parent: Rc<dyn Place<P>>,
+    get: fn(&P) -> &T,
+    get_mut: fn(&mut P) -> &mut T,
+}
+
+impl<P: 'static, T: 'static> Place<T> for FieldPlace<P, T> {
+    fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
+        let get = self.get;
+        self.parent.with_ref(&mut |parent| f(get(parent)))
+    }
+
+    fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
+        let get_mut = self.get_mut;
+        self.parent.with_mut(&mut |parent| f(get_mut(parent)))
+    }
+}
+
+/// A reference to the field of an owned userdata holding a `P`.
+pub(crate) fn project_userdata<P: 'static, T: 'static>(
+    owner: AnyUserData,
+    get: fn(&P) -> &T,
+    get_mut: fn(&mut P) -> &mut T,
+) -> LuaRef<T> {
+    LuaRef::new(FieldPlace {
+        parent: Rc::new(UserDataPlace(owner)) as Rc<dyn Place<P>>,
+        get,
+        get_mut,
+    })
+}
+
+/// Runs `f` on the `T` held by `value`, whether an owned `T` userdata or a [`LuaRef<T>`].
+///
+/// Returns `Ok(None)` when `value` holds no `T`, so callers can try other operand types; errors
+/// are real failures (a borrow conflict, a reference whose place is gone).
+pub fn with_value<T: LuaUserData, R>(
+    value: &Value,
+    f: impl FnOnce(&T) -> R,
+) -> mlua::Result<Option<R>> {
+    let Value::UserData(ud) = value else {
+        return Ok(None);
+    };
+    if ud.is::<T>() {
+        ud.borrow_scoped::<T, R>(f).map(Some)
+    } else if ud.is::<LuaRef<T>>() {
+        ud.borrow_scoped::<LuaRef<T>, _>(|r| r.with(f))?.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Like [`with_value`], with exclusive access.
+pub fn with_value_mut<T: LuaUserData, R>(
+    value: &Value,
+    f: impl FnOnce(&mut T) -> R,
+) -> mlua::Result<Option<R>> {
+    let Value::UserData(ud) = value else {
+        return Ok(None);
+    };
+    if ud.is::<T>() {
+        ud.borrow_mut_scoped::<T, R>(f).map(Some)
+    } else if ud.is::<LuaRef<T>>() {
+        ud.borrow_scoped::<LuaRef<T>, _>(|r| r.with_mut(f))?
+            .map(Some)
+    } else {
+        Ok(None)
+    }
+}

@@ -1,0 +1,224 @@
+//! Compile-time choice of how a field or argument type crosses into Lua.
+//!
+//! A macro sees only tokens, not traits, so the generated code asks the compiler instead, with
+//! autoref-based specialization: `(&&&FieldProbe::<F>::new()).field_kind()` resolves to the first
+//! trait below whose impl applies, trying receivers `&&&P`, `&&P`, `&P`, `P` in that order:
+//!
+//! 1. a derived type (`LuaUserData + Clone`): read as a live reference;
+//! 2. a [`LuaConvert`] type: strict conversion;
+//! 3. any mlua `IntoLua + FromLua + Clone` type: mlua's conversion;
+//! 4. anything else: a compile error, worded by `#[diagnostic::on_unimplemented]`, at the field.
+
+use std::any::type_name;
+use std::marker::PhantomData;
+
+use super::error::script_error;
+use mlua::{BorrowedStr, FromLua, IntoLua, Lua, Value};
+
+use super::LuaUserData;
+use super::convert::{ConvertError, LuaConvert};
+use super::reference::{LuaRef, with_value, with_value_mut};
+use super::registry::{FieldKind, Registrar};
+
+/// The probe for a field of type `F`.
+pub struct FieldProbe<F>(PhantomData<F>);
+
+impl<F> FieldProbe<F> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        FieldProbe(PhantomData)
+    }
+}
+
+pub trait FieldViaNested<F> {
+    fn field_kind(self) -> FieldKind<F>;
+}
+
+impl<F: LuaUserData + Clone> FieldViaNested<F> for &&&FieldProbe<F> {
+    fn field_kind(self) -> FieldKind<F> {
+        FieldKind::Nested {
+            new_ref: |reference: LuaRef<F>, lua| {
+                lua.create_userdata(reference).map(Value::UserData)
+            },
+            from_lua: F::from_lua,
+        }
+    }
+}
+
+pub trait FieldViaConvert<F> {
+    fn field_kind(self) -> FieldKind<F>;
+}
+
+impl<F: LuaConvert> FieldViaConvert<F> for &&FieldProbe<F> {
+    fn field_kind(self) -> FieldKind<F> {
+        FieldKind::Value {
+            to_lua: F::to_lua,
+            from_lua: F::from_lua,
+            borrows: F::BORROWS,
+        }
+    }
+}
+
+pub trait FieldViaMlua<F> {
+    fn field_kind(self) -> FieldKind<F>;
+}
+
+impl<F: IntoLua + FromLua + Clone> FieldViaMlua<F> for &FieldProbe<F> {
+    fn field_kind(self) -> FieldKind<F> {
+        FieldKind::Value {
+            to_lua: |value, lua| value.clone().into_lua(lua),
+            from_lua: mlua_from_lua,
+            borrows: true,
+        }
+    }
+}
+
+fn mlua_from_lua<T: FromLua>(value: Value, lua: &Lua) -> Result<T, ConvertError> {
+    let got = super::convert::describe(&value);
+    T::from_lua(value, lua).map_err(|err| ConvertError {
+        expected: type_name::<T>().into(),
+        got: format!("{got} ({err})"),
+    })
+}
+
+/// Implemented by no type: its only use is the error message for a field that fits none of the
+/// ways above.
+#[diagnostic::on_unimplemented(
+    message = "field type `{Self}` cannot be exposed to Lua",
+    label = "this field's type is neither a Lua value nor a derived type",
+    note = "mark the field `#[lua(skip)]` or make it private to keep it out of Lua",
+    note = "or derive `LuaUserData` and `Clone` on its type, or implement `mlua::IntoLua`, `mlua::FromLua` and `Clone` for it"
+)]
+pub trait LuaFieldType {}
+
+pub trait FieldViaUnsupported<F> {
+    fn field_kind(self) -> FieldKind<F>
+    where
+        F: LuaFieldType;
+}
+
+impl<F> FieldViaUnsupported<F> for FieldProbe<F> {
+    fn field_kind(self) -> FieldKind<F>
+    where
+        F: LuaFieldType,
+    {
+        unreachable!("no type implements LuaFieldType")
+    }
+}
+
+/// The probe for a method parameter of type `P` (taken by value).
+pub struct ArgProbe<P>(PhantomData<P>);
+
+impl<P> ArgProbe<P> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        ArgProbe(PhantomData)
+    }
+}
+
+pub trait ArgViaConvert<P> {
+    fn convert(self, value: Value, lua: &Lua) -> Result<P, ConvertError>;
+}
+
+impl<P: LuaConvert> ArgViaConvert<P> for &&ArgProbe<P> {
+    #[inline]
+    fn convert(self, value: Value, lua: &Lua) -> Result<P, ConvertError> {
+        P::from_lua(value, lua)
+    }
+}
+
+pub trait ArgViaMlua<P> {
+    fn convert(self, value: Value, lua: &Lua) -> Result<P, ConvertError>;
+}
+
+impl<P: FromLua> ArgViaMlua<P> for &ArgProbe<P> {
+    fn convert(self, value: Value, lua: &Lua) -> Result<P, ConvertError> {
+        mlua_from_lua(value, lua)
+    }
+}
+
+/// Implemented by no type: the error message for a parameter type that has no conversion.
+#[diagnostic::on_unimplemented(
+    message = "parameter type `{Self}` cannot be passed from Lua",
+    label = "no conversion from a Lua value",
+    note = "use a number, bool, String, &str, Option, a derived type (by value, & or &mut), an mlua handle type, or a type implementing `mlua::FromLua`"
+)]
+pub trait LuaArgType {}
+
+pub trait ArgViaUnsupported<P> {
+    fn convert(self, value: Value, lua: &Lua) -> Result<P, ConvertError>
+    where
+        P: LuaArgType;
+}
+
+impl<P> ArgViaUnsupported<P> for ArgProbe<P> {
+    fn convert(self, _value: Value, _lua: &Lua) -> Result<P, ConvertError>
+    where
+        P: LuaArgType,
+    {
+        unreachable!("no type implements LuaArgType")
+    }
+}
+
+/// A `&str` parameter: borrowed from the Lua string, not copied.
+pub struct StrArg;
+
+impl StrArg {
+    pub fn from_lua(value: Value) -> Result<BorrowedStr, ConvertError> {
+        match &value {
+            Value::String(s) => s
+                .to_str()
+                .map_err(|_| ConvertError::new("a UTF-8 string", &value)),
+            _ => Err(ConvertError::new("string", &value)),
+        }
+    }
+}
+
+/// A `&T` or `&mut T` parameter of a derived type: the value is borrowed in place, from an owned
+/// userdata or through a live reference.
+pub struct UserDataArg<T> {
+    value: Value,
+    _type: PhantomData<T>,
+}
+
+impl<T: LuaUserData> UserDataArg<T> {
+    pub fn from_lua(value: Value) -> Result<Self, ConvertError> {
+        let fits = matches!(&value, Value::UserData(ud) if ud.is::<T>() || ud.is::<LuaRef<T>>());
+        if !fits {
+            return Err(ConvertError::new(T::TYPE_NAME, &value));
+        }
+        Ok(UserDataArg {
+            value,
+            _type: PhantomData,
+        })
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> mlua::Result<R> {
+        with_value(&self.value, f)?.ok_or_else(|| unreachable_type::<T>())
+    }
+
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        with_value_mut(&self.value, f)?.ok_or_else(|| unreachable_type::<T>())
+    }
+}
+
+fn unreachable_type<T: LuaUserData>() -> mlua::Error {
+    script_error(format!(
+        "internal error: argument is no longer a {}",
+        T::TYPE_NAME
+    ))
+}
+
+/// The methods of a type without a `#[lua_methods]` block: none.
+///
+/// `#[lua_methods]` generates an inherent `__lua_register_methods`, which takes precedence over
+/// this trait's in path resolution; a type without such a block falls back to this one.
+pub trait NoLuaMethods {
+    fn __lua_register_methods<R: Registrar<Self>>(_registrar: &mut R)
+    where
+        Self: LuaUserData,
+    {
+    }
+}
+
+impl<T> NoLuaMethods for T {}
