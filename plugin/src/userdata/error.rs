@@ -68,6 +68,8 @@ pub(crate) fn bad_field_value<T: LuaUserData>(field: &str, err: ConvertError) ->
     ))
 }
 
+// mlua's error type holds its cause in an `Arc` whatever its thread-safety.
+#[allow(clippy::arc_with_non_send_sync)]
 /// mlua's `bad argument #N to 'Type.method': ...` for a refused method argument.
 pub fn bad_argument<T: LuaUserData>(
     function: &str,
