@@ -126,6 +126,8 @@ pub enum ParamKind<'a> {
     Value,
     /// `&str`, borrowed from the Lua string.
     Str,
+    /// `Option<&str>`: nil (or missing) is `None`.
+    OptionalStr,
     /// `&T` / `&mut T` of a derived type, borrowed in place.
     UserData { target: &'a Type, mutable: bool },
     /// `Variadic<T>`: the remaining arguments.
@@ -236,10 +238,15 @@ impl<'a> ParamKind<'a> {
                 },
                 _ => ParamKind::OtherRef,
             },
-            Type::Path(path) => match last_segment_args(path, "Variadic") {
-                Some(item) => ParamKind::Variadic { item },
-                None => ParamKind::Value,
-            },
+            Type::Path(path) => {
+                if let Some(item) = last_segment_args(path, "Variadic") {
+                    ParamKind::Variadic { item }
+                } else if last_segment_args(path, "Option").is_some_and(is_str_ref) {
+                    ParamKind::OptionalStr
+                } else {
+                    ParamKind::Value
+                }
+            }
             _ => ParamKind::Value,
         }
     }
@@ -257,6 +264,10 @@ impl<'a> Output<'a> {
             _ => Output::Single,
         }
     }
+}
+
+fn is_str_ref(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(r) if r.mutability.is_none() && matches!(&*r.elem, Type::Path(p) if p.path.is_ident("str")))
 }
 
 /// The first generic type argument when the path's last segment is `name` (`Result<T, E>` gives

@@ -174,6 +174,13 @@ fn registration(function: &Function) -> TokenStream {
                 });
                 call_args.push(quote!(&*#value));
             }
+            ParamKind::OptionalStr => {
+                arg_types.push(quote!(#rt::__private::Value));
+                conversions.push(quote! {
+                    let #value = StrArg::optional_from_lua(#value).map_err(#refused)?;
+                });
+                call_args.push(quote!(#value.as_deref()));
+            }
             ParamKind::UserData { target, mutable } => {
                 arg_types.push(quote!(#rt::__private::Value));
                 conversions.push(quote_spanned! {ty.span()=>

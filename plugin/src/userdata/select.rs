@@ -172,6 +172,16 @@ impl StrArg {
             _ => Err(ConvertError::new("string", &value)),
         }
     }
+
+    pub fn optional_from_lua(value: Value) -> Result<Option<BorrowedStr>, ConvertError> {
+        match value {
+            Value::Nil => Ok(None),
+            other => Self::from_lua(other).map(Some).map_err(|mut err| {
+                err.expected = format!("{} or nil", err.expected).into();
+                err
+            }),
+        }
+    }
 }
 
 /// A `&T` or `&mut T` parameter of a derived type: the value is borrowed in place, from an owned
