@@ -117,6 +117,8 @@ pub enum Receiver {
 }
 
 pub struct Param<'a> {
+    /// The parameter's pattern (its name), where errors about it point.
+    pub pat: &'a syn::Pat,
     pub ty: &'a Type,
     pub kind: ParamKind<'a>,
 }
@@ -203,6 +205,7 @@ impl<'a> Function<'a> {
                     }
                 }
                 FnArg::Typed(pat) => params.push(Param {
+                    pat: &pat.pat,
                     ty: &pat.ty,
                     kind: ParamKind::of(&pat.ty),
                 }),

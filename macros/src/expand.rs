@@ -23,8 +23,8 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         let ty = field.ty;
         let name = field.lua_name();
         let readonly = field.attr.readonly.is_some();
-        // Spanned at the type, so an unsupported type is reported on the field.
-        let kind = quote_spanned!(ty.span()=> (&&&FieldProbe::<#ty>::new()).field_kind());
+        // Spanned at the field's name, so an unsupported type is reported on the field.
+        let kind = quote_spanned!(member.span()=> (&&&FieldProbe::<#ty>::new()).field_kind());
         quote! {
             registrar.field(::bevy_lunar::userdata::Field {
                 name: #name,
@@ -66,11 +66,12 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
 /// One registration per metamethod; binary operators listed several times (`Mul`, `Mul<f64>`)
 /// share theirs.
 fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
-    let ops = quote!(::bevy_lunar::userdata::ops);
     let mut out = Vec::new();
     let mut binary_done = Vec::new();
     for entry in entries {
         let span = entry.path.span();
+        // Built with the entry's span so that a missing trait impl is reported on the entry.
+        let ops = quote_spanned!(span=> ::bevy_lunar::userdata::ops);
         let name = entry.name.as_str();
         let simple = match name {
             "Display" => Some(quote_spanned!(span=> #ops::display::<Self, R>(registrar);)),
@@ -91,6 +92,7 @@ fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
         let marker = format_ident!("{}Op", name, span = span);
         let handlers = entries.iter().filter(|e| e.name == name).map(|e| {
             let span = e.path.span();
+            let ops = quote_spanned!(span=> ::bevy_lunar::userdata::ops);
             match &e.rhs {
                 None => quote_spanned!(span=> #ops::same::<Self, #ops::#marker>),
                 Some(rhs) => quote_spanned!(span=> #ops::scalar::<Self, #rhs, #ops::#marker>),
@@ -157,12 +159,13 @@ fn registration(function: &Function) -> TokenStream {
         let value = format_ident!("__arg{}", index);
         let position = first_position + index;
         let ty = param.ty;
+        let param_span = param.pat.span();
         let refused = quote!(|err| #rt::bad_argument::<Self>(#lua_name, #position, err));
         arg_values.push(value.clone());
         match &param.kind {
             ParamKind::Value | ParamKind::OtherRef => {
                 arg_types.push(quote!(#rt::__private::Value));
-                conversions.push(quote_spanned! {ty.span()=>
+                conversions.push(quote_spanned! {param_span=>
                     let #value = (&&ArgProbe::<#ty>::new()).convert(#value, lua).map_err(#refused)?;
                 });
                 call_args.push(quote!(#value));
@@ -183,7 +186,7 @@ fn registration(function: &Function) -> TokenStream {
             }
             ParamKind::UserData { target, mutable } => {
                 arg_types.push(quote!(#rt::__private::Value));
-                conversions.push(quote_spanned! {ty.span()=>
+                conversions.push(quote_spanned! {param_span=>
                     let #value = UserDataArg::<#target>::from_lua(#value).map_err(#refused)?;
                 });
                 call_args.push(quote!(#value));
@@ -191,7 +194,7 @@ fn registration(function: &Function) -> TokenStream {
             }
             ParamKind::Variadic { item } => {
                 arg_types.push(quote!(::bevy_lunar::mlua::Variadic<#rt::__private::Value>));
-                conversions.push(quote_spanned! {ty.span()=>
+                conversions.push(quote_spanned! {param_span=>
                     let #value = #value
                         .into_iter()
                         .enumerate()
