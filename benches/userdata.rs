@@ -272,8 +272,8 @@ fn criterion_pass(c: &mut Criterion, cases: &[Case]) {
     }
 }
 
-const RATIO_ITERS: u64 = 2_000_000;
-const RATIO_REPEATS: usize = 5;
+const RATIO_ITERS: u64 = 200_000;
+const RATIO_REPEATS: usize = 40;
 
 /// Times every case `RATIO_REPEATS` times over `RATIO_ITERS` iterations (cases interleaved within
 /// each repeat, so slow phases of a noisy machine hit all of them) and keeps each case's minimum.

@@ -21,7 +21,8 @@ pub type BinaryHandler = fn(&Lua, &Value, &Value) -> mlua::Result<Option<Value>>
 
 /// A Lua operator backed by a std::ops trait. Implemented by the marker types of this module.
 pub trait Operator {
-    const META: MetaMethod;
+    /// `None` where the Lua version lacks the metamethod (bitwise operators before Lua 5.3).
+    const META: Option<MetaMethod>;
     const SYMBOL: &'static str;
     /// Whether `scalar op value` may be computed as `value op scalar`.
     const COMMUTATIVE: bool;
@@ -33,20 +34,31 @@ pub trait Apply<T, Rhs>: Operator {
     fn apply(lhs: T, rhs: Rhs) -> Self::Output;
 }
 
+/// The bitwise metamethods exist from Lua 5.3 on; LuaJIT and Luau have none.
+#[cfg(feature = "lua54")]
+macro_rules! bitwise {
+    ($meta:ident) => {
+        Some(MetaMethod::$meta)
+    };
+}
+#[cfg(not(feature = "lua54"))]
+macro_rules! bitwise {
+    ($meta:ident) => {
+        None
+    };
+}
+
 macro_rules! binary_operators {
-    ($($(#[$cfg:meta])* $marker:ident = $trait:ident::$method:ident, $meta:ident, $symbol:literal, $commutative:literal;)*) => {$(
-        $(#[$cfg])*
-        #[doc = concat!("`", $symbol, "`: `std::ops::", stringify!($trait), "` as `", stringify!($meta), "`.")]
+    ($($marker:ident = $trait:ident::$method:ident, $meta:expr, $symbol:literal, $commutative:literal;)*) => {$(
+        #[doc = concat!("`", $symbol, "`: `std::ops::", stringify!($trait), "`.")]
         pub struct $marker;
 
-        $(#[$cfg])*
         impl Operator for $marker {
-            const META: MetaMethod = MetaMethod::$meta;
+            const META: Option<MetaMethod> = $meta;
             const SYMBOL: &'static str = $symbol;
             const COMMUTATIVE: bool = $commutative;
         }
 
-        $(#[$cfg])*
         impl<T: std::ops::$trait<Rhs>, Rhs> Apply<T, Rhs> for $marker
         where
             T::Output: IntoLua,
@@ -60,30 +72,28 @@ macro_rules! binary_operators {
 }
 
 binary_operators! {
-    AddOp = Add::add, Add, "+", true;
-    SubOp = Sub::sub, Sub, "-", false;
-    MulOp = Mul::mul, Mul, "*", true;
-    DivOp = Div::div, Div, "/", false;
-    RemOp = Rem::rem, Mod, "%", false;
-    #[cfg(feature = "lua54")]
-    BitAndOp = BitAnd::bitand, BAnd, "&", true;
-    #[cfg(feature = "lua54")]
-    BitOrOp = BitOr::bitor, BOr, "|", true;
-    #[cfg(feature = "lua54")]
-    BitXorOp = BitXor::bitxor, BXor, "~", true;
-    #[cfg(feature = "lua54")]
-    ShlOp = Shl::shl, Shl, "<<", false;
-    #[cfg(feature = "lua54")]
-    ShrOp = Shr::shr, Shr, ">>", false;
+    AddOp = Add::add, Some(MetaMethod::Add), "+", true;
+    SubOp = Sub::sub, Some(MetaMethod::Sub), "-", false;
+    MulOp = Mul::mul, Some(MetaMethod::Mul), "*", true;
+    DivOp = Div::div, Some(MetaMethod::Div), "/", false;
+    RemOp = Rem::rem, Some(MetaMethod::Mod), "%", false;
+    BitAndOp = BitAnd::bitand, bitwise!(BAnd), "&", true;
+    BitOrOp = BitOr::bitor, bitwise!(BOr), "|", true;
+    BitXorOp = BitXor::bitxor, bitwise!(BXor), "~", true;
+    ShlOp = Shl::shl, bitwise!(Shl), "<<", false;
+    ShrOp = Shr::shr, bitwise!(Shr), ">>", false;
 }
 
 /// Registers `Op` as one metamethod trying each handler in turn (`Mul` and `Mul<f64>` share
-/// `__mul`).
+/// `__mul`). Does nothing where the Lua version has no such metamethod.
 pub fn binary<T: LuaUserData, Op: Operator>(
     r: &mut impl Registrar<T>,
     handlers: Vec<BinaryHandler>,
 ) {
-    r.meta_function(Op::META, move |lua, (lhs, rhs): (Value, Value)| {
+    let Some(meta) = Op::META else {
+        return;
+    };
+    r.meta_function(meta, move |lua, (lhs, rhs): (Value, Value)| {
         for handler in &handlers {
             if let Some(result) = handler(lua, &lhs, &rhs)? {
                 return Ok(result);
