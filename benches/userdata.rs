@@ -331,8 +331,26 @@ fn ratio_pass(cases: &[Case]) {
     }
 }
 
+/// `LUNAR_BENCH_CASE=group/variant LUNAR_BENCH_ITERS=n`: runs that one case `n` times and
+/// nothing else, for instruction counting under callgrind (`benches/instructions.sh`).
+fn run_single_case(cases: &[Case], name: &str) {
+    let iters = std::env::var("LUNAR_BENCH_ITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let case = cases
+        .iter()
+        .find(|c| format!("{}/{}", c.group, c.variant) == name)
+        .unwrap_or_else(|| panic!("no benchmark case {name}"));
+    case.run(iters);
+}
+
 fn main() {
     let cases = build_cases().expect("building benchmark cases");
+    if let Ok(name) = std::env::var("LUNAR_BENCH_CASE") {
+        run_single_case(&cases, &name);
+        return;
+    }
 
     let mut c = Criterion::default()
         .sample_size(20)

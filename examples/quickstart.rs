@@ -89,7 +89,11 @@ impl Player {
 
 impl std::fmt::Display for Player {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (level {}, {} hp)", self.name, self.level, self.health)
+        write!(
+            f,
+            "{} (level {}, {} hp)",
+            self.name, self.level, self.health
+        )
     }
 }
 
@@ -100,7 +104,9 @@ fn main() -> bevy_lunar::mlua::Result<()> {
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/scripts/quickstart.lua");
     let source = std::fs::read_to_string(path).map_err(bevy_lunar::mlua::Error::external)?;
-    lua.load(source).set_name("@assets/scripts/quickstart.lua").exec()?;
+    lua.load(source)
+        .set_name("@assets/scripts/quickstart.lua")
+        .exec()?;
 
     // The script's hero is an ordinary Rust value.
     let hero: AnyUserData = lua.globals().get("hero")?;

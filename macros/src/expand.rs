@@ -90,7 +90,16 @@ fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
         }
         binary_done.push(name);
         let marker = format_ident!("{}Op", name, span = span);
-        let handlers = entries.iter().filter(|e| e.name == name).map(|e| {
+        let entries_of_op: Vec<_> = entries.iter().filter(|e| e.name == name).collect();
+        if let [only] = entries_of_op.as_slice()
+            && only.rhs.is_none()
+        {
+            out.push(quote_spanned! {span=>
+                #ops::binary_same::<Self, #ops::#marker>(registrar);
+            });
+            continue;
+        }
+        let handlers = entries_of_op.iter().map(|e| {
             let span = e.path.span();
             let ops = quote_spanned!(span=> ::bevy_lunar::userdata::ops);
             match &e.rhs {
@@ -101,7 +110,7 @@ fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
         out.push(quote_spanned! {span=>
             #ops::binary::<Self, #ops::#marker>(
                 registrar,
-                ::std::vec![#(#handlers as #ops::BinaryHandler),*],
+                ::std::vec![#(#handlers as #ops::BinaryHandler<Self>),*],
             );
         });
     }

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use mlua::{AnyUserData, Function, Lua, LuaString, Table, Value};
+use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 
 use super::LuaUserData;
 use super::reference::with_value;
@@ -67,8 +67,12 @@ pub trait LuaConvert: Sized {
     /// How scripts see the type, as used in error messages (`integer`, `number`, `Vec2`).
     fn lua_type() -> Cow<'static, str>;
 
-    /// Converts a borrowed Rust value into a Lua value.
-    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value>;
+    /// What a borrowed value becomes on its way to Lua: the value itself for numbers and
+    /// booleans (pushed without going through `mlua::Value`), a Lua value otherwise.
+    type Out: IntoLua + 'static;
+
+    /// Converts a borrowed Rust value for Lua.
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Self::Out>;
 
     /// Converts a Lua value, refusing anything that does not fit exactly.
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError>;
@@ -83,14 +87,13 @@ macro_rules! convert_int {
                 Cow::Borrowed("integer")
             }
 
+            // mlua pushes values above i64::MAX (u64, usize) as floats: a Lua integer cannot
+            // hold them.
+            type Out = $ty;
+
             #[inline]
-            fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
-                // Values above i64::MAX (u64, usize) cannot be a Lua integer; a float is the only
-                // lossless-in-magnitude choice and matches what mlua does.
-                Ok(match i64::try_from(*self) {
-                    Ok(i) => Value::Integer(i),
-                    Err(_) => Value::Number(*self as f64),
-                })
+            fn to_lua(&self, _lua: &Lua) -> mlua::Result<$ty> {
+                Ok(*self)
             }
 
             #[inline]
@@ -127,9 +130,11 @@ impl LuaConvert for f64 {
         Cow::Borrowed("number")
     }
 
+    type Out = f64;
+
     #[inline]
-    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
-        Ok(Value::Number(*self))
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<f64> {
+        Ok(*self)
     }
 
     #[inline]
@@ -147,9 +152,11 @@ impl LuaConvert for f32 {
         Cow::Borrowed("number")
     }
 
+    type Out = f64;
+
     #[inline]
-    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
-        Ok(Value::Number(f64::from(*self)))
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<f64> {
+        Ok(f64::from(*self))
     }
 
     #[inline]
@@ -171,9 +178,11 @@ impl LuaConvert for bool {
         Cow::Borrowed("boolean")
     }
 
+    type Out = bool;
+
     #[inline]
-    fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
-        Ok(Value::Boolean(*self))
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<bool> {
+        Ok(*self)
     }
 
     #[inline]
@@ -190,8 +199,10 @@ impl LuaConvert for String {
         Cow::Borrowed("string")
     }
 
-    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-        lua.create_string(self).map(Value::String)
+    type Out = LuaString;
+
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<LuaString> {
+        lua.create_string(self)
     }
 
     fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
@@ -212,11 +223,10 @@ impl<T: LuaConvert> LuaConvert for Option<T> {
         Cow::Owned(format!("{}?", T::lua_type()))
     }
 
-    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-        match self {
-            Some(value) => value.to_lua(lua),
-            None => Ok(Value::Nil),
-        }
+    type Out = Option<T::Out>;
+
+    fn to_lua(&self, lua: &Lua) -> mlua::Result<Self::Out> {
+        self.as_ref().map(|value| value.to_lua(lua)).transpose()
     }
 
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
@@ -235,6 +245,8 @@ impl LuaConvert for Value {
         Cow::Borrowed("any")
     }
 
+    type Out = Value;
+
     fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
         Ok(self.clone())
     }
@@ -252,8 +264,10 @@ macro_rules! convert_handle {
                 Cow::Borrowed($name)
             }
 
-            fn to_lua(&self, _lua: &Lua) -> mlua::Result<Value> {
-                Ok(Value::$variant(self.clone()))
+            type Out = $ty;
+
+            fn to_lua(&self, _lua: &Lua) -> mlua::Result<$ty> {
+                Ok(self.clone())
             }
 
             fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
@@ -282,8 +296,10 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
         Cow::Borrowed(T::TYPE_NAME)
     }
 
-    fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-        lua.create_userdata(self.clone()).map(Value::UserData)
+    type Out = T;
+
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<T> {
+        Ok(self.clone())
     }
 
     fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {

@@ -7,6 +7,7 @@
 
 mod convert;
 mod error;
+mod metatable;
 pub mod ops;
 mod reference;
 mod registry;
@@ -16,8 +17,9 @@ use mlua::{Lua, Table};
 
 pub use convert::{ConvertError, LuaConvert, describe};
 pub use error::{bad_argument, method_error, script_error};
+pub use metatable::register_userdata;
 pub use reference::{LuaRef, Place, with_value, with_value_mut};
-pub use registry::{Field, FieldKind, Registrar, register_userdata};
+pub use registry::{Field, FieldKind, Registrar};
 
 #[doc(hidden)]
 pub mod __private {

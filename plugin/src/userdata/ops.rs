@@ -10,14 +10,38 @@ use std::cmp::Ordering;
 use std::fmt::Display;
 
 use super::error::script_error;
-use mlua::{IntoLua, Lua, MetaMethod, Value};
+use mlua::{Either, IntoLua, Lua, MetaMethod, UserDataRef, Value};
 
 use super::convert::{LuaConvert, describe};
 use super::reference::with_value;
 use super::{LuaUserData, Registrar};
 
+/// An operand as mlua hands it over: an owned `T`, borrowed straight off the Lua stack (the
+/// common case, and as cheap as hand-written `UserDataRef<T>` arguments), or any other value,
+/// which may still be a live reference to a `T`.
+pub type Operand<T> = Either<UserDataRef<T>, Value>;
+
 /// One way of applying a binary operator; `Ok(None)` when the operands are not its types.
-pub type BinaryHandler = fn(&Lua, &Value, &Value) -> mlua::Result<Option<Value>>;
+pub type BinaryHandler<T> = fn(&Lua, &Operand<T>, &Operand<T>) -> mlua::Result<Option<Value>>;
+
+/// Runs `f` on the `T` in `operand`; `Ok(None)` if it holds none.
+fn with_operand<T: LuaUserData, R>(
+    operand: &Operand<T>,
+    f: impl FnOnce(&T) -> R,
+) -> mlua::Result<Option<R>> {
+    match operand {
+        Either::Left(value) => Ok(Some(f(value))),
+        Either::Right(other) => with_value(other, f),
+    }
+}
+
+/// How an operand appears in an error.
+fn describe_operand<T: LuaUserData>(operand: &Operand<T>) -> String {
+    match operand {
+        Either::Left(_) => T::TYPE_NAME.to_owned(),
+        Either::Right(other) => describe(other),
+    }
+}
 
 /// A Lua operator backed by a std::ops trait. Implemented by the marker types of this module.
 pub trait Operator {
@@ -88,56 +112,87 @@ binary_operators! {
 /// `__mul`). Does nothing where the Lua version has no such metamethod.
 pub fn binary<T: LuaUserData, Op: Operator>(
     r: &mut impl Registrar<T>,
-    handlers: Vec<BinaryHandler>,
+    handlers: Vec<BinaryHandler<T>>,
 ) {
     let Some(meta) = Op::META else {
         return;
     };
-    r.meta_function(meta, move |lua, (lhs, rhs): (Value, Value)| {
+    r.meta_function(meta, move |lua, (lhs, rhs): (Operand<T>, Operand<T>)| {
         for handler in &handlers {
             if let Some(result) = handler(lua, &lhs, &rhs)? {
                 return Ok(result);
             }
         }
-        Err(script_error(format!(
-            "{}: unsupported operands for '{}': {} and {}",
-            T::TYPE_NAME,
-            Op::SYMBOL,
-            describe(&lhs),
-            describe(&rhs)
-        )))
+        Err(unsupported::<T, Op>(&lhs, &rhs))
     });
 }
 
+/// Registers `Op` for `T op T` only: the common case, without `binary`'s handler list, so the
+/// result is pushed to Lua directly.
+pub fn binary_same<T, Op>(r: &mut impl Registrar<T>)
+where
+    T: LuaUserData + Clone,
+    Op: Apply<T, T>,
+    Op::Output: 'static,
+{
+    let Some(meta) = Op::META else {
+        return;
+    };
+    r.meta_function(meta, |_, (lhs, rhs): (Operand<T>, Operand<T>)| {
+        match (with_operand(&lhs, T::clone)?, with_operand(&rhs, T::clone)?) {
+            (Some(l), Some(r)) => Ok(Op::apply(l, r)),
+            _ => Err(unsupported::<T, Op>(&lhs, &rhs)),
+        }
+    });
+}
+
+fn unsupported<T: LuaUserData, Op: Operator>(lhs: &Operand<T>, rhs: &Operand<T>) -> mlua::Error {
+    script_error(format!(
+        "{}: unsupported operands for '{}': {} and {}",
+        T::TYPE_NAME,
+        Op::SYMBOL,
+        describe_operand(lhs),
+        describe_operand(rhs)
+    ))
+}
+
 /// `T op T`.
-pub fn same<T, Op>(lua: &Lua, lhs: &Value, rhs: &Value) -> mlua::Result<Option<Value>>
+pub fn same<T, Op>(lua: &Lua, lhs: &Operand<T>, rhs: &Operand<T>) -> mlua::Result<Option<Value>>
 where
     T: LuaUserData + Clone,
     Op: Apply<T, T>,
 {
-    let Some(l) = with_value::<T, _>(lhs, T::clone)? else {
+    let Some(l) = with_operand(lhs, T::clone)? else {
         return Ok(None);
     };
-    let Some(r) = with_value::<T, _>(rhs, T::clone)? else {
+    let Some(r) = with_operand(rhs, T::clone)? else {
         return Ok(None);
     };
     Op::apply(l, r).into_lua(lua).map(Some)
 }
 
 /// `T op S` for a plain Lua value `S` (a number, say), and `S op T` for commutative operators.
-pub fn scalar<T, S, Op>(lua: &Lua, lhs: &Value, rhs: &Value) -> mlua::Result<Option<Value>>
+pub fn scalar<T, S, Op>(
+    lua: &Lua,
+    lhs: &Operand<T>,
+    rhs: &Operand<T>,
+) -> mlua::Result<Option<Value>>
 where
     T: LuaUserData + Clone,
     S: LuaConvert,
     Op: Apply<T, S>,
 {
-    let (value, other) = match with_value::<T, _>(lhs, T::clone)? {
+    let (value, other) = match with_operand(lhs, T::clone)? {
         Some(value) => (value, rhs),
-        None if Op::COMMUTATIVE => match with_value::<T, _>(rhs, T::clone)? {
+        None if Op::COMMUTATIVE => match with_operand(rhs, T::clone)? {
             Some(value) => (value, lhs),
             None => return Ok(None),
         },
         None => return Ok(None),
+    };
+    // A `T` on the other side is not a scalar.
+    let Either::Right(other) = other else {
+        return Ok(None);
     };
     match S::from_lua(other.clone(), lua) {
         Ok(scalar) => Op::apply(value, scalar).into_lua(lua).map(Some),
@@ -177,12 +232,12 @@ where
     // Lua passes the operand twice to unary metamethods.
     r.meta_function(
         meta,
-        move |lua, (operand, _): (Value, Value)| match with_value::<T, _>(&operand, T::clone)? {
+        move |lua, (operand, _): (Operand<T>, Value)| match with_operand(&operand, T::clone)? {
             Some(value) => op(value).into_lua(lua),
             None => Err(script_error(format!(
                 "{}: unsupported operand {}",
                 T::TYPE_NAME,
-                describe(&operand)
+                describe_operand(&operand)
             ))),
         },
     );
@@ -194,12 +249,12 @@ where
     T: LuaUserData + Display,
     R: Registrar<T>,
 {
-    r.meta_function(MetaMethod::ToString, |_, value: Value| {
-        with_value::<T, _>(&value, T::to_string)?.ok_or_else(|| {
+    r.meta_function(MetaMethod::ToString, |_, value: Operand<T>| {
+        with_operand(&value, T::to_string)?.ok_or_else(|| {
             script_error(format!(
                 "{}: __tostring on {}",
                 T::TYPE_NAME,
-                describe(&value)
+                describe_operand(&value)
             ))
         })
     });
@@ -211,9 +266,8 @@ where
     T: LuaUserData + PartialEq,
     R: Registrar<T>,
 {
-    r.meta_function(MetaMethod::Eq, |_, (lhs, rhs): (Value, Value)| {
-        let equal =
-            with_value::<T, _>(&lhs, |l| with_value::<T, _>(&rhs, |r| l == r))?.transpose()?;
+    r.meta_function(MetaMethod::Eq, |_, (lhs, rhs): (Operand<T>, Operand<T>)| {
+        let equal = with_operand(&lhs, |l| with_operand(&rhs, |r| l == r))?.transpose()?;
         Ok(equal.flatten().unwrap_or(false))
     });
 }
@@ -225,26 +279,25 @@ where
     T: LuaUserData + PartialOrd,
     R: Registrar<T>,
 {
-    r.meta_function(MetaMethod::Lt, |_, (lhs, rhs): (Value, Value)| {
-        compare::<T>(&lhs, &rhs, "<").map(|o| o == Some(Ordering::Less))
+    r.meta_function(MetaMethod::Lt, |_, (lhs, rhs): (Operand<T>, Operand<T>)| {
+        compare(&lhs, &rhs, "<").map(|o| o == Some(Ordering::Less))
     });
-    r.meta_function(MetaMethod::Le, |_, (lhs, rhs): (Value, Value)| {
-        compare::<T>(&lhs, &rhs, "<=").map(|o| matches!(o, Some(Ordering::Less | Ordering::Equal)))
+    r.meta_function(MetaMethod::Le, |_, (lhs, rhs): (Operand<T>, Operand<T>)| {
+        compare(&lhs, &rhs, "<=").map(|o| matches!(o, Some(Ordering::Less | Ordering::Equal)))
     });
 }
 
 fn compare<T: LuaUserData + PartialOrd>(
-    lhs: &Value,
-    rhs: &Value,
+    lhs: &Operand<T>,
+    rhs: &Operand<T>,
     symbol: &str,
 ) -> mlua::Result<Option<Ordering>> {
-    let both =
-        with_value::<T, _>(lhs, |l| with_value::<T, _>(rhs, |r| l.partial_cmp(r)))?.transpose()?;
+    let both = with_operand(lhs, |l| with_operand(rhs, |r| l.partial_cmp(r)))?.transpose()?;
     both.flatten().ok_or_else(|| {
         script_error(format!(
             "attempt to compare {} {symbol} {}",
-            describe(lhs),
-            describe(rhs)
+            describe_operand(lhs),
+            describe_operand(rhs)
         ))
     })
 }

@@ -31,11 +31,11 @@ impl<F> FieldProbe<F> {
 }
 
 pub trait FieldViaNested<F> {
-    fn field_kind(self) -> FieldKind<F>;
+    fn field_kind(self) -> FieldKind<F, Value>;
 }
 
 impl<F: LuaUserData + Clone> FieldViaNested<F> for &&&FieldProbe<F> {
-    fn field_kind(self) -> FieldKind<F> {
+    fn field_kind(self) -> FieldKind<F, Value> {
         FieldKind::Nested {
             new_ref: |reference: LuaRef<F>, lua| {
                 lua.create_userdata(reference).map(Value::UserData)
@@ -45,12 +45,12 @@ impl<F: LuaUserData + Clone> FieldViaNested<F> for &&&FieldProbe<F> {
     }
 }
 
-pub trait FieldViaConvert<F> {
-    fn field_kind(self) -> FieldKind<F>;
+pub trait FieldViaConvert<F: LuaConvert> {
+    fn field_kind(self) -> FieldKind<F, F::Out>;
 }
 
 impl<F: LuaConvert> FieldViaConvert<F> for &&FieldProbe<F> {
-    fn field_kind(self) -> FieldKind<F> {
+    fn field_kind(self) -> FieldKind<F, F::Out> {
         FieldKind::Value {
             to_lua: F::to_lua,
             from_lua: F::from_lua,
@@ -60,13 +60,13 @@ impl<F: LuaConvert> FieldViaConvert<F> for &&FieldProbe<F> {
 }
 
 pub trait FieldViaMlua<F> {
-    fn field_kind(self) -> FieldKind<F>;
+    fn field_kind(self) -> FieldKind<F, F>;
 }
 
-impl<F: IntoLua + FromLua + Clone> FieldViaMlua<F> for &FieldProbe<F> {
-    fn field_kind(self) -> FieldKind<F> {
+impl<F: IntoLua + FromLua + Clone + 'static> FieldViaMlua<F> for &FieldProbe<F> {
+    fn field_kind(self) -> FieldKind<F, F> {
         FieldKind::Value {
-            to_lua: |value, lua| value.clone().into_lua(lua),
+            to_lua: |value, _lua| Ok(value.clone()),
             from_lua: mlua_from_lua,
             borrows: true,
         }
@@ -92,13 +92,13 @@ fn mlua_from_lua<T: FromLua>(value: Value, lua: &Lua) -> Result<T, ConvertError>
 pub trait LuaFieldType {}
 
 pub trait FieldViaUnsupported<F> {
-    fn field_kind(self) -> FieldKind<F>
+    fn field_kind(self) -> FieldKind<F, Value>
     where
         F: LuaFieldType;
 }
 
 impl<F> FieldViaUnsupported<F> for FieldProbe<F> {
-    fn field_kind(self) -> FieldKind<F>
+    fn field_kind(self) -> FieldKind<F, Value>
     where
         F: LuaFieldType,
     {

@@ -1,0 +1,456 @@
+//! The metatables of derived types and of their live references.
+//!
+//! mlua's own field and method registration dispatches every access through a general Lua
+//! helper (`field_getters`, then `methods`, then the fallback, each tested with `~= nil`). We
+//! build a shorter dispatch instead: each field getter, setter and method is a Lua function
+//! taking its `self` as `UserDataRef<T>` (borrowed straight off the stack, as cheap as mlua's
+//! method path), kept in a table, and `__index`/`__newindex` are small Lua closures over those
+//! tables. Measured with callgrind (see README, Performance) this costs fewer instructions per
+//! access than a hand-written mlua `UserData`.
+//!
+//! The same description of `T` builds both metatables; an [`Access`] says how a `self` reaches
+//! the `T`: directly for owned values, through the place for [`LuaRef<T>`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, Either, FromLua, FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, MetaMethod,
+    Table, UserDataFields, UserDataRef, UserDataRefMut, UserDataRegistry, Value,
+};
+
+use super::LuaUserData;
+use super::convert::ConvertError;
+use super::error;
+use super::reference::{LuaRef, project_userdata, with_value, with_value_mut};
+use super::registry::{Field, FieldKind, Registrar};
+
+/// How a Lua `self` reaches the `T` it stands for.
+trait Access<T: LuaUserData>: 'static {
+    /// `self` for reads and `&self` methods.
+    type Shared: FromLua + 'static;
+    /// `self` for writes of values that convert without borrowing, and `&mut self` methods.
+    type Exclusive: FromLua + 'static;
+    /// `self` where the owning userdata itself is needed: nested references, and writes that
+    /// must convert their value before borrowing the target.
+    type Owner: FromLua + 'static;
+
+    fn with<R>(this: &Self::Shared, f: impl FnOnce(&T) -> R) -> mlua::Result<R>;
+    fn with_mut<R>(this: &mut Self::Exclusive, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R>;
+    fn with_owner_mut<R>(owner: &Self::Owner, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R>;
+    fn project<F>(
+        owner: Self::Owner,
+        get: fn(&T) -> &F,
+        get_mut: fn(&mut T) -> &mut F,
+    ) -> LuaRef<F>;
+}
+
+/// `self` is the userdata holding the `T`.
+struct Owned;
+
+impl<T: LuaUserData> Access<T> for Owned {
+    type Shared = UserDataRef<T>;
+    type Exclusive = UserDataRefMut<T>;
+    type Owner = AnyUserData;
+
+    #[inline]
+    fn with<R>(this: &UserDataRef<T>, f: impl FnOnce(&T) -> R) -> mlua::Result<R> {
+        Ok(f(this))
+    }
+
+    #[inline]
+    fn with_mut<R>(this: &mut UserDataRefMut<T>, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        Ok(f(this))
+    }
+
+    fn with_owner_mut<R>(owner: &AnyUserData, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        owner.borrow_mut_scoped::<T, R>(f)
+    }
+
+    fn project<F>(
+        owner: AnyUserData,
+        get: fn(&T) -> &F,
+        get_mut: fn(&mut T) -> &mut F,
+    ) -> LuaRef<F> {
+        project_userdata(owner, get, get_mut)
+    }
+}
+
+/// `self` is a [`LuaRef<T>`]: the `T` is reached through its place on every access.
+struct ByRef;
+
+impl<T: LuaUserData> Access<T> for ByRef {
+    type Shared = UserDataRef<LuaRef<T>>;
+    type Exclusive = UserDataRef<LuaRef<T>>;
+    type Owner = UserDataRef<LuaRef<T>>;
+
+    #[inline]
+    fn with<R>(this: &Self::Shared, f: impl FnOnce(&T) -> R) -> mlua::Result<R> {
+        this.with(f)
+    }
+
+    #[inline]
+    fn with_mut<R>(this: &mut Self::Exclusive, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        this.with_mut(f)
+    }
+
+    fn with_owner_mut<R>(owner: &Self::Owner, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
+        owner.with_mut(f)
+    }
+
+    fn project<F>(
+        owner: Self::Owner,
+        get: fn(&T) -> &F,
+        get_mut: fn(&mut T) -> &mut F,
+    ) -> LuaRef<F> {
+        owner.project(get, get_mut)
+    }
+}
+
+/// Registers the metatable of an owned derived type. Called by the generated `UserData` impl.
+pub fn register_userdata<T: LuaUserData>(reg: &mut UserDataRegistry<T>) {
+    install::<T, Owned, T>(reg);
+}
+
+/// A live reference has the metatable of its target type, reaching the value through its place.
+impl<T: LuaUserData> mlua::UserData for LuaRef<T> {
+    fn register(reg: &mut UserDataRegistry<Self>) {
+        reg.add_meta_field(MetaMethod::Type, T::TYPE_NAME);
+        install::<T, ByRef, Self>(reg);
+    }
+}
+
+/// The functions of one metatable, built together because they share their tables.
+struct Built {
+    newindex: Option<Function>,
+    metamethods: HashMap<&'static str, Function>,
+}
+
+/// Installs `__index`, `__newindex` and the metamethods of `T` into `reg`.
+///
+/// mlua only hands out the Lua state inside `add_meta_field_with`, and runs those closures in
+/// order while registering; the first builds every function and the others collect theirs.
+fn install<T: LuaUserData, A: Access<T>, U>(reg: &mut UserDataRegistry<U>) {
+    let mut names = MetamethodNames(Vec::new());
+    T::describe(&mut names);
+
+    let built: Rc<RefCell<Option<Built>>> = Rc::default();
+    let slot = Rc::clone(&built);
+    reg.add_meta_field_with(MetaMethod::Index, move |lua| {
+        let (index, rest) = build::<T, A>(lua)?;
+        *slot.borrow_mut() = Some(rest);
+        Ok(index)
+    });
+    let slot = Rc::clone(&built);
+    reg.add_meta_field_with(MetaMethod::NewIndex, move |_| {
+        take(&slot, |built| built.newindex.take())
+    });
+    for name in names.0 {
+        let slot = Rc::clone(&built);
+        reg.add_meta_field_with(name, move |_| {
+            take(&slot, |built| built.metamethods.remove(name))
+        });
+    }
+}
+
+fn take(
+    slot: &RefCell<Option<Built>>,
+    f: impl FnOnce(&mut Built) -> Option<Function>,
+) -> mlua::Result<Function> {
+    slot.borrow_mut()
+        .as_mut()
+        .and_then(f)
+        .ok_or_else(|| error::script_error("internal error: metatable built out of order"))
+}
+
+/// The Lua side of the dispatch. Truthiness tests and tail calls keep it short.
+const DISPATCH: &str = r#"
+local getters, methods, setters, missing, refused = ...
+local function index(self, key)
+    local get = getters[key]
+    if get then return get(self) end
+    local method = methods[key]
+    if method then return method end
+    return missing(self, key)
+end
+local function newindex(self, key, value)
+    local set = setters[key]
+    if set then return set(self, value) end
+    return refused(self, key, value)
+end
+return index, newindex
+"#;
+
+fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Built)> {
+    let mut builder = MetatableBuilder::<T, A> {
+        lua,
+        getters: lua.create_table()?,
+        setters: lua.create_table()?,
+        methods: lua.create_table()?,
+        metamethods: HashMap::new(),
+        readonly: Vec::new(),
+        method_names: Vec::new(),
+        error: None,
+        _types: std::marker::PhantomData,
+    };
+    T::describe(&mut builder);
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    let MetatableBuilder {
+        getters,
+        setters,
+        methods,
+        metamethods,
+        readonly,
+        method_names,
+        ..
+    } = builder;
+    let missing = lua.create_function(|_, (_this, key): (Value, Value)| {
+        Err::<(), _>(error::unknown_key::<T>(&key))
+    })?;
+    let refused = lua.create_function(move |_, (_this, key, _value): (Value, Value, Value)| {
+        Err::<(), _>(error::refused_write::<T>(&key, &readonly, &method_names))
+    })?;
+    let (index, newindex): (Function, Function) = lua
+        .load(DISPATCH)
+        .set_name("=[bevy_lunar dispatch]")
+        .call((getters, methods, setters, missing, refused))?;
+    Ok((
+        index,
+        Built {
+            newindex: Some(newindex),
+            metamethods,
+        },
+    ))
+}
+
+/// Collects which metamethods a type has, before the Lua state is at hand.
+struct MetamethodNames(Vec<&'static str>);
+
+impl<T: LuaUserData> Registrar<T> for MetamethodNames {
+    fn field<F: 'static, O: IntoLua + 'static>(&mut self, _field: Field<T, F, O>) {}
+
+    fn method<A, R>(
+        &mut self,
+        _name: &'static str,
+        _method: impl Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
+    ) where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+    }
+
+    fn method_mut<A, R>(
+        &mut self,
+        _name: &'static str,
+        _method: impl Fn(&Lua, &mut T, A) -> mlua::Result<R> + 'static,
+    ) where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+    }
+
+    fn function<A, R>(
+        &mut self,
+        _name: &'static str,
+        _function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
+    ) where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+    }
+
+    fn meta_function<A, R>(
+        &mut self,
+        meta: MetaMethod,
+        _function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
+    ) where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        self.0.push(meta.name());
+    }
+}
+
+/// Builds the getter, setter and method functions of one metatable.
+struct MetatableBuilder<'l, T, A> {
+    lua: &'l Lua,
+    getters: Table,
+    setters: Table,
+    methods: Table,
+    metamethods: HashMap<&'static str, Function>,
+    readonly: Vec<&'static str>,
+    method_names: Vec<&'static str>,
+    /// The first failure; building goes on so that the caller gets one error at the end.
+    error: Option<mlua::Error>,
+    _types: std::marker::PhantomData<(T, A)>,
+}
+
+/// Puts `function` into `table`, or keeps the first error.
+fn insert(
+    table: &Table,
+    name: &'static str,
+    function: mlua::Result<Function>,
+    error: &mut Option<mlua::Error>,
+) {
+    if let Err(err) = function.and_then(|f| table.raw_set(name, f)) {
+        error.get_or_insert(err);
+    }
+}
+
+impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
+    fn setter<F: 'static, O>(
+        &self,
+        name: &'static str,
+        get_mut: fn(&mut T) -> &mut F,
+        kind: &FieldKind<F, O>,
+    ) -> mlua::Result<Function> {
+        let from_lua = kind.converter();
+        let convert = move |lua: &Lua, value: Value| {
+            from_lua(value, lua).map_err(|e: ConvertError| error::bad_field_value::<T>(name, e))
+        };
+        if kind.converts_without_borrowing() {
+            self.lua
+                .create_function(move |lua, (mut this, value): (A::Exclusive, Value)| {
+                    let value = convert(lua, value)?;
+                    A::with_mut(&mut this, |target| *get_mut(target) = value)
+                })
+        } else {
+            // The new value may be read out of another userdata (even out of this one, as in
+            // `a.pos = a.pos`), so convert it before taking the target's mutable borrow.
+            self.lua
+                .create_function(move |lua, (owner, value): (A::Owner, Value)| {
+                    let value = convert(lua, value)?;
+                    A::with_owner_mut(&owner, |target| *get_mut(target) = value)
+                })
+        }
+    }
+}
+
+/// The error for a method called on something that is not a `T` (`obj.method(5)`), or on a `T`
+/// that cannot be borrowed right now.
+fn bad_self<T: LuaUserData>(function: &str, cause: mlua::Error) -> mlua::Error {
+    mlua::Error::BadArgument {
+        to: Some(format!("{}.{function}", T::TYPE_NAME)),
+        pos: 1,
+        name: Some("self".to_owned()),
+        cause: std::sync::Arc::new(cause),
+    }
+}
+
+fn not_a<T: LuaUserData>(value: &Value) -> mlua::Error {
+    mlua::Error::external(ConvertError::new(T::TYPE_NAME, value))
+}
+
+impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
+    fn field<F: 'static, O: IntoLua + 'static>(&mut self, field: Field<T, F, O>) {
+        let Field {
+            name,
+            get,
+            get_mut,
+            readonly,
+            kind,
+        } = field;
+        let getter = match kind {
+            FieldKind::Value { to_lua, .. } => {
+                self.lua.create_function(move |lua, this: A::Shared| {
+                    A::with(&this, |value| to_lua(get(value), lua))?
+                })
+            }
+            FieldKind::Nested { new_ref, .. } => {
+                self.lua.create_function(move |lua, owner: A::Owner| {
+                    new_ref(A::project(owner, get, get_mut), lua)
+                })
+            }
+        };
+        insert(&self.getters, name, getter, &mut self.error);
+        if readonly {
+            self.readonly.push(name);
+        } else {
+            let setter = self.setter(name, get_mut, &kind);
+            insert(&self.setters, name, setter, &mut self.error);
+        }
+    }
+
+    fn method<Args, R>(
+        &mut self,
+        name: &'static str,
+        method: impl Fn(&Lua, &T, Args) -> mlua::Result<R> + 'static,
+    ) where
+        Args: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        self.method_names.push(name);
+        let function =
+            self.lua
+                .create_function(move |lua, (this, args): (Either<A::Shared, Value>, Args)| {
+                    match this {
+                        Either::Left(this) => A::with(&this, |value| method(lua, value, args))?,
+                        // Not this metatable's own kind of `self`: an owned value calling a reference's
+                        // method or the other way round works; anything else is an error.
+                        Either::Right(other) => {
+                            with_value::<T, _>(&other, |value| method(lua, value, args))
+                                .map_err(|e| bad_self::<T>(name, e))?
+                                .ok_or_else(|| bad_self::<T>(name, not_a::<T>(&other)))?
+                        }
+                    }
+                });
+        insert(&self.methods, name, function, &mut self.error);
+    }
+
+    fn method_mut<Args, R>(
+        &mut self,
+        name: &'static str,
+        method: impl Fn(&Lua, &mut T, Args) -> mlua::Result<R> + 'static,
+    ) where
+        Args: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        self.method_names.push(name);
+        let function = self.lua.create_function(
+            move |lua, (this, args): (Either<A::Exclusive, Value>, Args)| match this {
+                Either::Left(mut this) => A::with_mut(&mut this, |value| method(lua, value, args))?,
+                Either::Right(other) => {
+                    with_value_mut::<T, _>(&other, |value| method(lua, value, args))
+                        .map_err(|e| bad_self::<T>(name, e))?
+                        .ok_or_else(|| bad_self::<T>(name, not_a::<T>(&other)))?
+                }
+            },
+        );
+        insert(&self.methods, name, function, &mut self.error);
+    }
+
+    fn function<Args, R>(
+        &mut self,
+        _name: &'static str,
+        _function: impl Fn(&Lua, Args) -> mlua::Result<R> + 'static,
+    ) where
+        Args: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        // Static functions live in the type table only.
+    }
+
+    fn meta_function<Args, R>(
+        &mut self,
+        meta: MetaMethod,
+        function: impl Fn(&Lua, Args) -> mlua::Result<R> + 'static,
+    ) where
+        Args: FromLuaMulti,
+        R: IntoLuaMulti,
+    {
+        match self
+            .lua
+            .create_function(move |lua, args: Args| function(lua, args))
+        {
+            Ok(function) => {
+                self.metamethods.insert(meta.name(), function);
+            }
+            Err(err) => {
+                self.error.get_or_insert(err);
+            }
+        }
+    }
+}
