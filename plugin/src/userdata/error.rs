@@ -68,19 +68,34 @@ pub(crate) fn bad_field_value<T: LuaUserData>(field: &str, err: ConvertError) ->
     ))
 }
 
-// mlua's error type holds its cause in an `Arc` whatever its thread-safety.
-#[allow(clippy::arc_with_non_send_sync)]
 /// mlua's `bad argument #N to 'Type.method': ...` for a refused method argument.
 pub fn bad_argument<T: LuaUserData>(
     function: &str,
     position: usize,
     err: ConvertError,
 ) -> mlua::Error {
+    argument_error::<T>(function, position, None, mlua::Error::external(err))
+}
+
+/// The error for a method called on something that is not a `T` (`obj.method(5)`), or on a `T`
+/// that cannot be borrowed right now.
+pub(crate) fn bad_self<T: LuaUserData>(function: &str, cause: mlua::Error) -> mlua::Error {
+    argument_error::<T>(function, 1, Some("self"), cause)
+}
+
+// mlua's error type holds its cause in an `Arc` whatever its thread-safety.
+#[allow(clippy::arc_with_non_send_sync)]
+fn argument_error<T: LuaUserData>(
+    function: &str,
+    position: usize,
+    name: Option<&str>,
+    cause: mlua::Error,
+) -> mlua::Error {
     mlua::Error::BadArgument {
         to: Some(format!("{}.{function}", T::TYPE_NAME)),
         pos: position,
-        name: None,
-        cause: Arc::new(mlua::Error::external(err)),
+        name: name.map(str::to_owned),
+        cause: Arc::new(cause),
     }
 }
 

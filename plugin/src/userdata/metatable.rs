@@ -329,17 +329,6 @@ impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
     }
 }
 
-/// The error for a method called on something that is not a `T` (`obj.method(5)`), or on a `T`
-/// that cannot be borrowed right now.
-fn bad_self<T: LuaUserData>(function: &str, cause: mlua::Error) -> mlua::Error {
-    mlua::Error::BadArgument {
-        to: Some(format!("{}.{function}", T::TYPE_NAME)),
-        pos: 1,
-        name: Some("self".to_owned()),
-        cause: std::sync::Arc::new(cause),
-    }
-}
-
 fn not_a<T: LuaUserData>(value: &Value) -> mlua::Error {
     mlua::Error::external(ConvertError::new(T::TYPE_NAME, value))
 }
@@ -392,8 +381,8 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                         // method or the other way round works; anything else is an error.
                         Either::Right(other) => {
                             with_value::<T, _>(&other, |value| method(lua, value, args))
-                                .map_err(|e| bad_self::<T>(name, e))?
-                                .ok_or_else(|| bad_self::<T>(name, not_a::<T>(&other)))?
+                                .map_err(|e| error::bad_self::<T>(name, e))?
+                                .ok_or_else(|| error::bad_self::<T>(name, not_a::<T>(&other)))?
                         }
                     }
                 });
@@ -414,8 +403,8 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                 Either::Left(mut this) => A::with_mut(&mut this, |value| method(lua, value, args))?,
                 Either::Right(other) => {
                     with_value_mut::<T, _>(&other, |value| method(lua, value, args))
-                        .map_err(|e| bad_self::<T>(name, e))?
-                        .ok_or_else(|| bad_self::<T>(name, not_a::<T>(&other)))?
+                        .map_err(|e| error::bad_self::<T>(name, e))?
+                        .ok_or_else(|| error::bad_self::<T>(name, not_a::<T>(&other)))?
                 }
             },
         );
