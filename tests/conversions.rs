@@ -243,3 +243,82 @@ fn plain_mlua_api_works_on_derived_types() {
     let err = error_of(&lua, "return n.big");
     assert!(err.contains("destructed"), "{err}");
 }
+
+/// A type the user converts by hand with mlua's traits (here: a "r,g,b" string).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rgb(u8, u8, u8);
+
+impl bevy_lunar::mlua::IntoLua for Rgb {
+    fn into_lua(self, lua: &Lua) -> bevy_lunar::mlua::Result<bevy_lunar::mlua::Value> {
+        format!("{},{},{}", self.0, self.1, self.2).into_lua(lua)
+    }
+}
+
+impl bevy_lunar::mlua::FromLua for Rgb {
+    fn from_lua(value: bevy_lunar::mlua::Value, lua: &Lua) -> bevy_lunar::mlua::Result<Self> {
+        let text = String::from_lua(value, lua)?;
+        let parts: Vec<u8> = text
+            .split(',')
+            .map(|p| p.trim().parse().map_err(bevy_lunar::mlua::Error::external))
+            .collect::<Result<_, _>>()?;
+        match parts.as_slice() {
+            [r, g, b] => Ok(Rgb(*r, *g, *b)),
+            _ => Err(bevy_lunar::mlua::Error::runtime("expected r,g,b")),
+        }
+    }
+}
+
+#[derive(LuaUserData)]
+pub struct Lamp {
+    pub color: Rgb,
+    pub tags: Vec<String>,
+}
+
+#[lua_methods]
+impl Lamp {
+    pub fn tint(&mut self, color: Rgb) -> Rgb {
+        std::mem::replace(&mut self.color, color)
+    }
+}
+
+#[test]
+fn types_with_mlua_conversions_are_fields_and_parameters_by_copy() {
+    let lua = Lua::new();
+    lua.globals()
+        .set(
+            "lamp",
+            Lamp {
+                color: Rgb(1, 2, 3),
+                tags: vec!["hall".into()],
+            },
+        )
+        .unwrap();
+    run(
+        &lua,
+        r#"
+        assert(lamp.color == "1,2,3")
+        lamp.color = "10,20,30"
+        assert(lamp:tint("7,8,9") == "10,20,30")
+        local tags = lamp.tags
+        assert(#tags == 1 and tags[1] == "hall")
+        tags[1] = "changed" -- a copy: the field is unchanged
+        lamp.tags = { "a", "b" }
+        "#,
+    );
+    assert_eq!(
+        error_of(&lua, "lamp.color = 'red'"),
+        "Lamp: bad value for field 'color': expected Rgb, got string (invalid digit found in string)"
+    );
+    assert_eq!(
+        error_of(&lua, "lamp:tint('1,2')"),
+        "bad argument #2 to `Lamp.tint`: expected Rgb, got string (runtime error: expected r,g,b)"
+    );
+    assert_eq!(
+        error_of(&lua, "lamp.tags = 5"),
+        "Lamp: bad value for field 'tags': expected Vec<String>, got 5 (error converting Lua integer to Vec<String> (expected table))"
+    );
+    let lamp: AnyUserData = lua.globals().get("lamp").unwrap();
+    let lamp = lamp.borrow::<Lamp>().unwrap();
+    assert_eq!(lamp.color, Rgb(7, 8, 9));
+    assert_eq!(lamp.tags, ["a", "b"]);
+}

@@ -76,9 +76,27 @@ impl<F: IntoLua + FromLua + Clone + 'static> FieldViaMlua<F> for &FieldProbe<F> 
 fn mlua_from_lua<T: FromLua>(value: Value, lua: &Lua) -> Result<T, ConvertError> {
     let got = super::convert::describe(&value);
     T::from_lua(value, lua).map_err(|err| ConvertError {
-        expected: type_name::<T>().into(),
+        expected: short_type_name::<T>().into(),
         got: format!("{got} ({err})"),
     })
+}
+
+/// `alloc::vec::Vec<alloc::string::String>` as `Vec<String>`: Rust types as scripts' errors
+/// name them.
+fn short_type_name<T>() -> String {
+    let mut short = String::new();
+    let mut segment = String::new();
+    for c in type_name::<T>().chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            segment.push(c);
+        } else {
+            short.push_str(segment.rsplit("::").next().unwrap_or_default());
+            segment.clear();
+            short.push(c);
+        }
+    }
+    short.push_str(segment.rsplit("::").next().unwrap_or_default());
+    short
 }
 
 /// Implemented by no type: its only use is the error message for a field that fits none of the
