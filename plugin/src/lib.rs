@@ -2,7 +2,47 @@
 //!
 //! `#[derive(LuaUserData)]` turns a plain Rust struct into a complete Lua userdata: fields,
 //! methods (`#[lua_methods]`) and operators (`#[lua_impl(...)]`), with strict conversions and
-//! exact error messages.
+//! exact error messages. The attribute reference is in the README.
+//!
+//! ```
+//! use bevy_lunar::mlua::Lua;
+//! use bevy_lunar::prelude::*;
+//!
+//! #[derive(LuaUserData)]
+//! pub struct Player {
+//!     pub name: String,
+//!     pub health: f64,
+//!     #[lua(readonly)]
+//!     pub level: u8,
+//!     internal_id: u64, // private: invisible to Lua
+//! }
+//!
+//! #[lua_methods]
+//! impl Player {
+//!     pub fn new(name: String) -> Self {
+//!         Player { name, health: 100.0, level: 1, internal_id: 0 }
+//!     }
+//!
+//!     pub fn heal(&mut self, amount: f64) {
+//!         self.health += amount;
+//!     }
+//! }
+//!
+//! let lua = Lua::new();
+//! bevy_lunar::register_type::<Player>(&lua)?; // the global table `Player`
+//! let health: f64 = lua
+//!     .load(
+//!         r#"
+//!         local p = Player.new("Alice")
+//!         p.health = p.health - 30
+//!         p:heal(5)
+//!         return p.health
+//!         "#,
+//!     )
+//!     .eval()?;
+//! assert_eq!(health, 75.0);
+//! # Ok::<(), bevy_lunar::mlua::Error>(())
+//! ```
 
 pub mod userdata;
 
