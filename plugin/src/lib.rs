@@ -1,8 +1,11 @@
 //! Lua scripting for Bevy.
 //!
-//! `#[derive(LuaUserData)]` turns a plain Rust struct into a complete Lua userdata: fields,
-//! methods (`#[lua_methods]`) and operators (`#[lua_impl(...)]`), with strict conversions and
-//! exact error messages. The attribute reference is in the README.
+//! - [`LuaScriptingPlugin`]: `.lua` files in `assets/` are [`LuaScriptAsset`]s; a
+//!   [`LuaScript`] component runs one on an entity, with live access to the components
+//!   registered through [`LuaAppExt`], hot reload, and faults reported as [`LuaScriptError`].
+//! - `#[derive(LuaUserData)]` turns a plain Rust struct into a complete Lua userdata: fields,
+//!   methods (`#[lua_methods]`) and operators (`#[lua_impl(...)]`), with strict conversions and
+//!   exact error messages. The attribute reference is in the README.
 //!
 //! ```
 //! use bevy_lunar::mlua::Lua;
@@ -44,14 +47,33 @@
 //! # Ok::<(), bevy_lunar::mlua::Error>(())
 //! ```
 
+mod asset;
+mod error;
+mod handle;
+mod plugin;
+mod runtime;
+mod script;
+mod types;
 pub mod userdata;
+mod world;
 
+pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
+pub use error::{LuaScriptError, LuaScriptErrorKind};
+pub use handle::{EntityHandle, StaleReference};
 pub use mlua;
+pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
+pub use runtime::BudgetExceeded;
+pub use script::LuaScript;
+pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, register_type};
 
-/// `use bevy_lunar::prelude::*;` brings in the derive and trait `LuaUserData` and `lua_methods`.
+/// `use bevy_lunar::prelude::*;` brings in the derive and trait `LuaUserData`, `lua_methods`,
+/// the plugin and its component, message and `App` extension.
 pub mod prelude {
     pub use crate::userdata::LuaUserData;
+    pub use crate::{
+        LuaAppExt, LuaScript, LuaScriptAsset, LuaScriptError, LuaScriptSet, LuaScriptingPlugin,
+    };
     pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 }

@@ -1,0 +1,203 @@
+//! Script failures as Bevy messages and log lines.
+
+use std::fmt;
+
+use bevy::ecs::entity::Entity;
+use bevy::ecs::message::Message;
+
+/// What went wrong in a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LuaScriptErrorKind {
+    /// The file could not be read or decoded.
+    Load,
+    /// The file does not compile (the previous version, if any, keeps running).
+    Syntax,
+    /// An error raised while running the script.
+    Runtime,
+    /// A callback ran past the instruction budget and was stopped.
+    Budget,
+    /// The Lua state ran past its memory limit.
+    Memory,
+    /// A reference to a component or entity that no longer exists was used.
+    StaleReference,
+}
+
+/// A script failure, sent as a Bevy [`Message`] and logged.
+///
+/// Its text names the script's asset path and, where there is one, the line:
+/// `scripts/player.lua:12: attempt to index a nil value`. The same error repeated frame after
+/// frame is reported once, then once more with its count when it stops or changes.
+///
+/// ```
+/// use bevy::prelude::*;
+/// use bevy_lunar::LuaScriptError;
+///
+/// fn show_script_errors(mut errors: MessageReader<LuaScriptError>) {
+///     for error in errors.read() {
+///         eprintln!("{error}");
+///     }
+/// }
+/// # bevy::ecs::system::assert_is_system(show_script_errors);
+/// ```
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct LuaScriptError {
+    pub kind: LuaScriptErrorKind,
+    /// The script's asset path (`scripts/player.lua`).
+    pub path: String,
+    /// The line in `path`, when the error has one.
+    pub line: Option<u32>,
+    /// The message, without the `path:line:` prefix.
+    pub message: String,
+    /// The entity whose script instance failed, if the failure belongs to one.
+    pub entity: Option<Entity>,
+    /// How many times in a row this error happened (1 for a new error).
+    pub count: u32,
+}
+
+impl fmt::Display for LuaScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path, self.message)?,
+            None => write!(f, "{}: {}", self.path, self.message)?,
+        }
+        if self.count > 1 {
+            write!(f, " (repeated {} times)", self.count)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LuaScriptError {}
+
+impl LuaScriptError {
+    /// Builds the error for `err`, raised while running the script at `path`.
+    pub(crate) fn from_lua(path: &str, entity: Option<Entity>, err: &mlua::Error) -> Self {
+        let kind = kind_of(err);
+        let (message, traceback) = flatten(err);
+        let (line, message) = split_location(path, &message)
+            .or_else(|| {
+                traceback
+                    .as_deref()
+                    .and_then(|tb| first_location(path, tb))
+                    .map(|line| (Some(line), message.clone()))
+            })
+            .unwrap_or((None, message));
+        LuaScriptError {
+            kind,
+            path: path.to_owned(),
+            line,
+            message,
+            entity,
+            count: 1,
+        }
+    }
+
+    pub(crate) fn new(kind: LuaScriptErrorKind, path: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let (line, message) = split_location(path, &message).unwrap_or((None, message));
+        LuaScriptError {
+            kind,
+            path: path.to_owned(),
+            line,
+            message,
+            entity: None,
+            count: 1,
+        }
+    }
+}
+
+fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
+    match err {
+        mlua::Error::MemoryError(_) => LuaScriptErrorKind::Memory,
+        mlua::Error::SyntaxError { .. } => LuaScriptErrorKind::Syntax,
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            kind_of(cause)
+        }
+        mlua::Error::ExternalError(inner) => {
+            match inner.downcast_ref::<crate::runtime::BudgetExceeded>() {
+                Some(_) => LuaScriptErrorKind::Budget,
+                None if inner
+                    .downcast_ref::<crate::handle::StaleReference>()
+                    .is_some() =>
+                {
+                    LuaScriptErrorKind::StaleReference
+                }
+                None => LuaScriptErrorKind::Runtime,
+            }
+        }
+        mlua::Error::RuntimeError(message)
+            if message.contains(crate::runtime::BudgetExceeded::MESSAGE) =>
+        {
+            LuaScriptErrorKind::Budget
+        }
+        _ => LuaScriptErrorKind::Runtime,
+    }
+}
+
+/// The innermost message of `err`, and the traceback of the callback it went through, if any.
+fn flatten(err: &mlua::Error) -> (String, Option<String>) {
+    match err {
+        mlua::Error::CallbackError { traceback, cause } => {
+            let (message, inner) = flatten(cause);
+            (message, inner.or_else(|| Some(traceback.clone())))
+        }
+        mlua::Error::WithContext { cause, .. } => flatten(cause),
+        mlua::Error::RuntimeError(message) | mlua::Error::MemoryError(message) => {
+            // Lua appends its own traceback to runtime errors raised through pcall boundaries.
+            let first = message
+                .split("\nstack traceback:")
+                .next()
+                .unwrap_or(message);
+            (
+                first.to_owned(),
+                message
+                    .split_once("\nstack traceback:")
+                    .map(|(_, tb)| tb.to_owned()),
+            )
+        }
+        mlua::Error::SyntaxError { message, .. } => (message.clone(), None),
+        other => (other.to_string(), None),
+    }
+}
+
+/// `scripts/x.lua:12: message` as (12, message), when it starts with `path:`.
+fn split_location(path: &str, message: &str) -> Option<(Option<u32>, String)> {
+    let rest = message.strip_prefix(path)?.strip_prefix(':')?;
+    let (line, rest) = rest.split_once(':')?;
+    let line = line.parse().ok()?;
+    Some((Some(line), rest.trim_start().to_owned()))
+}
+
+/// The first `path:line:` in a traceback: the line of the script that called into Rust.
+fn first_location(path: &str, traceback: &str) -> Option<u32> {
+    traceback.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix(path)?.strip_prefix(':')?;
+        rest.split(':').next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_path_line_and_repetitions() {
+        let mut error = LuaScriptError::new(
+            LuaScriptErrorKind::Runtime,
+            "scripts/player.lua",
+            "scripts/player.lua:12: attempt to index a nil value",
+        );
+        assert_eq!(error.line, Some(12));
+        assert_eq!(
+            error.to_string(),
+            "scripts/player.lua:12: attempt to index a nil value"
+        );
+        error.count = 3;
+        assert_eq!(
+            error.to_string(),
+            "scripts/player.lua:12: attempt to index a nil value (repeated 3 times)"
+        );
+        let plain = LuaScriptError::new(LuaScriptErrorKind::Load, "scripts/x.lua", "cannot read");
+        assert_eq!(plain.to_string(), "scripts/x.lua: cannot read");
+    }
+}

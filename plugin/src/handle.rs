@@ -1,0 +1,264 @@
+//! What scripts hold of the world: entity handles, live component and resource references, and
+//! the `world` table.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use bevy::ecs::component::{Component, Mutable};
+use bevy::ecs::entity::Entity;
+use bevy::ecs::query::QueryBuilder;
+use bevy::ecs::resource::Resource;
+use mlua::{AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataMethods, Variadic};
+
+use crate::types::{ComponentEntry, LuaTypeRegistry};
+use crate::userdata::{Place, script_error};
+use crate::world::with_world;
+
+/// The error of a reference whose entity or component is gone.
+#[derive(Debug)]
+pub struct StaleReference(pub String);
+
+impl fmt::Display for StaleReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StaleReference {}
+
+pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
+    mlua::Error::external(StaleReference(format!(
+        "{component} of entity {entity}: the entity was despawned"
+    )))
+}
+
+fn stale_removed(entity: Entity, component: &str) -> mlua::Error {
+    mlua::Error::external(StaleReference(format!(
+        "{component} of entity {entity}: the component was removed"
+    )))
+}
+
+/// A component of an entity, found again on every access.
+pub(crate) struct ComponentPlace<T> {
+    entity: Entity,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> ComponentPlace<T> {
+    pub(crate) fn new(entity: Entity) -> Self {
+        ComponentPlace {
+            entity,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
+    for ComponentPlace<T>
+{
+    fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
+        let entity = self.entity;
+        with_world(|world| match world.get_entity(entity) {
+            Err(_) => Err(stale_despawned(entity, T::TYPE_NAME)),
+            Ok(e) => match e.get::<T>() {
+                Some(component) => {
+                    f(component);
+                    Ok(())
+                }
+                None => Err(stale_removed(entity, T::TYPE_NAME)),
+            },
+        })?
+    }
+
+    fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
+        let entity = self.entity;
+        with_world(|world| match world.get_entity_mut(entity) {
+            Err(_) => Err(stale_despawned(entity, T::TYPE_NAME)),
+            // `get_mut` marks the component changed for `Changed<T>`; reads above do not.
+            Ok(mut e) => match e.get_mut::<T>() {
+                Some(mut component) => {
+                    f(&mut component);
+                    Ok(())
+                }
+                None => Err(stale_removed(entity, T::TYPE_NAME)),
+            },
+        })?
+    }
+}
+
+/// A resource of the world, found again on every access.
+pub(crate) struct ResourcePlace<T>(PhantomData<fn() -> T>);
+
+impl<T> Default for ResourcePlace<T> {
+    fn default() -> Self {
+        ResourcePlace(PhantomData)
+    }
+}
+
+impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
+    for ResourcePlace<T>
+{
+    fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
+        with_world(|world| match world.get_resource::<T>() {
+            Some(resource) => {
+                f(resource);
+                Ok(())
+            }
+            None => Err(mlua::Error::external(StaleReference(format!(
+                "resource {} was removed",
+                T::TYPE_NAME
+            )))),
+        })?
+    }
+
+    fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
+        with_world(|world| match world.get_resource_mut::<T>() {
+            Some(mut resource) => {
+                f(&mut resource);
+                Ok(())
+            }
+            None => Err(mlua::Error::external(StaleReference(format!(
+                "resource {} was removed",
+                T::TYPE_NAME
+            )))),
+        })?
+    }
+}
+
+/// A script's handle to an entity (`entity`, `world.spawn()`, `world.query(...)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntityHandle(pub Entity);
+
+fn component_entry(name: &str) -> mlua::Result<ComponentEntry> {
+    with_world(|world| {
+        world
+            .resource::<LuaTypeRegistry>()
+            .components
+            .get(name)
+            .copied()
+    })?
+    .ok_or_else(|| {
+        script_error(format!(
+            "no component named '{name}' is registered for scripts"
+        ))
+    })
+}
+
+impl UserData for EntityHandle {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("get", |lua, this, name: String| {
+            (component_entry(&name)?.get)(lua, this.0)
+        });
+        methods.add_method("has", |_, this, name: String| {
+            let entry = component_entry(&name)?;
+            with_world(|world| (entry.has)(world, this.0))?
+                .ok_or_else(|| crate::handle::stale_despawned(this.0, &name))
+        });
+        methods.add_method("insert", |_, this, value: AnyUserData| {
+            let entries: Vec<ComponentEntry> = with_world(|world| {
+                world
+                    .resource::<LuaTypeRegistry>()
+                    .components
+                    .values()
+                    .copied()
+                    .collect()
+            })?;
+            for entry in entries {
+                if with_world(|world| (entry.insert)(world, this.0, &value))?? {
+                    return Ok(());
+                }
+            }
+            let name = value
+                .type_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            Err(script_error(format!(
+                "'{name}' is not a component registered for scripts"
+            )))
+        });
+        methods.add_method("remove", |_, this, name: String| {
+            let entry = component_entry(&name)?;
+            with_world(|world| (entry.remove)(world, this.0))
+        });
+        methods.add_method("despawn", |_, this, ()| {
+            with_world(|world| world.despawn(this.0))
+        });
+        methods.add_method("id", |_, this, ()| Ok(this.0.to_bits() as i64));
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("Entity({})", this.0))
+        });
+        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (AnyUserData, AnyUserData)| {
+            Ok(
+                match (a.borrow::<EntityHandle>(), b.borrow::<EntityHandle>()) {
+                    (Ok(a), Ok(b)) => *a == *b,
+                    _ => false,
+                },
+            )
+        });
+    }
+}
+
+/// The global `world` table.
+pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
+    let world = lua.create_table()?;
+    world.set(
+        "spawn",
+        lua.create_function(|_, ()| with_world(|world| EntityHandle(world.spawn_empty().id())))?,
+    )?;
+    world.set(
+        "entity",
+        lua.create_function(|_, id: i64| {
+            let entity = Entity::try_from_bits(id as u64)
+                .ok_or_else(|| script_error(format!("{id} is not an entity id")))?;
+            let alive = with_world(|world| world.get_entity(entity).is_ok())?;
+            Ok(alive.then_some(EntityHandle(entity)))
+        })?,
+    )?;
+    world.set(
+        "resource",
+        lua.create_function(|lua, name: String| {
+            let entry = with_world(|world| {
+                world
+                    .resource::<LuaTypeRegistry>()
+                    .resources
+                    .get(name.as_str())
+                    .copied()
+            })?
+            .ok_or_else(|| {
+                script_error(format!(
+                    "no resource named '{name}' is registered for scripts"
+                ))
+            })?;
+            (entry.get)(lua)
+        })?,
+    )?;
+    world.set("query", lua.create_function(query)?)?;
+    Ok(world)
+}
+
+/// `for e in world.query("A", "B") do ... end`: the entities having all the named components,
+/// as of the call.
+fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
+    let entries = names
+        .iter()
+        .map(|name| component_entry(name))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    let entities: Vec<Entity> = with_world(|world| {
+        let ids: Vec<_> = entries
+            .iter()
+            .map(|entry| (entry.component_id)(world))
+            .collect();
+        let mut builder = QueryBuilder::<Entity>::new(world);
+        for id in ids {
+            builder.with_id(id);
+        }
+        let mut state = builder.build();
+        state.iter(world).collect()
+    })?;
+    let mut next = 0;
+    lua.create_function_mut(move |_, ()| {
+        let entity = entities.get(next).copied();
+        next += 1;
+        Ok(entity.map(EntityHandle))
+    })
+}

@@ -1,0 +1,135 @@
+//! The Bevy plugin: wires the asset, the runtime and the systems.
+
+use bevy::app::{App, Plugin, Update};
+use bevy::asset::AssetApp;
+use bevy::ecs::component::{Component, Mutable};
+use bevy::ecs::resource::Resource;
+use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
+use bevy::ecs::world::World;
+use bevy::log::error;
+use mlua::StdLib;
+
+use crate::asset::{LuaScriptAsset, LuaScriptLoader};
+use crate::error::LuaScriptError;
+use crate::runtime::{LuaRuntime, RuntimeSettings};
+use crate::types::LuaTypeRegistry;
+use crate::userdata::LuaUserData;
+
+/// Lua scripting for a Bevy app.
+///
+/// ```no_run
+/// use bevy::prelude::*;
+/// use bevy_lunar::prelude::*;
+///
+/// #[derive(Component, LuaUserData)]
+/// struct Player {
+///     pub health: f64,
+/// }
+///
+/// App::new()
+///     .add_plugins((MinimalPlugins, AssetPlugin::default(), LuaScriptingPlugin::default()))
+///     .register_lua_component::<Player>()
+///     .run();
+/// ```
+#[derive(Clone, Debug)]
+pub struct LuaScriptingPlugin {
+    /// VM instructions one callback (or a script's top-level code) may run before it is stopped.
+    pub instruction_budget: u64,
+    /// Bytes the Lua state may allocate; past it allocations fail with a script error.
+    pub memory_limit: usize,
+    /// Standard libraries to open beyond the sandbox's (`StdLib::IO`, `StdLib::OS` for all of
+    /// `os`, `StdLib::DEBUG`, `StdLib::PACKAGE`).
+    pub extra_std_libs: StdLib,
+}
+
+impl Default for LuaScriptingPlugin {
+    fn default() -> Self {
+        LuaScriptingPlugin {
+            instruction_budget: 10_000_000,
+            memory_limit: 256 * 1024 * 1024,
+            extra_std_libs: StdLib::NONE,
+        }
+    }
+}
+
+/// The systems that run scripts; order your systems `.before(LuaScriptSet)` or `.after(...)`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LuaScriptSet;
+
+impl Plugin for LuaScriptingPlugin {
+    fn build(&self, app: &mut App) {
+        let settings = RuntimeSettings {
+            instruction_budget: self.instruction_budget,
+            memory_limit: self.memory_limit,
+            extra_std_libs: self.extra_std_libs,
+        };
+        let runtime = LuaRuntime::new(&settings).expect("bevy_lunar: cannot create the Lua state");
+        app.init_asset::<LuaScriptAsset>()
+            .register_asset_loader(LuaScriptLoader)
+            .add_message::<LuaScriptError>()
+            .init_resource::<LuaTypeRegistry>()
+            .insert_non_send(runtime)
+            .add_systems(Update, run_scripts.in_set(LuaScriptSet));
+    }
+}
+
+/// Runs every script instance for this frame.
+fn run_scripts(world: &mut World) {
+    // Taken out while scripts run, so that nothing holds a borrow into the world they reach.
+    let Some(mut runtime) = world.remove_non_send::<LuaRuntime>() else {
+        return;
+    };
+    let errors = runtime.run_frame(world);
+    world.insert_non_send(runtime);
+    for err in errors {
+        error!("{err}");
+        world.write_message(err);
+    }
+}
+
+/// Registers Rust types with the scripts of an [`App`].
+pub trait LuaAppExt {
+    /// Makes a component reachable as `entity:get("T")` (live), `entity:has`, `entity:insert`,
+    /// `entity:remove` and `world.query("T")`, and installs the type table `T`.
+    fn register_lua_component<T: Component<Mutability = Mutable> + LuaUserData>(
+        &mut self,
+    ) -> &mut Self;
+
+    /// Installs the type table `T` (its static functions, such as constructors).
+    fn register_lua_type<T: LuaUserData>(&mut self) -> &mut Self;
+
+    /// Makes a resource reachable as `world.resource("T")` (live), and installs the type table.
+    fn register_lua_resource<T: Resource<Mutability = Mutable> + LuaUserData>(
+        &mut self,
+    ) -> &mut Self;
+}
+
+impl LuaAppExt for App {
+    fn register_lua_component<T: Component<Mutability = Mutable> + LuaUserData>(
+        &mut self,
+    ) -> &mut Self {
+        self.init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .add_component::<T>();
+        self
+    }
+
+    fn register_lua_type<T: LuaUserData>(&mut self) -> &mut Self {
+        self.init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .add_type::<T>();
+        self
+    }
+
+    fn register_lua_resource<T: Resource<Mutability = Mutable> + LuaUserData>(
+        &mut self,
+    ) -> &mut Self {
+        self.init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .add_resource::<T>();
+        self
+    }
+}
