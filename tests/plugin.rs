@@ -80,3 +80,375 @@ fn callbacks_run_in_order_with_live_component_access() {
     assert_eq!(p.health, 100.0 - p.level as f64, "one update per frame");
     assert!(test.errors().is_empty(), "{:?}", test.errors());
 }
+
+#[derive(Resource, LuaUserData, Default, Debug)]
+pub struct Stats {
+    pub unloads: i64,
+    pub score: i64,
+}
+
+fn game_with_stats(files: &[(&str, &str)]) -> TestApp {
+    let mut test = game(files);
+    test.app
+        .init_resource::<Stats>()
+        .register_lua_resource::<Stats>();
+    test
+}
+
+#[test]
+fn runtime_errors_name_file_and_line_and_the_game_goes_on() {
+    let mut test = game(&[
+        (
+            "scripts/broken.lua",
+            "function on_update(dt)\n  local p = entity:get('Player')\n  p.level = p.level + 1\n  local missing = nil\n  missing.field = 1\nend\n",
+        ),
+        (
+            "scripts/fine.lua",
+            "function on_update(dt) local p = entity:get('Player') p.level = p.level + 1 end",
+        ),
+    ]);
+    let broken = test.spawn_script("scripts/broken.lua", player("Bob"));
+    let fine = test.spawn_script("scripts/fine.lua", player("Eve"));
+    test.settle(0);
+    for _ in 0..10 {
+        test.update();
+    }
+    let errors = test.error_messages();
+    assert_eq!(
+        errors.len(),
+        1,
+        "a repeated error is reported once: {errors:?}"
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "scripts/broken.lua:5: attempt to index a nil value (local 'missing')"
+    );
+    assert_eq!(errors[0].kind, bevy_lunar::LuaScriptErrorKind::Runtime);
+    assert_eq!(errors[0].entity, Some(broken));
+    let world = test.app.world();
+    let (b, f) = (
+        world.get::<Player>(broken).unwrap().level,
+        world.get::<Player>(fine).unwrap().level,
+    );
+    assert!(
+        b >= 11 && f >= 11,
+        "both instances keep being called: {b} {f}"
+    );
+}
+
+#[test]
+fn errors_from_rust_callbacks_name_the_script_line() {
+    let mut test = game(&[(
+        "scripts/typo.lua",
+        "function on_start()\n  local p = entity:get('Player')\n\n  p.health = 'lots'\nend\n",
+    )]);
+    let e = test.spawn_script("scripts/typo.lua", player("Bob"));
+    test.settle(1);
+    assert_eq!(
+        test.errors(),
+        ["scripts/typo.lua:4: Player: bad value for field 'health': expected number, got string"]
+    );
+    assert_eq!(
+        test.app.world().get::<Player>(e).unwrap().health,
+        100.0,
+        "refused write changed nothing"
+    );
+}
+
+#[test]
+fn repeated_errors_are_counted_when_they_stop() {
+    let mut test = game(&[(
+        "scripts/flaky.lua",
+        "local n = 0\nfunction on_update()\n  n = n + 1\n  if n <= 5 then error('not yet') end\nend\n",
+    )]);
+    test.spawn_script("scripts/flaky.lua", player("Bob"));
+    test.settle(8);
+    assert_eq!(
+        test.errors(),
+        [
+            "scripts/flaky.lua:4: not yet",
+            "scripts/flaky.lua:4: not yet (repeated 5 times)"
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_fail_the_load_with_path_and_line() {
+    let mut test = game(&[(
+        "scripts/bad.lua",
+        "function on_update(dt)\n  local x = = 1\nend\n",
+    )]);
+    test.spawn_script("scripts/bad.lua", player("Bob"));
+    test.settle(1);
+    let errors = test.error_messages();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, bevy_lunar::LuaScriptErrorKind::Syntax);
+    assert_eq!(errors[0].path, "scripts/bad.lua");
+    assert_eq!(errors[0].line, Some(2));
+    assert!(
+        errors[0].message.contains("unexpected symbol near '='"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn runaway_scripts_are_stopped_by_the_budget_even_through_pcall() {
+    let plugin = LuaScriptingPlugin {
+        instruction_budget: 200_000,
+        ..default()
+    };
+    let mut test = TestApp::with_plugin(
+        &[
+            (
+                "scripts/spin.lua",
+                "function on_update() while true do end end",
+            ),
+            (
+                "scripts/sneaky.lua",
+                "function on_update() while true do pcall(function() while true do end end) end end",
+            ),
+            (
+                "scripts/fine.lua",
+                "function on_update() local p = entity:get('Player') p.level = p.level + 1 end",
+            ),
+        ],
+        plugin,
+        false,
+    );
+    test.app.register_lua_component::<Player>();
+    test.spawn_script("scripts/spin.lua", player("a"));
+    test.spawn_script("scripts/sneaky.lua", player("b"));
+    let fine = test.spawn_script("scripts/fine.lua", player("c"));
+    test.settle(3);
+    let errors = test.error_messages();
+    let budget: Vec<_> = errors
+        .iter()
+        .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(
+        budget,
+        ["scripts/spin.lua", "scripts/sneaky.lua"],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]
+            .message
+            .contains("instruction budget exceeded (200000 instructions)"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        test.app.world().get::<Player>(fine).unwrap().level >= 4,
+        "the frame finished"
+    );
+}
+
+#[test]
+fn memory_limit_and_deep_recursion_are_errors_not_crashes() {
+    let plugin = LuaScriptingPlugin {
+        memory_limit: 64 * 1024 * 1024,
+        ..default()
+    };
+    let mut test = TestApp::with_plugin(
+        &[
+            (
+                "scripts/hog.lua",
+                "local t = {}\nfunction on_update()\n  while true do t[#t + 1] = string.rep('x', 1000000) .. #t end\nend\n",
+            ),
+            (
+                "scripts/deep.lua",
+                "local function f(n) return f(n + 1) + 1 end\nfunction on_update() f(1) end\n",
+            ),
+            (
+                "scripts/fine.lua",
+                "function on_update() local p = entity:get('Player') p.level = p.level + 1 end",
+            ),
+        ],
+        plugin,
+        false,
+    );
+    test.app.register_lua_component::<Player>();
+    test.spawn_script("scripts/hog.lua", player("a"));
+    test.spawn_script("scripts/deep.lua", player("b"));
+    let fine = test.spawn_script("scripts/fine.lua", player("c"));
+    test.settle(2);
+    let errors = test.error_messages();
+    let memory = errors
+        .iter()
+        .find(|e| e.path == "scripts/hog.lua")
+        .expect("hog reported");
+    assert_eq!(
+        memory.kind,
+        bevy_lunar::LuaScriptErrorKind::Memory,
+        "{memory}"
+    );
+    let deep = errors
+        .iter()
+        .find(|e| e.path == "scripts/deep.lua")
+        .expect("recursion reported");
+    assert!(deep.message.contains("stack overflow"), "{deep}");
+    assert!(test.app.world().get::<Player>(fine).unwrap().level >= 3);
+}
+
+#[test]
+fn the_sandbox_has_no_files_debug_or_binary_chunks() {
+    let mut test = game(&[(
+        "scripts/probe.lua",
+        r#"
+        function on_start()
+            local p = entity:get("Player")
+            local checks = {
+                io == nil, debug == nil, dofile == nil, loadfile == nil, package == nil, require == nil,
+                os.execute == nil, os.remove == nil, os.getenv == nil,
+                type(os.clock()) == "number", type(os.time()) == "number", type(os.date()) == "string",
+                load("return 1 + 1")() == 2,
+                select(2, load(string.dump(function() end))):find("binary") ~= nil,
+            }
+            local failed = {}
+            for i, ok in ipairs(checks) do if not ok then failed[#failed + 1] = i end end
+            p.name = table.concat(failed, ",")
+        end
+        "#,
+    )]);
+    let e = test.spawn_script("scripts/probe.lua", player("?"));
+    test.settle(1);
+    assert_eq!(
+        test.app.world().get::<Player>(e).unwrap().name,
+        "",
+        "failed checks: {:?}",
+        test.errors()
+    );
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+}
+
+#[test]
+fn entity_and_world_api() {
+    let mut test = game_with_stats(&[(
+        "scripts/api.lua",
+        r#"
+        function on_start()
+            assert(entity:has("Player") and not entity:has("Position"))
+            assert(entity:get("Position") == nil)
+            entity:insert(Position.new(1, 2))
+            assert(entity:get("Position").x == 1)
+            local other = world.spawn()
+            other:insert(Position.new(5, 5))
+            other:insert(Position.new(6, 6)) -- replaces
+            local seen = 0
+            for e in world.query("Position") do seen = seen + 1 end
+            local both = 0
+            for e in world.query("Position", "Player") do both = both + 1; assert(e == entity) end
+            local stats = world.resource("Stats")
+            stats.score = seen * 10 + both
+            assert(world.entity(other:id()) == other)
+            assert(tostring(other):find("^Entity%("))
+            assert(entity:remove("Player"))
+            assert(not entity:has("Player"))
+            local gone = world.spawn()
+            gone:despawn()
+            assert(world.entity(gone:id()) == nil)
+            local ok, err = pcall(function() return entity:get("Enemy") end)
+            assert(not ok and tostring(err):find("no component named 'Enemy' is registered for scripts"), tostring(err))
+        end
+        "#,
+    )]);
+    let e = test.spawn_script("scripts/api.lua", player("Alice"));
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let world = test.app.world_mut();
+    assert_eq!(world.resource::<Stats>().score, 21);
+    assert_eq!(world.get::<Position>(e), Some(&Position { x: 1.0, y: 2.0 }));
+    assert!(world.get::<Player>(e).is_none());
+    let positions: Vec<Position> = world.query::<&Position>().iter(world).cloned().collect();
+    assert!(positions.contains(&Position { x: 6.0, y: 6.0 }));
+}
+
+#[test]
+fn removing_the_script_or_despawning_calls_on_unload() {
+    let mut test = game_with_stats(&[(
+        "scripts/unload.lua",
+        "function on_unload() local s = world.resource('Stats') s.unloads = s.unloads + 1 end",
+    )]);
+    let a = test.spawn_script("scripts/unload.lua", player("a"));
+    let b = test.spawn_script("scripts/unload.lua", player("b"));
+    test.settle(1);
+    test.app.world_mut().entity_mut(a).remove::<LuaScript>();
+    test.update();
+    assert_eq!(test.app.world().resource::<Stats>().unloads, 1);
+    test.app.world_mut().despawn(b);
+    test.update();
+    test.update();
+    assert_eq!(
+        test.app.world().resource::<Stats>().unloads,
+        2,
+        "{:?}",
+        test.errors()
+    );
+}
+
+#[test]
+fn stale_references_are_errors_naming_entity_and_component() {
+    let mut test = game(&[(
+        "scripts/keep.lua",
+        "local kept\nfunction on_start() kept = entity:get('Position') end\nfunction on_update() kept.x = kept.x + 1 end\n",
+    )]);
+    let e = test.spawn_script(
+        "scripts/keep.lua",
+        (player("a"), Position { x: 0.0, y: 0.0 }),
+    );
+    test.settle(3);
+    assert!(
+        test.app.world().get::<Position>(e).unwrap().x >= 3.0,
+        "the reference stays live across frames"
+    );
+    test.app.world_mut().entity_mut(e).remove::<Position>();
+    test.update();
+    let errors = test.error_messages();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].kind,
+        bevy_lunar::LuaScriptErrorKind::StaleReference
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        format!("scripts/keep.lua:3: Position of entity {e}: the component was removed")
+    );
+}
+
+#[derive(Resource, Default)]
+struct ChangedPlayers(usize);
+
+fn count_changed(mut changed: ResMut<ChangedPlayers>, query: Query<(), Changed<Player>>) {
+    changed.0 += query.iter().count();
+}
+
+#[test]
+fn writes_mark_components_changed_and_reads_do_not() {
+    let mut test = game(&[
+        (
+            "scripts/read.lua",
+            "function on_update() local h = entity:get('Player').health end",
+        ),
+        (
+            "scripts/write.lua",
+            "function on_update() local p = entity:get('Player') p.level = p.level + 1 end",
+        ),
+    ]);
+    test.app
+        .init_resource::<ChangedPlayers>()
+        .add_systems(Update, count_changed.after(LuaScriptSet));
+    test.spawn_script("scripts/read.lua", player("reader"));
+    test.spawn_script("scripts/write.lua", player("writer"));
+    test.settle(1);
+    test.app.world_mut().resource_mut::<ChangedPlayers>().0 = 0;
+    for _ in 0..5 {
+        test.update();
+    }
+    assert_eq!(
+        test.app.world().resource::<ChangedPlayers>().0,
+        5,
+        "only the writer, once a frame"
+    );
+}

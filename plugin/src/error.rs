@@ -160,12 +160,16 @@ fn flatten(err: &mlua::Error) -> (String, Option<String>) {
     }
 }
 
-/// `scripts/x.lua:12: message` as (12, message), when it starts with `path:`.
+/// `scripts/x.lua:12: message` as (Some(12), message) and `scripts/x.lua: message` as
+/// (None, message), when it starts with `path:`.
 fn split_location(path: &str, message: &str) -> Option<(Option<u32>, String)> {
     let rest = message.strip_prefix(path)?.strip_prefix(':')?;
-    let (line, rest) = rest.split_once(':')?;
-    let line = line.parse().ok()?;
-    Some((Some(line), rest.trim_start().to_owned()))
+    if let Some((line, text)) = rest.split_once(':')
+        && let Ok(line) = line.parse()
+    {
+        return Some((Some(line), text.trim_start().to_owned()));
+    }
+    Some((None, rest.trim_start().to_owned()))
 }
 
 /// The first `path:line:` in a traceback: the line of the script that called into Rust.
@@ -199,5 +203,14 @@ mod tests {
         );
         let plain = LuaScriptError::new(LuaScriptErrorKind::Load, "scripts/x.lua", "cannot read");
         assert_eq!(plain.to_string(), "scripts/x.lua: cannot read");
+        let prefixed = LuaScriptError::new(
+            LuaScriptErrorKind::Load,
+            "scripts/x.lua",
+            "scripts/x.lua: not UTF-8",
+        );
+        assert_eq!(
+            (prefixed.line, prefixed.to_string().as_str()),
+            (None, "scripts/x.lua: not UTF-8")
+        );
     }
 }

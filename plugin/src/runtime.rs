@@ -454,15 +454,17 @@ fn script_sources(
         .collect()
 }
 
+/// The kind and message of a failed load: our loader's own error when it is one.
 fn load_failure(error: &bevy::asset::AssetLoadError) -> (LuaScriptErrorKind, String) {
-    let text = error.to_string();
-    // The loader's own message (`path:line: ...`) is the last part of Bevy's text.
-    let message = text.rsplit(": ").collect::<Vec<_>>();
-    let _ = message;
-    let kind = if text.contains("not UTF-8") || text.contains("cannot read") {
-        LuaScriptErrorKind::Load
-    } else {
-        LuaScriptErrorKind::Syntax
-    };
-    (kind, text)
+    use crate::asset::LuaScriptLoadError;
+    if let bevy::asset::AssetLoadError::AssetLoaderError(loader_error) = error
+        && let Some(ours) = loader_error.error().downcast_ref::<LuaScriptLoadError>()
+    {
+        let kind = match ours {
+            LuaScriptLoadError::Syntax { .. } => LuaScriptErrorKind::Syntax,
+            _ => LuaScriptErrorKind::Load,
+        };
+        return (kind, ours.to_string());
+    }
+    (LuaScriptErrorKind::Load, error.to_string())
 }

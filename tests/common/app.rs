@@ -95,13 +95,13 @@ impl TestApp {
     }
 
     /// Every `LuaScriptError` sent so far, as text.
-    pub fn errors(&mut self) -> Vec<String> {
+    pub fn errors(&self) -> Vec<String> {
         let messages = self.app.world().resource::<Messages<LuaScriptError>>();
         let mut cursor = messages.get_cursor();
         cursor.read(messages).map(|e| e.to_string()).collect()
     }
 
-    pub fn error_messages(&mut self) -> Vec<LuaScriptError> {
+    pub fn error_messages(&self) -> Vec<LuaScriptError> {
         let messages = self.app.world().resource::<Messages<LuaScriptError>>();
         let mut cursor = messages.get_cursor();
         cursor.read(messages).cloned().collect()
