@@ -222,11 +222,12 @@ fn runaway_scripts_are_stopped_by_the_budget_even_through_pcall() {
     let fine = test.spawn_script("scripts/fine.lua", player("c"));
     test.settle(3);
     let errors = test.error_messages();
-    let budget: Vec<_> = errors
+    let mut budget: Vec<_> = errors
         .iter()
         .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
         .map(|e| e.path.as_str())
         .collect();
+    budget.sort();
     assert_eq!(
         budget,
         ["scripts/spin.lua", "scripts/sneaky.lua"],

@@ -1,6 +1,7 @@
 //! What scripts hold of the world: entity handles, live component and resource references, and
 //! the `world` table.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -8,9 +9,11 @@ use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::resource::Resource;
-use mlua::{AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataMethods, Variadic};
+use mlua::{
+    AnyUserData, Function, Lua, LuaString, MetaMethod, Table, UserData, UserDataMethods, Variadic,
+};
 
-use crate::types::{ComponentEntry, LuaTypeRegistry};
+use crate::types::{component_entries, component_entry, resource_entry};
 use crate::userdata::{Place, script_error};
 use crate::world::with_world;
 
@@ -126,45 +129,58 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 }
 
 /// A script's handle to an entity (`entity`, `world.spawn()`, `world.query(...)`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EntityHandle(pub Entity);
+///
+/// It keeps the live references it handed out, so that `entity:get("Player")` every frame
+/// returns the same userdata instead of allocating a new one.
+pub struct EntityHandle {
+    entity: Entity,
+    refs: RefCell<Vec<(&'static str, AnyUserData)>>,
+}
 
-fn component_entry(name: &str) -> mlua::Result<ComponentEntry> {
-    with_world(|world| {
-        world
-            .resource::<LuaTypeRegistry>()
-            .components
-            .get(name)
-            .copied()
-    })?
-    .ok_or_else(|| {
-        script_error(format!(
-            "no component named '{name}' is registered for scripts"
-        ))
-    })
+impl EntityHandle {
+    pub fn new(entity: Entity) -> Self {
+        EntityHandle {
+            entity,
+            refs: RefCell::default(),
+        }
+    }
+
+    pub fn entity(&self) -> Entity {
+        self.entity
+    }
+
+    fn get(&self, lua: &Lua, name: &str) -> mlua::Result<Option<AnyUserData>> {
+        let (name, entry) = component_entry(lua, name)?;
+        let entity = self.entity;
+        match with_world(|world| (entry.has)(world, entity))? {
+            None => Err(stale_despawned(entity, name)),
+            Some(false) => Ok(None),
+            Some(true) => {
+                if let Some((_, cached)) = self.refs.borrow().iter().find(|(n, _)| *n == name) {
+                    return Ok(Some(cached.clone()));
+                }
+                let reference = (entry.new_ref)(lua, entity)?;
+                self.refs.borrow_mut().push((name, reference.clone()));
+                Ok(Some(reference))
+            }
+        }
+    }
 }
 
 impl UserData for EntityHandle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("get", |lua, this, name: String| {
-            (component_entry(&name)?.get)(lua, this.0)
+        methods.add_method("get", |lua, this, name: LuaString| {
+            this.get(lua, &name.to_str()?)
         });
-        methods.add_method("has", |_, this, name: String| {
-            let entry = component_entry(&name)?;
-            with_world(|world| (entry.has)(world, this.0))?
-                .ok_or_else(|| crate::handle::stale_despawned(this.0, &name))
+        methods.add_method("has", |lua, this, name: LuaString| {
+            let name = name.to_str()?;
+            let (name, entry) = component_entry(lua, &name)?;
+            with_world(|world| (entry.has)(world, this.entity))?
+                .ok_or_else(|| stale_despawned(this.entity, name))
         });
-        methods.add_method("insert", |_, this, value: AnyUserData| {
-            let entries: Vec<ComponentEntry> = with_world(|world| {
-                world
-                    .resource::<LuaTypeRegistry>()
-                    .components
-                    .values()
-                    .copied()
-                    .collect()
-            })?;
-            for entry in entries {
-                if with_world(|world| (entry.insert)(world, this.0, &value))?? {
+        methods.add_method("insert", |lua, this, value: AnyUserData| {
+            for entry in component_entries(lua) {
+                if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
                     return Ok(());
                 }
             }
@@ -176,21 +192,21 @@ impl UserData for EntityHandle {
                 "'{name}' is not a component registered for scripts"
             )))
         });
-        methods.add_method("remove", |_, this, name: String| {
-            let entry = component_entry(&name)?;
-            with_world(|world| (entry.remove)(world, this.0))
+        methods.add_method("remove", |lua, this, name: LuaString| {
+            let (_, entry) = component_entry(lua, &name.to_str()?)?;
+            with_world(|world| (entry.remove)(world, this.entity))
         });
         methods.add_method("despawn", |_, this, ()| {
-            with_world(|world| world.despawn(this.0))
+            with_world(|world| world.despawn(this.entity))
         });
-        methods.add_method("id", |_, this, ()| Ok(this.0.to_bits() as i64));
+        methods.add_method("id", |_, this, ()| Ok(this.entity.to_bits() as i64));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!("Entity({})", this.0))
+            Ok(format!("Entity({})", this.entity))
         });
         methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (AnyUserData, AnyUserData)| {
             Ok(
                 match (a.borrow::<EntityHandle>(), b.borrow::<EntityHandle>()) {
-                    (Ok(a), Ok(b)) => *a == *b,
+                    (Ok(a), Ok(b)) => a.entity == b.entity,
                     _ => false,
                 },
             )
@@ -203,7 +219,9 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     let world = lua.create_table()?;
     world.set(
         "spawn",
-        lua.create_function(|_, ()| with_world(|world| EntityHandle(world.spawn_empty().id())))?,
+        lua.create_function(|_, ()| {
+            with_world(|world| EntityHandle::new(world.spawn_empty().id()))
+        })?,
     )?;
     world.set(
         "entity",
@@ -211,25 +229,13 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
             let entity = Entity::try_from_bits(id as u64)
                 .ok_or_else(|| script_error(format!("{id} is not an entity id")))?;
             let alive = with_world(|world| world.get_entity(entity).is_ok())?;
-            Ok(alive.then_some(EntityHandle(entity)))
+            Ok(alive.then(|| EntityHandle::new(entity)))
         })?,
     )?;
     world.set(
         "resource",
-        lua.create_function(|lua, name: String| {
-            let entry = with_world(|world| {
-                world
-                    .resource::<LuaTypeRegistry>()
-                    .resources
-                    .get(name.as_str())
-                    .copied()
-            })?
-            .ok_or_else(|| {
-                script_error(format!(
-                    "no resource named '{name}' is registered for scripts"
-                ))
-            })?;
-            (entry.get)(lua)
+        lua.create_function(|lua, name: LuaString| {
+            (resource_entry(lua, &name.to_str()?)?.get)(lua)
         })?,
     )?;
     world.set("query", lua.create_function(query)?)?;
@@ -241,7 +247,7 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
 fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
     let entries = names
         .iter()
-        .map(|name| component_entry(name))
+        .map(|name| component_entry(lua, name).map(|(_, entry)| entry))
         .collect::<mlua::Result<Vec<_>>>()?;
     let entities: Vec<Entity> = with_world(|world| {
         let ids: Vec<_> = entries
@@ -259,6 +265,6 @@ fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
     lua.create_function_mut(move |_, ()| {
         let entity = entities.get(next).copied();
         next += 1;
-        Ok(entity.map(EntityHandle))
+        Ok(entity.map(EntityHandle::new))
     })
 }

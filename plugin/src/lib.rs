@@ -63,7 +63,7 @@ pub use error::{LuaScriptError, LuaScriptErrorKind};
 pub use handle::{EntityHandle, StaleReference};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
-pub use runtime::BudgetExceeded;
+pub use runtime::{BudgetExceeded, LuaScriptStats};
 pub use script::LuaScript;
 pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, register_type};

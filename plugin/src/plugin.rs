@@ -11,7 +11,7 @@ use mlua::StdLib;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoader};
 use crate::error::LuaScriptError;
-use crate::runtime::{LuaRuntime, RuntimeSettings};
+use crate::runtime::{LuaRuntime, LuaScriptStats, RuntimeSettings};
 use crate::types::LuaTypeRegistry;
 use crate::userdata::LuaUserData;
 
@@ -68,6 +68,7 @@ impl Plugin for LuaScriptingPlugin {
             .register_asset_loader(LuaScriptLoader)
             .add_message::<LuaScriptError>()
             .init_resource::<LuaTypeRegistry>()
+            .init_resource::<LuaScriptStats>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
     }
@@ -80,6 +81,7 @@ fn run_scripts(world: &mut World) {
         return;
     };
     let errors = runtime.run_frame(world);
+    world.insert_resource(runtime.stats());
     world.insert_non_send(runtime);
     for err in errors {
         error!("{err}");

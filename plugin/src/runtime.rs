@@ -1,7 +1,7 @@
 //! The Lua state and the script instances: creation, callbacks, hot reload, limits.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,8 +18,17 @@ use crate::asset::LuaScriptAsset;
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::{EntityHandle, world_table};
 use crate::script::LuaScript;
-use crate::types::LuaTypeRegistry;
+use crate::types::{LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
+
+/// Figures of the scripting runtime, updated every frame: a resource of the app.
+#[derive(bevy::ecs::resource::Resource, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LuaScriptStats {
+    /// Script instances alive.
+    pub instances: usize,
+    /// Bytes the Lua state has allocated.
+    pub lua_memory: usize,
+}
 
 /// The error of a callback stopped by the instruction budget.
 #[derive(Debug)]
@@ -68,6 +77,8 @@ struct Instance {
     asset: AssetId<LuaScriptAsset>,
     path: Arc<str>,
     env: Table,
+    /// `on_update`, looked up once per (re)load: it runs every frame.
+    on_update: Option<Function>,
     started: bool,
     /// The last error, held back while it repeats.
     repeated: Option<LuaScriptError>,
@@ -145,10 +156,25 @@ impl LuaRuntime {
         errors
     }
 
+    /// What the diagnostics resource reports.
+    pub(crate) fn stats(&self) -> LuaScriptStats {
+        LuaScriptStats {
+            instances: self.instances.len(),
+            lua_memory: self.lua.used_memory(),
+        }
+    }
+
     fn install_type_tables(&mut self, world: &World, errors: &mut Vec<LuaScriptError>) {
         let Some(registry) = world.get_resource::<LuaTypeRegistry>() else {
             return;
         };
+        let current = self
+            .lua
+            .app_data_ref::<ScriptTypes>()
+            .is_some_and(|types| types.is_current(registry));
+        if !current {
+            self.lua.set_app_data(ScriptTypes::of(registry));
+        }
         for (name, install) in &registry.type_tables {
             if self.installed_type_tables.insert(name)
                 && let Err(err) = install(&self.lua)
@@ -195,10 +221,11 @@ impl LuaRuntime {
         attached: &[(Entity, AssetId<LuaScriptAsset>)],
         errors: &mut Vec<LuaScriptError>,
     ) {
+        let attached: HashMap<Entity, AssetId<LuaScriptAsset>> = attached.iter().copied().collect();
         let gone: Vec<Entity> = self
             .instances
             .iter()
-            .filter(|(entity, instance)| !attached.contains(&(**entity, instance.asset)))
+            .filter(|(entity, instance)| attached.get(entity) != Some(&instance.asset))
             .map(|(entity, _)| *entity)
             .collect();
         for entity in gone {
@@ -225,6 +252,7 @@ impl LuaRuntime {
                     Instance {
                         asset,
                         path: script.path.clone(),
+                        on_update: function(&env, "on_update"),
                         env,
                         started: false,
                         repeated: None,
@@ -242,7 +270,7 @@ impl LuaRuntime {
         let fallback = lua.create_table()?;
         fallback.raw_set("__index", lua.globals())?;
         env.set_metatable(Some(fallback))?;
-        env.raw_set("entity", EntityHandle(entity))?;
+        env.raw_set("entity", EntityHandle::new(entity))?;
         env.raw_set("print", print_function(lua, script.path.clone())?)?;
         let chunk = lua
             .load(&*script.source)
@@ -287,6 +315,7 @@ impl LuaRuntime {
             self.call::<()>(&env, "on_start", ()).map(drop)
         };
         if let Some(instance) = self.instances.get_mut(&entity) {
+            instance.on_update = function(&env, "on_update");
             instance.env = env;
             instance.started = true;
             instance.path = script.path.clone();
@@ -301,13 +330,15 @@ impl LuaRuntime {
         let Some(instance) = self.instances.get(&entity) else {
             return;
         };
-        let env = instance.env.clone();
         let mut result = Ok(());
         if !instance.started {
+            let env = instance.env.clone();
             result = self.call::<()>(&env, "on_start", ()).map(drop);
         }
-        if result.is_ok() {
-            result = self.call::<()>(&env, "on_update", dt).map(drop);
+        if result.is_ok()
+            && let Some(on_update) = &instance.on_update
+        {
+            result = self.budgeted(|| on_update.call::<()>(dt));
         }
         let Some(instance) = self.instances.get_mut(&entity) else {
             return;
@@ -369,6 +400,11 @@ impl LuaRuntime {
         }
         result
     }
+}
+
+/// The function `name` of `env`, if the script defines one.
+fn function(env: &Table, name: &str) -> Option<Function> {
+    env.raw_get::<Option<Function>>(name).ok().flatten()
 }
 
 /// Counts instructions every `period`; past the budget, raises an error on every instruction
@@ -444,7 +480,7 @@ fn attached_scripts(world: &mut World) -> Vec<(Entity, AssetId<LuaScriptAsset>)>
 fn script_sources(
     world: &World,
     attached: &[(Entity, AssetId<LuaScriptAsset>)],
-) -> std::collections::HashMap<AssetId<LuaScriptAsset>, LuaScriptAsset> {
+) -> HashMap<AssetId<LuaScriptAsset>, LuaScriptAsset> {
     let Some(assets) = world.get_resource::<Assets<LuaScriptAsset>>() else {
         return Default::default();
     };

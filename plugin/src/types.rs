@@ -18,8 +18,8 @@ pub(crate) type InstallTypeTable = fn(&Lua) -> mlua::Result<()>;
 /// What the runtime needs to know of one registered component type, as plain functions.
 #[derive(Clone, Copy)]
 pub(crate) struct ComponentEntry {
-    /// `entity:get(name)`: a live reference, or nil when the entity has no such component.
-    pub get: fn(&Lua, Entity) -> mlua::Result<Value>,
+    /// A new live reference to the component of the entity (which must have it).
+    pub new_ref: fn(&Lua, Entity) -> mlua::Result<AnyUserData>,
     pub has: fn(&World, Entity) -> Option<bool>,
     /// `entity:insert(value)`: `Ok(false)` when `value` is not this type.
     pub insert: fn(&mut World, Entity, &AnyUserData) -> mlua::Result<bool>,
@@ -32,7 +32,8 @@ pub(crate) struct ResourceEntry {
     pub get: fn(&Lua) -> mlua::Result<Value>,
 }
 
-/// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app.
+/// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app; the
+/// runtime keeps a copy of its entries in the Lua state (see [`ScriptTypes`]).
 #[derive(Resource, Default)]
 pub struct LuaTypeRegistry {
     pub(crate) components: BTreeMap<&'static str, ComponentEntry>,
@@ -46,7 +47,9 @@ impl LuaTypeRegistry {
         self.components.insert(
             T::TYPE_NAME,
             ComponentEntry {
-                get: get_component::<T>,
+                new_ref: |lua, entity| {
+                    lua.create_userdata(LuaRef::new(ComponentPlace::<T>::new(entity)))
+                },
                 has: |world, entity| world.get_entity(entity).ok().map(|e| e.contains::<T>()),
                 insert: insert_component::<T>,
                 remove: |world, entity| {
@@ -84,20 +87,6 @@ impl LuaTypeRegistry {
     }
 }
 
-fn get_component<T: Component<Mutability = Mutable> + LuaUserData>(
-    lua: &Lua,
-    entity: Entity,
-) -> mlua::Result<Value> {
-    let present = with_world(|world| world.get_entity(entity).ok().map(|e| e.contains::<T>()))?;
-    match present {
-        None => Err(stale_despawned(entity, T::TYPE_NAME)),
-        Some(false) => Ok(Value::Nil),
-        Some(true) => lua
-            .create_userdata(LuaRef::new(ComponentPlace::<T>::new(entity)))
-            .map(Value::UserData),
-    }
-}
-
 fn insert_component<T: Component<Mutability = Mutable> + LuaUserData>(
     world: &mut World,
     entity: Entity,
@@ -123,4 +112,57 @@ fn get_resource<T: Resource<Mutability = Mutable> + LuaUserData>(lua: &Lua) -> m
     }
     lua.create_userdata(LuaRef::new(ResourcePlace::<T>::default()))
         .map(Value::UserData)
+}
+
+/// The registry's components and resources as scripts look them up: a copy kept in the Lua
+/// state's app data, so that `entity:get` needs no trip through the world.
+#[derive(Clone, Default)]
+pub(crate) struct ScriptTypes {
+    pub components: BTreeMap<&'static str, ComponentEntry>,
+    pub resources: BTreeMap<&'static str, ResourceEntry>,
+}
+
+impl ScriptTypes {
+    pub(crate) fn of(registry: &LuaTypeRegistry) -> Self {
+        ScriptTypes {
+            components: registry.components.clone(),
+            resources: registry.resources.clone(),
+        }
+    }
+
+    pub(crate) fn is_current(&self, registry: &LuaTypeRegistry) -> bool {
+        self.components.len() == registry.components.len()
+            && self.resources.len() == registry.resources.len()
+    }
+}
+
+/// The entry of the component called `name`, and its name as registered.
+pub(crate) fn component_entry(
+    lua: &Lua,
+    name: &str,
+) -> mlua::Result<(&'static str, ComponentEntry)> {
+    lua.app_data_ref::<ScriptTypes>()
+        .and_then(|types| types.components.get_key_value(name).map(|(k, v)| (*k, *v)))
+        .ok_or_else(|| {
+            crate::userdata::script_error(format!(
+                "no component named '{name}' is registered for scripts"
+            ))
+        })
+}
+
+/// Every registered component entry.
+pub(crate) fn component_entries(lua: &Lua) -> Vec<ComponentEntry> {
+    lua.app_data_ref::<ScriptTypes>()
+        .map(|types| types.components.values().copied().collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn resource_entry(lua: &Lua, name: &str) -> mlua::Result<ResourceEntry> {
+    lua.app_data_ref::<ScriptTypes>()
+        .and_then(|types| types.resources.get(name).copied())
+        .ok_or_else(|| {
+            crate::userdata::script_error(format!(
+                "no resource named '{name}' is registered for scripts"
+            ))
+        })
 }

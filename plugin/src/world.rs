@@ -20,9 +20,19 @@ use bevy::ecs::world::World;
 
 use crate::userdata::script_error;
 
+/// The published world, and whether it is lent out right now.
+struct Slot {
+    world: Cell<Option<NonNull<World>>>,
+    lent: Cell<bool>,
+}
+
 thread_local! {
-    static WORLD: Cell<Option<NonNull<World>>> = const { Cell::new(None) };
-    static LENT: Cell<bool> = const { Cell::new(false) };
+    static SLOT: Slot = const {
+        Slot {
+            world: Cell::new(None),
+            lent: Cell::new(false),
+        }
+    };
 }
 
 /// Publishes `world` to scripts until dropped.
@@ -33,41 +43,44 @@ pub(crate) struct WorldScope {
 impl WorldScope {
     /// The caller must not use `world` until the scope is dropped.
     pub(crate) fn enter(world: &mut World) -> Self {
-        let previous = WORLD.with(|slot| slot.replace(Some(NonNull::from(world))));
+        let previous = SLOT.with(|slot| slot.world.replace(Some(NonNull::from(world))));
         WorldScope { previous }
     }
 }
 
 impl Drop for WorldScope {
     fn drop(&mut self) {
-        WORLD.with(|slot| slot.set(self.previous));
+        SLOT.with(|slot| slot.world.set(self.previous));
     }
 }
 
 /// Lends the world to `f`, or explains why it cannot.
 pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> {
-    let Some(mut world) = WORLD.with(Cell::get) else {
-        return Err(script_error(
-            "the world is only reachable while scripts run (inside a callback)",
-        ));
-    };
-    if LENT.with(|lent| lent.replace(true)) {
-        return Err(script_error(
-            "the world is busy: a Rust method that calls back into Lua cannot reach the world",
-        ));
-    }
-    struct Return;
-    impl Drop for Return {
-        fn drop(&mut self) {
-            LENT.with(|lent| lent.set(false));
+    SLOT.with(|slot| {
+        let Some(mut world) = slot.world.get() else {
+            return Err(script_error(
+                "the world is only reachable while scripts run (inside a callback)",
+            ));
+        };
+        if slot.lent.replace(true) {
+            return Err(script_error(
+                "the world is busy: a Rust method that calls back into Lua cannot reach the world",
+            ));
         }
-    }
-    let _return = Return;
-    // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it points
-    // to the world the running exclusive system holds mutably and does not use meanwhile, and
-    // `LENT` guarantees this is the only `&mut World` made from it until `f` returns.
-    let world = unsafe { world.as_mut() };
-    Ok(f(world))
+        struct Return<'a>(&'a Cell<bool>);
+        impl Drop for Return<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _return = Return(&slot.lent);
+        // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it
+        // points to the world the running exclusive system holds mutably and does not use
+        // meanwhile, and `lent` guarantees this is the only `&mut World` made from it until `f`
+        // returns.
+        let world = unsafe { world.as_mut() };
+        Ok(f(world))
+    })
 }
 
 #[cfg(test)]

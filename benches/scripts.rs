@@ -1,0 +1,325 @@
+//! Cost per entity per frame of scripted gameplay, against the floor (a plain Rust system) and
+//! the best hand-written mlua integration (one Lua state, a hand-written `UserData`, one
+//! long-lived userdata slot into which each entity's component is `mem::swap`ped for the call).
+//!
+//! Every entity has a `Player`; its script's `on_update(dt)` gets the component and does two
+//! read-modify-writes. Also measured: creating 1,000 instances, and hot-reloading a script used
+//! by 1,000 entities.
+//!
+//! Run: `cargo bench --bench scripts`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bevy::asset::AssetPlugin;
+use bevy::prelude::*;
+use bevy_lunar::LuaScriptStats;
+use bevy_lunar::mlua::{self, AnyUserData, Function, Lua, UserData};
+use bevy_lunar::prelude::*;
+use criterion::Criterion;
+
+#[derive(Component, LuaUserData, Clone, Default)]
+pub struct Player {
+    pub health: f64,
+    pub level: i64,
+}
+
+const SCRIPT: &str = r#"
+function on_update(dt)
+    local p = entity:get("Player")
+    p.health = p.health - dt * 1.5
+    p.level = p.level + 1
+end
+"#;
+
+const HAND_SCRIPT: &str = r#"
+function on_update(p, dt)
+    p.health = p.health - dt * 1.5
+    p.level = p.level + 1
+end
+"#;
+
+const SIZES: [usize; 2] = [1_000, 10_000];
+
+fn spawn_players(world: &mut World, n: usize) {
+    world.spawn_batch((0..n).map(|_| Player {
+        health: 1e9,
+        level: 0,
+    }));
+}
+
+/// The floor: the same work in a plain Rust system.
+fn plain_app(n: usize) -> App {
+    fn update(mut players: Query<&mut Player>, time: Res<Time>) {
+        let dt = time.delta_secs_f64();
+        for mut p in &mut players {
+            p.health -= dt * 1.5;
+            p.level += 1;
+        }
+    }
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins).add_systems(Update, update);
+    spawn_players(app.world_mut(), n);
+    app.update();
+    app
+}
+
+/// The best hand-written mlua integration.
+struct HandLua {
+    lua: Lua,
+    slot: AnyUserData,
+    on_update: Function,
+}
+
+struct HandPlayer(Player);
+
+impl UserData for HandPlayer {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("health", |_, this| Ok(this.0.health));
+        fields.add_field_method_set("health", |_, this, v: f64| {
+            this.0.health = v;
+            Ok(())
+        });
+        fields.add_field_method_get("level", |_, this| Ok(this.0.level));
+        fields.add_field_method_set("level", |_, this, v: i64| {
+            this.0.level = v;
+            Ok(())
+        });
+    }
+}
+
+fn hand_app(n: usize) -> App {
+    fn update(mut players: Query<&mut Player>, hand: NonSend<HandLua>, time: Res<Time>) {
+        let dt = time.delta_secs_f64();
+        for mut p in &mut players {
+            std::mem::swap(
+                &mut hand.slot.borrow_mut::<HandPlayer>().unwrap().0,
+                &mut *p,
+            );
+            hand.on_update.call::<()>((&hand.slot, dt)).unwrap();
+            std::mem::swap(
+                &mut hand.slot.borrow_mut::<HandPlayer>().unwrap().0,
+                &mut *p,
+            );
+        }
+    }
+    let lua = Lua::new();
+    lua.load(HAND_SCRIPT).exec().unwrap();
+    let on_update = lua.globals().get("on_update").unwrap();
+    let slot = lua.create_userdata(HandPlayer(Player::default())).unwrap();
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .insert_non_send(HandLua {
+            lua,
+            slot,
+            on_update,
+        })
+        .add_systems(Update, update);
+    spawn_players(app.world_mut(), n);
+    app.update();
+    app
+}
+
+/// bevy_lunar: each entity runs `SCRIPT` as its own instance.
+struct Scripted {
+    app: App,
+    _dir: tempfile::TempDir,
+}
+
+fn scripted_app(n: usize) -> (Scripted, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(dir.path().join("scripts/player.lua"), SCRIPT).unwrap();
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: dir.path().to_string_lossy().into_owned(),
+            ..default()
+        },
+        LuaScriptingPlugin::default(),
+    ))
+    .register_lua_component::<Player>();
+    let handle: Handle<LuaScriptAsset> = app
+        .world()
+        .resource::<AssetServer>()
+        .load("scripts/player.lua");
+    let world = app.world_mut();
+    world.spawn_batch((0..n).map(|_| {
+        (
+            Player {
+                health: 1e9,
+                level: 0,
+            },
+            LuaScript(handle.clone()),
+        )
+    }));
+    // Wait for the asset; the frame that creates the instances is timed.
+    loop {
+        app.update();
+        let loaded = app
+            .world()
+            .resource::<Assets<LuaScriptAsset>>()
+            .contains(handle.id());
+        if loaded {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = *app.world().resource::<LuaScriptStats>();
+    let created = if stats.instances == n {
+        Duration::ZERO // created in the frame that saw the asset: time it below instead
+    } else {
+        let start = Instant::now();
+        app.update();
+        start.elapsed()
+    };
+    assert_eq!(app.world().resource::<LuaScriptStats>().instances, n);
+    (Scripted { app, _dir: dir }, created)
+}
+
+/// Seconds per frame of `app`, the minimum over `repeats` runs of `frames` frames.
+fn frame_time(app: &mut App, frames: u32, repeats: u32) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats {
+        let start = Instant::now();
+        for _ in 0..frames {
+            app.update();
+        }
+        best = best.min(start.elapsed().as_secs_f64() / f64::from(frames));
+    }
+    best
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `LUNAR_PROFILE=plain|hand|lunar`: builds that app with 1,000 entities and runs 50 frames,
+/// nothing else, for profiling under callgrind.
+fn profile(which: &str) {
+    let n = 1_000;
+    let mut app = match which {
+        "plain" => plain_app(n),
+        "hand" => hand_app(n),
+        _ => {
+            let (scripted, _) = scripted_app(n);
+            std::mem::forget(scripted._dir);
+            scripted.app
+        }
+    };
+    let frames: usize = std::env::var("LUNAR_FRAMES")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(50);
+    for _ in 0..frames {
+        app.update();
+    }
+}
+
+fn main() {
+    if let Ok(which) = std::env::var("LUNAR_PROFILE") {
+        profile(&which);
+        return;
+    }
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for n in SIZES {
+        let mut group = c.benchmark_group(format!("frame_{n}_entities"));
+        let mut plain = plain_app(n);
+        group.bench_function("plain_rust_system", |b| b.iter(|| plain.update()));
+        let mut hand = hand_app(n);
+        group.bench_function("mlua_hand_written_swap", |b| b.iter(|| hand.update()));
+        let (mut scripted, _) = scripted_app(n);
+        group.bench_function("bevy_lunar", |b| b.iter(|| scripted.app.update()));
+        group.finish();
+    }
+    c.final_summary();
+
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+
+    println!("\nper entity per frame (min of 10 runs of 20 frames):");
+    println!(
+        "  {:>8} {:>14} {:>16} {:>12} {:>10}",
+        "entities", "plain (ns)", "hand mlua (ns)", "lunar (ns)", "lunar/hand"
+    );
+    for n in SIZES {
+        let mut plain = plain_app(n);
+        let mut hand = hand_app(n);
+        let rss_before = peak_rss_kib();
+        let (mut scripted, _) = scripted_app(n);
+        let rss_after = peak_rss_kib();
+        let per = |s: f64| s * 1e9 / n as f64;
+        let (p, h, l) = (
+            per(frame_time(&mut plain, 20, 10)),
+            per(frame_time(&mut hand, 20, 10)),
+            per(frame_time(&mut scripted.app, 20, 10)),
+        );
+        println!("  {n:>8} {p:>14.1} {h:>16.1} {l:>12.1} {:>10.2}", l / h);
+        let stats = *scripted.app.world().resource::<LuaScriptStats>();
+        let hand_memory = hand.world().non_send::<HandLua>().lua.used_memory();
+        println!(
+            "           memory: bevy_lunar Lua state {:.1} MB for {} instances (process RSS +{:.1} MB); hand-written Lua state {:.2} MB",
+            stats.lua_memory as f64 / 1e6,
+            stats.instances,
+            rss_after.saturating_sub(rss_before) as f64 / 1024.0,
+            hand_memory as f64 / 1e6
+        );
+        black_box(&mut plain);
+    }
+
+    // Creating instances, and a hot reload of a script used by 1,000 entities.
+    let n = 1_000;
+    let mut created = Vec::new();
+    let mut reloaded = Vec::new();
+    for _ in 0..5 {
+        let (mut scripted, _) = scripted_app(n);
+        let world = scripted.app.world_mut();
+        let id = world
+            .resource::<Assets<LuaScriptAsset>>()
+            .ids()
+            .next()
+            .unwrap();
+        // Any mutable access to the asset sends `AssetEvent::Modified`, as the watcher does.
+        world
+            .resource_mut::<Assets<LuaScriptAsset>>()
+            .get_mut(id)
+            .unwrap();
+        let start = Instant::now();
+        scripted.app.update();
+        reloaded.push(start.elapsed());
+        // Creation: a fresh app's instance-creating frame minus an ordinary frame.
+        let (mut fresh, _) = scripted_app(0);
+        let handle: Handle<LuaScriptAsset> = fresh
+            .app
+            .world()
+            .resource::<AssetServer>()
+            .load("scripts/player.lua");
+        fresh.app.update();
+        let world = fresh.app.world_mut();
+        world.spawn_batch((0..n).map(|_| (Player::default(), LuaScript(handle.clone()))));
+        let start = Instant::now();
+        fresh.app.update();
+        created.push(start.elapsed());
+    }
+    let min = |v: &[Duration]| v.iter().min().unwrap().as_secs_f64();
+    println!(
+        "creating {n} instances: {:.1} us each; hot reload of a script used by {n} entities: {:.2} ms ({:.1} us per instance)",
+        min(&created) * 1e6 / n as f64,
+        min(&reloaded) * 1e3,
+        min(&reloaded) * 1e6 / n as f64
+    );
+}
