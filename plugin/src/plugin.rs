@@ -11,7 +11,8 @@ use mlua::StdLib;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoader};
 use crate::error::LuaScriptError;
-use crate::runtime::{LuaRuntime, LuaScriptStats, RuntimeSettings};
+use crate::runtime::{LuaRuntime, LuaScriptStats};
+use crate::sandbox::VmSettings;
 use crate::types::LuaTypeRegistry;
 use crate::userdata::LuaUserData;
 
@@ -58,7 +59,7 @@ pub struct LuaScriptSet;
 
 impl Plugin for LuaScriptingPlugin {
     fn build(&self, app: &mut App) {
-        let settings = RuntimeSettings {
+        let settings = VmSettings {
             instruction_budget: self.instruction_budget,
             memory_limit: self.memory_limit,
             extra_std_libs: self.extra_std_libs,

@@ -1,0 +1,179 @@
+//! One script instance: an (entity, script) attachment with its own global environment.
+
+use std::sync::Arc;
+
+use bevy::asset::AssetId;
+use bevy::ecs::entity::Entity;
+use mlua::{Function, IntoLuaMulti, Table, Value};
+
+use crate::asset::LuaScriptAsset;
+use crate::error::LuaScriptError;
+use crate::handle::EntityHandle;
+use crate::sandbox::{Vm, print_function};
+
+pub(crate) struct Instance {
+    pub asset: AssetId<LuaScriptAsset>,
+    pub path: Arc<str>,
+    pub env: Table,
+    /// `on_update`, looked up once per (re)load: it runs every frame.
+    on_update: Option<Function>,
+    started: bool,
+    /// The last error, held back while it repeats.
+    repeated: Option<LuaScriptError>,
+}
+
+impl Instance {
+    /// A new instance of `script` for `entity`: its top-level code runs now.
+    pub(crate) fn new(
+        vm: &Vm,
+        entity: Entity,
+        asset: AssetId<LuaScriptAsset>,
+        script: &LuaScriptAsset,
+    ) -> mlua::Result<Self> {
+        let env = environment(vm, entity, script)?;
+        Ok(Instance {
+            asset,
+            path: script.path.clone(),
+            on_update: function(&env, "on_update"),
+            env,
+            started: false,
+            repeated: None,
+        })
+    }
+
+    /// Hot reload: `on_unload` in the old environment, the new code in a fresh one, then
+    /// `on_reload(saved)` (or `on_start` when the script has no `on_reload`). If the new code
+    /// fails to run, the old environment stays.
+    pub(crate) fn reload(
+        &mut self,
+        vm: &Vm,
+        entity: Entity,
+        script: &LuaScriptAsset,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        let saved = match call::<Value>(vm, &self.env, "on_unload", ()) {
+            Ok(saved) => saved.unwrap_or(Value::Nil),
+            Err(err) => {
+                errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+                Value::Nil
+            }
+        };
+        let env = match environment(vm, entity, script) {
+            Ok(env) => env,
+            Err(err) => {
+                errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+                return;
+            }
+        };
+        self.on_update = function(&env, "on_update");
+        self.env = env;
+        self.path = script.path.clone();
+        self.started = true;
+        let result = match function(&self.env, "on_reload") {
+            Some(on_reload) => vm.budgeted(|| on_reload.call::<()>(saved)),
+            None => call::<()>(vm, &self.env, "on_start", ()).map(drop),
+        };
+        if let Err(err) = result {
+            errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+        }
+    }
+
+    /// `on_unload`, before the instance goes away.
+    pub(crate) fn unload(&self, vm: &Vm, entity: Entity, errors: &mut Vec<LuaScriptError>) {
+        if let Err(err) = call::<Value>(vm, &self.env, "on_unload", ()) {
+            errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
+        }
+    }
+
+    /// `on_start` the first time, then `on_update(dt)`.
+    pub(crate) fn update(
+        &mut self,
+        vm: &Vm,
+        entity: Entity,
+        dt: f64,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        let mut result = Ok(());
+        if !self.started {
+            self.started = true;
+            result = call::<()>(vm, &self.env, "on_start", ()).map(drop);
+        }
+        if result.is_ok()
+            && let Some(on_update) = &self.on_update
+        {
+            result = vm.budgeted(|| on_update.call::<()>(dt));
+        }
+        self.report(entity, result, errors);
+    }
+
+    /// Reports an error once while it repeats, then its count when it stops or changes.
+    fn report(
+        &mut self,
+        entity: Entity,
+        result: mlua::Result<()>,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        match result {
+            Ok(()) => {
+                if let Some(repeated) = self.repeated.take().filter(|e| e.count > 1) {
+                    errors.push(repeated);
+                }
+            }
+            Err(err) => {
+                let error = LuaScriptError::from_lua(&self.path, Some(entity), &err);
+                match &mut self.repeated {
+                    Some(previous)
+                        if previous.message == error.message && previous.line == error.line =>
+                    {
+                        previous.count += 1;
+                    }
+                    previous => {
+                        if let Some(old) = previous.take().filter(|e| e.count > 1) {
+                            errors.push(old);
+                        }
+                        errors.push(error.clone());
+                        *previous = Some(error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A fresh environment for `entity`, with the script's top-level code run in it. Reads fall back
+/// to the shared globals (libraries, type tables, `world`).
+fn environment(vm: &Vm, entity: Entity, script: &LuaScriptAsset) -> mlua::Result<Table> {
+    let lua = &vm.lua;
+    let env = lua.create_table()?;
+    let fallback = lua.create_table()?;
+    fallback.raw_set("__index", lua.globals())?;
+    env.set_metatable(Some(fallback))?;
+    env.raw_set("entity", EntityHandle::new(entity))?;
+    env.raw_set("print", print_function(lua, script.path.clone())?)?;
+    let chunk = lua
+        .load(&*script.source)
+        .set_name(format!("@{}", script.path))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .set_environment(env.clone())
+        .into_function()?;
+    vm.budgeted(|| chunk.call::<()>(()))?;
+    Ok(env)
+}
+
+/// The function `name` of `env`, if the script defines one.
+fn function(env: &Table, name: &str) -> Option<Function> {
+    env.raw_get::<Option<Function>>(name).ok().flatten()
+}
+
+/// Calls the function `name` of `env` within the budget; `Ok(None)` when the script has none.
+fn call<R: mlua::FromLuaMulti>(
+    vm: &Vm,
+    env: &Table,
+    name: &str,
+    args: impl IntoLuaMulti,
+) -> mlua::Result<Option<R>> {
+    match function(env, name) {
+        Some(f) => vm.budgeted(|| f.call::<R>(args)).map(Some),
+        None => Ok(None),
+    }
+}

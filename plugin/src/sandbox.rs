@@ -1,0 +1,154 @@
+//! The Lua state scripts run in: libraries, sandbox, memory limit and instruction budget.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bevy::log::{error, info};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+
+/// The error of a callback stopped by the instruction budget.
+#[derive(Debug)]
+pub struct BudgetExceeded {
+    pub budget: u64,
+}
+
+impl BudgetExceeded {
+    pub(crate) const MESSAGE: &'static str = "instruction budget exceeded";
+}
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} instructions): the callback was stopped",
+            Self::MESSAGE,
+            self.budget
+        )
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// Limits and libraries of the Lua state (see [`LuaScriptingPlugin`](crate::LuaScriptingPlugin)).
+#[derive(Clone, Debug)]
+pub(crate) struct VmSettings {
+    pub instruction_budget: u64,
+    pub memory_limit: usize,
+    pub extra_std_libs: StdLib,
+}
+
+/// How often the budget hook runs, in VM instructions.
+const HOOK_PERIOD: u32 = 1000;
+
+/// The Lua state, with the instruction budget of the callback running now.
+pub(crate) struct Vm {
+    pub lua: Lua,
+    budget: Rc<Budget>,
+}
+
+struct Budget {
+    limit: u64,
+    /// Instructions left; `i64::MAX` while no callback runs.
+    remaining: Cell<i64>,
+    exceeded: Cell<bool>,
+}
+
+impl Vm {
+    pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
+        let libs = StdLib::TABLE
+            | StdLib::STRING
+            | StdLib::MATH
+            | StdLib::UTF8
+            | StdLib::COROUTINE
+            | StdLib::OS;
+        let lua = Lua::new_with(libs | settings.extra_std_libs, LuaOptions::default())?;
+        sandbox(&lua, settings.extra_std_libs.contains(StdLib::OS))?;
+        lua.set_memory_limit(settings.memory_limit)?;
+        let budget = Rc::new(Budget {
+            limit: settings.instruction_budget,
+            remaining: Cell::new(i64::MAX),
+            exceeded: Cell::new(false),
+        });
+        install_budget_hook(&lua, &budget, HOOK_PERIOD)?;
+        Ok(Vm { lua, budget })
+    }
+
+    /// Runs `f` with the instruction budget armed.
+    pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
+        let budget = &self.budget;
+        budget
+            .remaining
+            .set(budget.limit.min(i64::MAX as u64) as i64);
+        let result = f();
+        budget.remaining.set(i64::MAX);
+        if budget.exceeded.replace(false) {
+            // Back from firing on every instruction (see `install_budget_hook`).
+            if let Err(err) = install_budget_hook(&self.lua, budget, HOOK_PERIOD) {
+                error!("bevy_lunar: cannot reset the instruction budget hook: {err}");
+            }
+        }
+        result
+    }
+}
+
+/// Counts instructions every `period`; past the budget, raises an error on every instruction
+/// until the callback returns, so that a `pcall` in the script cannot swallow it.
+fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Result<()> {
+    let budget = Rc::clone(budget);
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(period),
+        move |lua, _debug| {
+            if budget.exceeded.get() {
+                return Err(mlua::Error::external(BudgetExceeded {
+                    budget: budget.limit,
+                }));
+            }
+            let remaining = budget.remaining.get().saturating_sub(i64::from(period));
+            budget.remaining.set(remaining);
+            if remaining >= 0 {
+                return Ok(VmState::Continue);
+            }
+            budget.exceeded.set(true);
+            install_budget_hook(lua, &budget, 1)?;
+            Err(mlua::Error::external(BudgetExceeded {
+                budget: budget.limit,
+            }))
+        },
+    )
+}
+
+/// Removes what a game script must not reach: files, the debug library, binary chunks, and all
+/// of `os` but `clock`, `time` and `date` (unless the game opted into the full `os`).
+fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
+    lua.load(
+        r#"
+        local load = load
+        _G.load = function(chunk, name, mode, env) return load(chunk, name, "t", env) end
+        dofile, loadfile = nil, nil
+        local keep_os = ...
+        if not keep_os then
+            local os = os
+            _G.os = { clock = os.clock, time = os.time, date = os.date }
+        end
+        "#,
+    )
+    .set_name("=[bevy_lunar sandbox]")
+    .call::<()>(keep_os)?;
+    lua.globals()
+        .set("print", print_function(lua, Arc::from("lua"))?)
+}
+
+/// `print` to Bevy's log, naming the script.
+pub(crate) fn print_function(lua: &Lua, path: Arc<str>) -> mlua::Result<Function> {
+    lua.create_function(move |lua, values: mlua::Variadic<Value>| {
+        let tostring: Function = lua.globals().get("tostring")?;
+        let parts = values
+            .into_iter()
+            .map(|v| tostring.call::<String>(v))
+            .collect::<mlua::Result<Vec<_>>>()?;
+        info!(target: "lua", "[{path}] {}", parts.join("\t"));
+        Ok(())
+    })
+}
