@@ -334,6 +334,9 @@ fn entity_and_world_api() {
             assert(entity:get("Position") == nil)
             entity:insert(Position.new(1, 2))
             assert(entity:get("Position").x == 1)
+            assert(tostring(entity:get("Position")) == "(1, 2)", "Display works on live references")
+            assert(entity:get("Position") == entity:get("Position"), "the same reference each time")
+            print("api check at", entity:get("Position"))
             local other = world.spawn()
             other:insert(Position.new(5, 5))
             other:insert(Position.new(6, 6)) -- replaces

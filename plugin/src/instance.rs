@@ -9,7 +9,7 @@ use mlua::{Function, IntoLuaMulti, Table, Value};
 use crate::asset::LuaScriptAsset;
 use crate::error::LuaScriptError;
 use crate::handle::EntityHandle;
-use crate::sandbox::{Vm, print_function};
+use crate::sandbox::Vm;
 
 pub(crate) struct Instance {
     pub asset: AssetId<LuaScriptAsset>,
@@ -145,11 +145,8 @@ impl Instance {
 fn environment(vm: &Vm, entity: Entity, script: &LuaScriptAsset) -> mlua::Result<Table> {
     let lua = &vm.lua;
     let env = lua.create_table()?;
-    let fallback = lua.create_table()?;
-    fallback.raw_set("__index", lua.globals())?;
-    env.set_metatable(Some(fallback))?;
+    env.set_metatable(Some(vm.env_metatable.clone()))?;
     env.raw_set("entity", EntityHandle::new(entity))?;
-    env.raw_set("print", print_function(lua, script.path.clone())?)?;
     let chunk = lua
         .load(&*script.source)
         .set_name(format!("@{}", script.path))

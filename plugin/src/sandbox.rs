@@ -3,7 +3,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use bevy::log::{error, info};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
@@ -45,6 +44,8 @@ const HOOK_PERIOD: u32 = 1000;
 /// The Lua state, with the instruction budget of the callback running now.
 pub(crate) struct Vm {
     pub lua: Lua,
+    /// The metatable of every instance environment: reads fall back to the shared globals.
+    pub env_metatable: mlua::Table,
     budget: Rc<Budget>,
 }
 
@@ -72,7 +73,13 @@ impl Vm {
             exceeded: Cell::new(false),
         });
         install_budget_hook(&lua, &budget, HOOK_PERIOD)?;
-        Ok(Vm { lua, budget })
+        let env_metatable = lua.create_table()?;
+        env_metatable.raw_set("__index", lua.globals())?;
+        Ok(Vm {
+            lua,
+            env_metatable,
+            budget,
+        })
     }
 
     /// Runs `f` with the instruction budget armed.
@@ -136,19 +143,29 @@ fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
     )
     .set_name("=[bevy_lunar sandbox]")
     .call::<()>(keep_os)?;
-    lua.globals()
-        .set("print", print_function(lua, Arc::from("lua"))?)
+    lua.globals().set("print", lua.create_function(print)?)
 }
 
-/// `print` to Bevy's log, naming the script.
-pub(crate) fn print_function(lua: &Lua, path: Arc<str>) -> mlua::Result<Function> {
-    lua.create_function(move |lua, values: mlua::Variadic<Value>| {
-        let tostring: Function = lua.globals().get("tostring")?;
-        let parts = values
-            .into_iter()
-            .map(|v| tostring.call::<String>(v))
-            .collect::<mlua::Result<Vec<_>>>()?;
-        info!(target: "lua", "[{path}] {}", parts.join("\t"));
-        Ok(())
-    })
+/// `print` to Bevy's log, naming the script and line that printed.
+fn print(lua: &Lua, values: mlua::Variadic<Value>) -> mlua::Result<()> {
+    let tostring: Function = lua.globals().get("tostring")?;
+    let parts = values
+        .into_iter()
+        .map(|v| tostring.call::<String>(v))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    let place = lua
+        .inspect_stack(1, |caller| {
+            let source = caller
+                .source()
+                .source
+                .map(|s| s.trim_start_matches('@').to_owned());
+            match (source, caller.current_line()) {
+                (Some(source), Some(line)) => format!("{source}:{line}"),
+                (Some(source), None) => source,
+                _ => "lua".to_owned(),
+            }
+        })
+        .unwrap_or_else(|| "lua".to_owned());
+    info!(target: "lua", "[{place}] {}", parts.join("\t"));
+    Ok(())
 }
