@@ -55,6 +55,7 @@ fn level(test: &mut TestApp, e: Entity) -> i64 {
     test.app.world().get::<Player>(e).unwrap().level
 }
 
+#[cfg(feature = "file_watcher")]
 #[test]
 fn edits_on_disk_reload_with_state_kept_and_broken_versions_rejected() {
     let mut test = TestApp::with_plugin(

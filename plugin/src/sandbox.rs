@@ -58,15 +58,17 @@ struct Budget {
 
 impl Vm {
     pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
-        let libs = StdLib::TABLE
-            | StdLib::STRING
-            | StdLib::MATH
-            | StdLib::UTF8
-            | StdLib::COROUTINE
-            | StdLib::OS;
-        let lua = Lua::new_with(libs | settings.extra_std_libs, LuaOptions::default())?;
+        let lua = Lua::new_with(base_libs() | settings.extra_std_libs, LuaOptions::default())?;
         sandbox(&lua, settings.extra_std_libs.contains(StdLib::OS))?;
-        lua.set_memory_limit(settings.memory_limit)?;
+        match lua.set_memory_limit(settings.memory_limit) {
+            // LuaJIT on 64-bit systems uses its own allocator: no limit can be set.
+            Err(mlua::Error::MemoryControlNotAvailable) => {
+                bevy::log::warn!("bevy_lunar: this Lua backend has no memory limit")
+            }
+            other => {
+                other?;
+            }
+        }
         let budget = Rc::new(Budget {
             limit: settings.instruction_budget,
             remaining: Cell::new(i64::MAX),
@@ -100,6 +102,17 @@ impl Vm {
     }
 }
 
+/// The libraries every script has (before the sandbox trims them).
+fn base_libs() -> StdLib {
+    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS;
+    #[cfg(feature = "lua54")]
+    let libs = libs | StdLib::COROUTINE | StdLib::UTF8;
+    // Opened only to turn the JIT compiler off: compiled loops skip the budget hook.
+    #[cfg(feature = "luajit")]
+    let libs = libs | StdLib::JIT;
+    libs
+}
+
 /// Counts instructions every `period`; past the budget, raises an error on every instruction
 /// until the callback returns, so that a `pcall` in the script cannot swallow it.
 fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Result<()> {
@@ -131,9 +144,29 @@ fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Res
 fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
     lua.load(
         r#"
-        local load = load
-        _G.load = function(chunk, name, mode, env) return load(chunk, name, "t", env) end
+        local load, type, sub, error = load, type, string.sub, error
+        -- Text chunks only: mode "t", and an explicit check for backends that ignore the mode.
+        _G.load = function(chunk, name, mode, env)
+            if type(chunk) == "string" and sub(chunk, 1, 1) == "\27" then
+                return nil, "attempt to load a binary chunk (only text chunks are allowed)"
+            elseif type(chunk) == "function" then
+                local reader, first = chunk, true
+                chunk = function()
+                    local piece = reader()
+                    if first and type(piece) == "string" and piece ~= "" then
+                        first = false
+                        if sub(piece, 1, 1) == "\27" then
+                            error("attempt to load a binary chunk (only text chunks are allowed)")
+                        end
+                    end
+                    return piece
+                end
+            end
+            return load(chunk, name, "t", env)
+        end
+        loadstring = nil
         dofile, loadfile = nil, nil
+        if jit then jit.off(); jit = nil end
         local keep_os = ...
         if not keep_os then
             local os = os
