@@ -5,7 +5,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use bevy::log::{error, info};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+#[cfg(not(feature = "luau"))]
+use mlua::HookTriggers;
+use mlua::{Function, Lua, LuaOptions, StdLib, Value, VmState};
 
 /// The error of a callback stopped by the instruction budget.
 #[derive(Debug)]
@@ -115,6 +117,7 @@ fn base_libs() -> StdLib {
 
 /// Counts instructions every `period`; past the budget, raises an error on every instruction
 /// until the callback returns, so that a `pcall` in the script cannot swallow it.
+#[cfg(not(feature = "luau"))]
 fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Result<()> {
     let budget = Rc::clone(budget);
     lua.set_hook(
@@ -200,5 +203,30 @@ fn print(lua: &Lua, values: mlua::Variadic<Value>) -> mlua::Result<()> {
         })
         .unwrap_or_else(|| "lua".to_owned());
     info!(target: "lua", "[{place}] {}", parts.join("\t"));
+    Ok(())
+}
+
+/// Luau has no instruction hook; its interrupt runs at calls and loop back-edges, and each one
+/// counts as one instruction against the budget.
+#[cfg(feature = "luau")]
+fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, _period: u32) -> mlua::Result<()> {
+    let budget = Rc::clone(budget);
+    let period = 1;
+    lua.set_interrupt(move |_| {
+        if budget.exceeded.get() {
+            return Err(mlua::Error::external(BudgetExceeded {
+                budget: budget.limit,
+            }));
+        }
+        let remaining = budget.remaining.get().saturating_sub(i64::from(period));
+        budget.remaining.set(remaining);
+        if remaining >= 0 {
+            return Ok(VmState::Continue);
+        }
+        budget.exceeded.set(true);
+        Err(mlua::Error::external(BudgetExceeded {
+            budget: budget.limit,
+        }))
+    });
     Ok(())
 }
