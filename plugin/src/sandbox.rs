@@ -115,6 +115,21 @@ fn base_libs() -> StdLib {
     libs
 }
 
+impl Budget {
+    /// Counts `cost` instructions: an error once past the budget, and at every check after it.
+    fn spend(&self, cost: u32) -> Result<(), BudgetExceeded> {
+        if !self.exceeded.get() {
+            let remaining = self.remaining.get().saturating_sub(i64::from(cost));
+            self.remaining.set(remaining);
+            if remaining >= 0 {
+                return Ok(());
+            }
+            self.exceeded.set(true);
+        }
+        Err(BudgetExceeded { budget: self.limit })
+    }
+}
+
 /// Counts instructions every `period`; past the budget, raises an error on every instruction
 /// until the callback returns, so that a `pcall` in the script cannot swallow it.
 #[cfg(not(feature = "luau"))]
@@ -123,23 +138,31 @@ fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Res
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(period),
         move |lua, _debug| {
-            if budget.exceeded.get() {
-                return Err(mlua::Error::external(BudgetExceeded {
-                    budget: budget.limit,
-                }));
-            }
-            let remaining = budget.remaining.get().saturating_sub(i64::from(period));
-            budget.remaining.set(remaining);
-            if remaining >= 0 {
-                return Ok(VmState::Continue);
-            }
-            budget.exceeded.set(true);
-            install_budget_hook(lua, &budget, 1)?;
-            Err(mlua::Error::external(BudgetExceeded {
-                budget: budget.limit,
-            }))
+            budget
+                .spend(period)
+                .map(|()| VmState::Continue)
+                .or_else(|exceeded| {
+                    if period != 1 {
+                        install_budget_hook(lua, &budget, 1)?;
+                    }
+                    Err(mlua::Error::external(exceeded))
+                })
         },
     )
+}
+
+/// Luau has no instruction hook; its interrupt runs at calls and loop back-edges, and each one
+/// counts as one instruction against the budget.
+#[cfg(feature = "luau")]
+fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, _period: u32) -> mlua::Result<()> {
+    let budget = Rc::clone(budget);
+    lua.set_interrupt(move |_| {
+        budget
+            .spend(1)
+            .map(|()| VmState::Continue)
+            .map_err(mlua::Error::external)
+    });
+    Ok(())
 }
 
 /// Removes what a game script must not reach: files, the debug library, binary chunks, and all
@@ -203,30 +226,5 @@ fn print(lua: &Lua, values: mlua::Variadic<Value>) -> mlua::Result<()> {
         })
         .unwrap_or_else(|| "lua".to_owned());
     info!(target: "lua", "[{place}] {}", parts.join("\t"));
-    Ok(())
-}
-
-/// Luau has no instruction hook; its interrupt runs at calls and loop back-edges, and each one
-/// counts as one instruction against the budget.
-#[cfg(feature = "luau")]
-fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, _period: u32) -> mlua::Result<()> {
-    let budget = Rc::clone(budget);
-    let period = 1;
-    lua.set_interrupt(move |_| {
-        if budget.exceeded.get() {
-            return Err(mlua::Error::external(BudgetExceeded {
-                budget: budget.limit,
-            }));
-        }
-        let remaining = budget.remaining.get().saturating_sub(i64::from(period));
-        budget.remaining.set(remaining);
-        if remaining >= 0 {
-            return Ok(VmState::Continue);
-        }
-        budget.exceeded.set(true);
-        Err(mlua::Error::external(BudgetExceeded {
-            budget: budget.limit,
-        }))
-    });
     Ok(())
 }

@@ -13,6 +13,15 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+/// Every `LuaScriptError` sent since the app started. (Bevy keeps a message only for a couple of
+/// frames, so a test reading them at the end could miss early ones.)
+#[derive(Resource, Default)]
+pub struct ScriptErrors(pub Vec<LuaScriptError>);
+
+fn collect_errors(mut errors: MessageReader<LuaScriptError>, mut all: ResMut<ScriptErrors>) {
+    all.0.extend(errors.read().cloned());
+}
+
 impl TestApp {
     /// An app whose asset folder holds `files` (path, contents).
     pub fn new(files: &[(&str, &str)]) -> Self {
@@ -33,7 +42,9 @@ impl TestApp {
                 ..default()
             },
             plugin,
-        ));
+        ))
+        .init_resource::<ScriptErrors>()
+        .add_systems(Last, collect_errors);
         TestApp { app, dir }
     }
 
@@ -96,15 +107,15 @@ impl TestApp {
 
     /// Every `LuaScriptError` sent so far, as text.
     pub fn errors(&self) -> Vec<String> {
-        let messages = self.app.world().resource::<Messages<LuaScriptError>>();
-        let mut cursor = messages.get_cursor();
-        cursor.read(messages).map(|e| e.to_string()).collect()
+        self.error_messages()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
+    /// Every `LuaScriptError` sent so far.
     pub fn error_messages(&self) -> Vec<LuaScriptError> {
-        let messages = self.app.world().resource::<Messages<LuaScriptError>>();
-        let mut cursor = messages.get_cursor();
-        cursor.read(messages).cloned().collect()
+        self.app.world().resource::<ScriptErrors>().0.clone()
     }
 }
 

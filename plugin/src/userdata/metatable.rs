@@ -230,38 +230,6 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
 struct MetamethodNames(Vec<&'static str>);
 
 impl<T: LuaUserData> Registrar<T> for MetamethodNames {
-    fn field<F: 'static, O: IntoLua + 'static>(&mut self, _field: Field<T, F, O>) {}
-
-    fn method<A, R>(
-        &mut self,
-        _name: &'static str,
-        _method: impl Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-    }
-
-    fn method_mut<A, R>(
-        &mut self,
-        _name: &'static str,
-        _method: impl Fn(&Lua, &mut T, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-    }
-
-    fn function<A, R>(
-        &mut self,
-        _name: &'static str,
-        _function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-    }
-
     fn meta_function<A, R>(
         &mut self,
         meta: MetaMethod,
@@ -409,17 +377,6 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
             },
         );
         insert(&self.methods, name, function, &mut self.error);
-    }
-
-    fn function<Args, R>(
-        &mut self,
-        _name: &'static str,
-        _function: impl Fn(&Lua, Args) -> mlua::Result<R> + 'static,
-    ) where
-        Args: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-        // Static functions live in the type table only.
     }
 
     fn meta_function<Args, R>(

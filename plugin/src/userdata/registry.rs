@@ -50,9 +50,12 @@ impl<F: 'static, O> FieldKind<F, O> {
     }
 }
 
-/// The sink of a type's description; the generated code only ever calls these methods.
+/// The sink of a type's description; the generated code only ever calls these methods. Each
+/// registrar keeps what it needs and ignores the rest (the defaults do nothing).
 pub trait Registrar<T: LuaUserData> {
-    fn field<F: 'static, O: IntoLua + 'static>(&mut self, field: Field<T, F, O>);
+    fn field<F: 'static, O: IntoLua + 'static>(&mut self, field: Field<T, F, O>) {
+        let _ = field;
+    }
 
     /// A method taking `&self`.
     fn method<A, R>(
@@ -61,7 +64,10 @@ pub trait Registrar<T: LuaUserData> {
         method: impl Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
-        R: IntoLuaMulti;
+        R: IntoLuaMulti,
+    {
+        let _ = (name, method);
+    }
 
     /// A method taking `&mut self`.
     fn method_mut<A, R>(
@@ -70,7 +76,10 @@ pub trait Registrar<T: LuaUserData> {
         method: impl Fn(&Lua, &mut T, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
-        R: IntoLuaMulti;
+        R: IntoLuaMulti,
+    {
+        let _ = (name, method);
+    }
 
     /// A function without `self`: lives in the type table (`Score.new`).
     fn function<A, R>(
@@ -79,7 +88,10 @@ pub trait Registrar<T: LuaUserData> {
         function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
-        R: IntoLuaMulti;
+        R: IntoLuaMulti,
+    {
+        let _ = (name, function);
+    }
 
     /// A metamethod taking its operands as plain values, so it works whichever side of a binary
     /// operator the userdata is on.
@@ -89,7 +101,10 @@ pub trait Registrar<T: LuaUserData> {
         function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
-        R: IntoLuaMulti;
+        R: IntoLuaMulti,
+    {
+        let _ = (meta, function);
+    }
 }
 
 /// Collects the static functions of a type into its global table.
@@ -101,28 +116,6 @@ pub(crate) struct TypeTableRegistrar<'l> {
 }
 
 impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
-    fn field<F: 'static, O: IntoLua + 'static>(&mut self, _field: Field<T, F, O>) {}
-
-    fn method<A, R>(
-        &mut self,
-        _name: &'static str,
-        _method: impl Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-    }
-
-    fn method_mut<A, R>(
-        &mut self,
-        _name: &'static str,
-        _method: impl Fn(&Lua, &mut T, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
-    }
-
     fn function<A, R>(
         &mut self,
         name: &'static str,
@@ -138,15 +131,5 @@ impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
         if let Err(err) = result {
             self.error.get_or_insert(err);
         }
-    }
-
-    fn meta_function<A, R>(
-        &mut self,
-        _meta: MetaMethod,
-        _function: impl Fn(&Lua, A) -> mlua::Result<R> + 'static,
-    ) where
-        A: FromLuaMulti,
-        R: IntoLuaMulti,
-    {
     }
 }
