@@ -474,3 +474,33 @@ fn writes_mark_components_changed_and_reads_do_not() {
         "only the writer, once a frame"
     );
 }
+
+#[test]
+fn get_sees_components_removed_and_added_by_rust() {
+    let mut test = game(&[(
+        "scripts/watch.lua",
+        r#"
+        function on_update()
+            local position = entity:get("Position")
+            entity:get("Player").name = position and ("at " .. tostring(position)) or "nowhere"
+        end
+        "#,
+    )]);
+    let e = test.spawn_script(
+        "scripts/watch.lua",
+        (player("a"), Position { x: 1.0, y: 2.0 }),
+    );
+    test.settle(2);
+    let name = |test: &TestApp| test.app.world().get::<Player>(e).unwrap().name.clone();
+    assert_eq!(name(&test), "at (1, 2)");
+    test.app.world_mut().entity_mut(e).remove::<Position>();
+    test.update();
+    assert_eq!(name(&test), "nowhere");
+    test.app
+        .world_mut()
+        .entity_mut(e)
+        .insert(Position { x: 3.0, y: 4.0 });
+    test.update();
+    assert_eq!(name(&test), "at (3, 4)");
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+}

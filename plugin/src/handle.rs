@@ -1,7 +1,6 @@
 //! What scripts hold of the world: entity handles, live component and resource references, and
 //! the `world` table.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -10,7 +9,8 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::resource::Resource;
 use mlua::{
-    AnyUserData, Function, Lua, LuaString, MetaMethod, Table, UserData, UserDataMethods, Variadic,
+    AnyUserData, Function, Lua, LuaString, MetaMethod, Table, UserData, UserDataFields,
+    UserDataMethods, UserDataRef, Variadic,
 };
 
 use crate::types::{component_entries, component_entry, resource_entry};
@@ -129,89 +129,160 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 }
 
 /// A script's handle to an entity (`entity`, `world.spawn()`, `world.query(...)`).
-///
-/// It keeps the live references it handed out, so that `entity:get("Player")` every frame
-/// returns the same userdata instead of allocating a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntityHandle {
     entity: Entity,
-    refs: RefCell<Vec<(&'static str, AnyUserData)>>,
 }
 
 impl EntityHandle {
     pub fn new(entity: Entity) -> Self {
-        EntityHandle {
-            entity,
-            refs: RefCell::default(),
-        }
+        EntityHandle { entity }
     }
 
     pub fn entity(&self) -> Entity {
         self.entity
     }
-
-    fn get(&self, lua: &Lua, name: &str) -> mlua::Result<Option<AnyUserData>> {
-        let (name, entry) = component_entry(lua, name)?;
-        let entity = self.entity;
-        match with_world(|world| (entry.has)(world, entity))? {
-            None => Err(stale_despawned(entity, name)),
-            Some(false) => Ok(None),
-            Some(true) => {
-                if let Some((_, cached)) = self.refs.borrow().iter().find(|(n, _)| *n == name) {
-                    return Ok(Some(cached.clone()));
-                }
-                let reference = (entry.new_ref)(lua, entity)?;
-                self.refs.borrow_mut().push((name, reference.clone()));
-                Ok(Some(reference))
-            }
-        }
-    }
 }
 
 impl UserData for EntityHandle {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field_with(MetaMethod::Index, entity_methods);
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("get", |lua, this, name: LuaString| {
-            this.get(lua, &name.to_str()?)
-        });
-        methods.add_method("has", |lua, this, name: LuaString| {
-            let name = name.to_str()?;
-            let (name, entry) = component_entry(lua, &name)?;
-            with_world(|world| (entry.has)(world, this.entity))?
-                .ok_or_else(|| stale_despawned(this.entity, name))
-        });
-        methods.add_method("insert", |lua, this, value: AnyUserData| {
-            for entry in component_entries(lua) {
-                if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
-                    return Ok(());
-                }
-            }
-            let name = value
-                .type_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            Err(script_error(format!(
-                "'{name}' is not a component registered for scripts"
-            )))
-        });
-        methods.add_method("remove", |lua, this, name: LuaString| {
-            let (_, entry) = component_entry(lua, &name.to_str()?)?;
-            with_world(|world| (entry.remove)(world, this.entity))
-        });
-        methods.add_method("despawn", |_, this, ()| {
-            with_world(|world| world.despawn(this.entity))
-        });
-        methods.add_method("id", |_, this, ()| Ok(this.entity.to_bits() as i64));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("Entity({})", this.entity))
         });
         methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (AnyUserData, AnyUserData)| {
             Ok(
                 match (a.borrow::<EntityHandle>(), b.borrow::<EntityHandle>()) {
-                    (Ok(a), Ok(b)) => a.entity == b.entity,
+                    (Ok(a), Ok(b)) => *a == *b,
                     _ => false,
                 },
             )
         });
     }
+}
+
+/// The live references `entity:get` handed out, by handle then component name: a Lua table
+/// with weak keys, kept in the Lua state's app data so that the runtime can clear it.
+pub(crate) struct ReferenceCache(pub Table);
+
+/// Forgets every cached reference: after a component was removed anywhere (a cached reference
+/// would make `entity:get` return it instead of nil).
+pub(crate) fn clear_reference_cache(lua: &Lua) -> mlua::Result<()> {
+    match lua.app_data_ref::<ReferenceCache>() {
+        Some(cache) => cache.0.clear(),
+        None => Ok(()),
+    }
+}
+
+/// `entity:get(name)` in Lua: two table reads when the reference is cached, the Rust
+/// `slow_get` otherwise. Scripts call it every frame, so it stays out of Rust when it can.
+const GET: &str = r#"
+local cache, slow_get = ...
+return function(self, name)
+    local references = cache[self]
+    if references then
+        local reference = references[name]
+        if reference then return reference end
+    end
+    return slow_get(self, name)
+end
+"#;
+
+/// The methods table of entity handles (their `__index`).
+fn entity_methods(lua: &Lua) -> mlua::Result<Table> {
+    let cache = lua.create_table()?;
+    let weak_keys = lua.create_table()?;
+    weak_keys.raw_set("__mode", "k")?;
+    cache.set_metatable(Some(weak_keys))?;
+    lua.set_app_data(ReferenceCache(cache.clone()));
+
+    let slow_get = lua.create_function(move |lua, (handle, name): (AnyUserData, LuaString)| {
+        let entity = handle.borrow::<EntityHandle>()?.entity;
+        let (name, entry) = component_entry(lua, &name.to_str()?)?;
+        match with_world(|world| (entry.has)(world, entity))? {
+            None => Err(stale_despawned(entity, name)),
+            Some(false) => Ok(None),
+            Some(true) => {
+                let reference = (entry.new_ref)(lua, entity)?;
+                let cache = lua
+                    .app_data_ref::<ReferenceCache>()
+                    .map(|cache| cache.0.clone())
+                    .ok_or_else(|| script_error("internal error: no reference cache"))?;
+                let references = match cache.raw_get::<Option<Table>>(&handle)? {
+                    Some(references) => references,
+                    None => {
+                        let references = lua.create_table()?;
+                        cache.raw_set(&handle, &references)?;
+                        references
+                    }
+                };
+                references.raw_set(name, &reference)?;
+                Ok(Some(reference))
+            }
+        }
+    })?;
+    let methods = lua.create_table()?;
+    let get: Function = lua
+        .load(GET)
+        .set_name("=[bevy_lunar entity:get]")
+        .call((cache, slow_get))?;
+    methods.raw_set("get", get)?;
+    methods.raw_set(
+        "has",
+        lua.create_function(
+            |lua, (this, name): (UserDataRef<EntityHandle>, LuaString)| {
+                let (name, entry) = component_entry(lua, &name.to_str()?)?;
+                with_world(|world| (entry.has)(world, this.entity))?
+                    .ok_or_else(|| stale_despawned(this.entity, name))
+            },
+        )?,
+    )?;
+    methods.raw_set(
+        "insert",
+        lua.create_function(
+            |lua, (this, value): (UserDataRef<EntityHandle>, AnyUserData)| {
+                for entry in component_entries(lua) {
+                    if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
+                        return Ok(());
+                    }
+                }
+                let name = value
+                    .type_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                Err(script_error(format!(
+                    "'{name}' is not a component registered for scripts"
+                )))
+            },
+        )?,
+    )?;
+    methods.raw_set(
+        "remove",
+        lua.create_function(
+            |lua, (this, name): (UserDataRef<EntityHandle>, LuaString)| {
+                let (_, entry) = component_entry(lua, &name.to_str()?)?;
+                let removed = with_world(|world| (entry.remove)(world, this.entity))?;
+                clear_reference_cache(lua)?;
+                Ok(removed)
+            },
+        )?,
+    )?;
+    methods.raw_set(
+        "despawn",
+        lua.create_function(|lua, this: UserDataRef<EntityHandle>| {
+            let despawned = with_world(|world| world.despawn(this.entity))?;
+            clear_reference_cache(lua)?;
+            Ok(despawned)
+        })?,
+    )?;
+    methods.raw_set(
+        "id",
+        lua.create_function(|_, this: UserDataRef<EntityHandle>| Ok(this.entity.to_bits() as i64))?,
+    )?;
+    Ok(methods)
 }
 
 /// The global `world` table.

@@ -3,8 +3,11 @@
 use bevy::app::{App, Plugin, Update};
 use bevy::asset::AssetApp;
 use bevy::ecs::component::{Component, Mutable};
+use bevy::ecs::lifecycle::Remove;
+use bevy::ecs::observer::On;
 use bevy::ecs::resource::Resource;
 use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
+use bevy::ecs::system::ResMut;
 use bevy::ecs::world::World;
 use bevy::log::error;
 use mlua::StdLib;
@@ -13,7 +16,7 @@ use crate::asset::{LuaScriptAsset, LuaScriptLoader};
 use crate::error::LuaScriptError;
 use crate::runtime::{LuaRuntime, LuaScriptStats};
 use crate::sandbox::VmSettings;
-use crate::types::LuaTypeRegistry;
+use crate::types::{ComponentRemovals, LuaTypeRegistry};
 use crate::userdata::LuaUserData;
 
 /// Lua scripting for a Bevy app.
@@ -111,7 +114,13 @@ impl LuaAppExt for App {
     fn register_lua_component<T: Component<Mutability = Mutable> + LuaUserData>(
         &mut self,
     ) -> &mut Self {
-        self.init_resource::<LuaTypeRegistry>();
+        self.init_resource::<LuaTypeRegistry>()
+            .init_resource::<ComponentRemovals>()
+            .add_observer(
+                |_: On<Remove, T>, mut removals: ResMut<ComponentRemovals>| {
+                    removals.0 += 1;
+                },
+            );
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_component::<T>();

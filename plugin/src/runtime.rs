@@ -12,11 +12,11 @@ use bevy::time::Time;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
-use crate::handle::world_table;
+use crate::handle::{clear_reference_cache, world_table};
 use crate::instance::Instance;
 use crate::sandbox::{Vm, VmSettings};
 use crate::script::LuaScript;
-use crate::types::{LuaTypeRegistry, ScriptTypes};
+use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
 
 /// Figures of the scripting runtime, updated every frame: a resource of the app.
@@ -35,6 +35,8 @@ pub(crate) struct LuaRuntime {
     /// By entity: one script per entity, run in entity order.
     instances: BTreeMap<Entity, Instance>,
     installed_type_tables: HashSet<&'static str>,
+    /// `ComponentRemovals` as of the last frame.
+    removals_seen: u64,
     asset_events: MessageCursor<AssetEvent<LuaScriptAsset>>,
     failed_loads: MessageCursor<AssetLoadFailedEvent<LuaScriptAsset>>,
 }
@@ -56,6 +58,7 @@ impl LuaRuntime {
             vm,
             instances: BTreeMap::new(),
             installed_type_tables: HashSet::default(),
+            removals_seen: 0,
             asset_events: MessageCursor::default(),
             failed_loads: MessageCursor::default(),
         })
@@ -65,6 +68,7 @@ impl LuaRuntime {
     pub(crate) fn run_frame(&mut self, world: &mut World) -> Vec<LuaScriptError> {
         let mut errors = Vec::new();
         self.install_type_tables(world, &mut errors);
+        self.forget_references_after_removals(world, &mut errors);
         let modified = self.read_asset_events(world, &mut errors);
         let plan = self.plan(world, &modified);
         let dt = world
@@ -149,6 +153,26 @@ impl LuaRuntime {
         }
         plan.detached.extend(instances.map(|(entity, _)| *entity));
         plan
+    }
+
+    /// `entity:get` caches its references; a component removed since (by Rust or by a
+    /// script) must read as nil, so the cache goes.
+    fn forget_references_after_removals(
+        &mut self,
+        world: &World,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        let removals = world.get_resource::<ComponentRemovals>().map_or(0, |r| r.0);
+        if removals != self.removals_seen {
+            self.removals_seen = removals;
+            if let Err(err) = clear_reference_cache(&self.vm.lua) {
+                errors.push(LuaScriptError::new(
+                    LuaScriptErrorKind::Runtime,
+                    "bevy_lunar",
+                    err.to_string(),
+                ));
+            }
+        }
     }
 
     fn install_type_tables(&mut self, world: &World, errors: &mut Vec<LuaScriptError>) {

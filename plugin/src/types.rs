@@ -12,6 +12,11 @@ use crate::handle::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
 use crate::world::with_world;
 
+/// How many registered components were removed (or their entities despawned) so far: when it
+/// changes, the runtime forgets the references `entity:get` cached.
+#[derive(Resource, Default)]
+pub(crate) struct ComponentRemovals(pub u64);
+
 /// Installs one type table on a Lua state.
 pub(crate) type InstallTypeTable = fn(&Lua) -> mlua::Result<()>;
 
