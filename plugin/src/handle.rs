@@ -61,31 +61,37 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 {
     fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
         let entity = self.entity;
-        with_world(|world| match world.get_entity(entity) {
-            Err(_) => Err(stale_despawned(entity, T::TYPE_NAME)),
-            Ok(e) => match e.get::<T>() {
-                Some(component) => {
-                    f(component);
-                    Ok(())
-                }
-                None => Err(stale_removed(entity, T::TYPE_NAME)),
-            },
+        with_world(|world| match world.get::<T>(entity) {
+            Some(component) => {
+                f(component);
+                Ok(())
+            }
+            None => Err(gone::<T>(world, entity)),
         })?
     }
 
     fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
         let entity = self.entity;
-        with_world(|world| match world.get_entity_mut(entity) {
-            Err(_) => Err(stale_despawned(entity, T::TYPE_NAME)),
+        with_world(|world| match world.get_mut::<T>(entity) {
             // `get_mut` marks the component changed for `Changed<T>`; reads above do not.
-            Ok(mut e) => match e.get_mut::<T>() {
-                Some(mut component) => {
-                    f(&mut component);
-                    Ok(())
-                }
-                None => Err(stale_removed(entity, T::TYPE_NAME)),
-            },
+            Some(mut component) => {
+                f(&mut component);
+                Ok(())
+            }
+            None => Err(gone::<T>(world, entity)),
         })?
+    }
+}
+
+/// Why the component `T` of `entity` cannot be reached.
+fn gone<T: crate::userdata::LuaUserData>(
+    world: &bevy::ecs::world::World,
+    entity: Entity,
+) -> mlua::Error {
+    if world.get_entity(entity).is_ok() {
+        stale_removed(entity, T::TYPE_NAME)
+    } else {
+        stale_despawned(entity, T::TYPE_NAME)
     }
 }
 
