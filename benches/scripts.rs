@@ -202,10 +202,14 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// `LUNAR_PROFILE=plain|hand|lunar`: builds that app with 1,000 entities and runs 50 frames,
+/// `LUNAR_PROFILE=plain|hand|lunar` (`LUNAR_ENTITIES`, default 1,000; `LUNAR_FRAMES`, default
+/// 50): builds that app and runs its frames,
 /// nothing else, for profiling under callgrind.
 fn profile(which: &str) {
-    let n = 1_000;
+    let n: usize = std::env::var("LUNAR_ENTITIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
     let mut app = match which {
         "plain" => plain_app(n),
         "hand" => hand_app(n),
