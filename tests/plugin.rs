@@ -371,6 +371,8 @@ fn entity_and_world_api() {
             local gone = world.spawn()
             gone:despawn()
             assert(world.entity(gone:id()) == nil)
+            local ok, err = pcall(function() other:insert(entity:get("Position")) end)
+            assert(not ok and tostring(err):find("entity:insert needs a new Position value"), tostring(err))
             local ok, err = pcall(function() return entity:get("Enemy") end)
             assert(not ok and tostring(err):find("no component named 'Enemy' is registered for scripts"), tostring(err))
         end

@@ -97,6 +97,12 @@ fn insert_component<T: Component<Mutability = Mutable> + LuaUserData>(
     entity: Entity,
     value: &AnyUserData,
 ) -> mlua::Result<bool> {
+    if value.is::<LuaRef<T>>() {
+        return Err(crate::userdata::script_error(format!(
+            "entity:insert needs a new {0} value (for example from {0}.new), not a live reference to one",
+            T::TYPE_NAME
+        )));
+    }
     if !value.is::<T>() {
         return Ok(false);
     }
