@@ -29,6 +29,12 @@ impl ConvertError {
             got: describe(value),
         }
     }
+
+    /// The same refusal for an optional value: `nil` was accepted too.
+    pub fn or_nil(mut self) -> Self {
+        self.expected = Cow::Owned(format!("{} or nil", self.expected));
+        self
+    }
 }
 
 impl fmt::Display for ConvertError {
@@ -232,10 +238,9 @@ impl<T: LuaConvert> LuaConvert for Option<T> {
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
         match value {
             Value::Nil => Ok(None),
-            other => T::from_lua(other, lua).map(Some).map_err(|mut err| {
-                err.expected = Cow::Owned(format!("{} or nil", err.expected));
-                err
-            }),
+            other => T::from_lua(other, lua)
+                .map(Some)
+                .map_err(ConvertError::or_nil),
         }
     }
 }

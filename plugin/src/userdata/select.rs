@@ -194,10 +194,9 @@ impl StrArg {
     pub fn optional_from_lua(value: Value) -> Result<Option<BorrowedStr>, ConvertError> {
         match value {
             Value::Nil => Ok(None),
-            other => Self::from_lua(other).map(Some).map_err(|mut err| {
-                err.expected = format!("{} or nil", err.expected).into();
-                err
-            }),
+            other => Self::from_lua(other)
+                .map(Some)
+                .map_err(ConvertError::or_nil),
         }
     }
 }
