@@ -1,19 +1,47 @@
 //! The typed model the macros work on, parsed from syn's syntax tree.
 
 use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
-    DeriveInput, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type, Visibility,
+    Attribute, DeriveInput, FnArg, Ident, ImplItem, ItemImpl, Path, ReturnType, Signature, Token,
+    Type, Visibility,
 };
 
-use crate::attr::{self, ImplEntry, LuaAttr};
+use crate::attr::{self, ContainerAttr, ImplEntry, LuaAttr};
 
 /// A struct with `#[derive(LuaUserData)]`.
 pub struct Struct<'a> {
     pub ident: &'a Ident,
     pub input: &'a DeriveInput,
+    pub attr: ContainerAttr,
     pub fields: Vec<Field<'a>>,
     pub impls: Vec<ImplEntry>,
+}
+
+impl Struct<'_> {
+    /// The type scripts see: the remote type for a remote derive, else the struct.
+    pub fn target(&self) -> proc_macro2::TokenStream {
+        match &self.attr.remote {
+            Some(remote) => quote::quote!(#remote),
+            None => {
+                let ident = self.ident;
+                quote::quote!(#ident)
+            }
+        }
+    }
+
+    /// The type's Lua name: `name = "..."`, else the last segment of the remote path or the
+    /// struct's name.
+    pub fn lua_name(&self) -> String {
+        if let Some(name) = &self.attr.name {
+            return name.value();
+        }
+        match self.attr.remote.as_ref().and_then(|r| r.segments.last()) {
+            Some(last) => last.ident.to_string(),
+            None => self.ident.to_string(),
+        }
+    }
 }
 
 pub struct Field<'a> {
@@ -56,6 +84,7 @@ impl<'a> Struct<'a> {
                 return Ok(Struct {
                     ident: &input.ident,
                     input,
+                    attr: attr::container_attr(&input.attrs)?,
                     fields: Vec::new(),
                     impls: attr::lua_impl_entries(&input.attrs)?,
                 });
@@ -84,10 +113,14 @@ impl<'a> Struct<'a> {
         let impls = errors
             .ok(attr::lua_impl_entries(&input.attrs))
             .unwrap_or_default();
+        let container = errors
+            .ok(attr::container_attr(&input.attrs))
+            .unwrap_or_default();
         errors.finish()?;
         Ok(Struct {
             ident: &input.ident,
             input,
+            attr: container,
             fields,
             impls,
         })
@@ -97,15 +130,28 @@ impl<'a> Struct<'a> {
 /// An impl block with `#[lua_methods]`.
 pub struct Methods<'a> {
     pub item: &'a ItemImpl,
+    /// `#[lua_methods(remote = ...)]`: the remote type the functions belong to.
+    pub remote: Option<&'a Path>,
     pub functions: Vec<Function<'a>>,
+    pub constants: Vec<Constant<'a>>,
 }
 
 pub struct Function<'a> {
-    pub item: &'a ImplItemFn,
+    pub sig: &'a Signature,
     pub lua_name: String,
     pub receiver: Receiver,
+    /// Declared without a body: forwards to the remote type's function of the same name.
+    pub forward: bool,
     pub params: Vec<Param<'a>>,
     pub output: Output<'a>,
+}
+
+/// A `pub const` of the impl block: a constant of the type table.
+pub struct Constant<'a> {
+    pub ident: &'a Ident,
+    pub lua_name: String,
+    /// Declared without a value: the remote type's constant of the same name.
+    pub forward: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -114,6 +160,8 @@ pub enum Receiver {
     None,
     Ref,
     Mut,
+    /// `self` by value: only forwarded functions, called on a copy.
+    Value,
 }
 
 pub struct Param<'a> {
@@ -149,24 +197,75 @@ pub enum Output<'a> {
     Result(Box<Output<'a>>, &'a Type),
 }
 
+/// An item without a body in a remote `#[lua_methods]` block: `pub fn f(self) -> T;` or
+/// `pub const C: T;`. Not valid Rust on its own; syn hands such items over as tokens.
+pub enum Bodiless {
+    Fn {
+        attrs: Vec<Attribute>,
+        vis: Visibility,
+        sig: Box<Signature>,
+    },
+    Const {
+        attrs: Vec<Attribute>,
+        vis: Visibility,
+        ident: Ident,
+    },
+}
+
+impl Parse for Bodiless {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        if input.peek(Token![const]) {
+            input.parse::<Token![const]>()?;
+            let ident: Ident = input.parse()?;
+            input.parse::<Token![:]>()?;
+            input.parse::<Type>()?;
+            input.parse::<Token![;]>()?;
+            return Ok(Bodiless::Const { attrs, vis, ident });
+        }
+        let sig: Signature = input.parse()?;
+        input.parse::<Token![;]>()?;
+        Ok(Bodiless::Fn {
+            attrs,
+            vis,
+            sig: Box::new(sig),
+        })
+    }
+}
+
 impl<'a> Methods<'a> {
-    pub fn from_syn(item: &'a ItemImpl) -> syn::Result<Self> {
+    /// `bodiless` holds the block's items without a body, parsed by the caller.
+    pub fn from_syn(
+        item: &'a ItemImpl,
+        remote: Option<&'a Path>,
+        bodiless: &'a [Bodiless],
+    ) -> syn::Result<Self> {
         let mut errors = Errors::default();
         let mut functions = Vec::new();
-        for impl_item in &item.items {
-            let ImplItem::Fn(function) = impl_item else {
+        let mut constants = Vec::new();
+        let declared = item.items.iter().filter_map(|impl_item| match impl_item {
+            ImplItem::Fn(f) => Some(Declared::Fn(&f.attrs, &f.vis, &f.sig, false)),
+            ImplItem::Const(c) => Some(Declared::Const(&c.attrs, &c.vis, &c.ident, false)),
+            _ => None,
+        });
+        let forwarded = bodiless.iter().map(|b| match b {
+            Bodiless::Fn { attrs, vis, sig } => Declared::Fn(attrs, vis, sig, true),
+            Bodiless::Const { attrs, vis, ident } => Declared::Const(attrs, vis, ident, true),
+        });
+        for declared in declared.chain(forwarded) {
+            let (attrs, vis) = match declared {
+                Declared::Fn(attrs, vis, ..) | Declared::Const(attrs, vis, ..) => (attrs, vis),
+            };
+            let Some(attr) = errors.ok(attr::lua_attr(attrs)) else {
                 continue;
             };
-            let Some(attr) = errors.ok(attr::lua_attr(&function.attrs)) else {
-                continue;
-            };
-            if !matches!(function.vis, Visibility::Public(_)) || attr.skip.is_some() {
-                if let (false, Some(span)) =
-                    (matches!(function.vis, Visibility::Public(_)), attr.span)
-                {
+            let public = matches!(vis, Visibility::Public(_));
+            if !public || attr.skip.is_some() {
+                if let (false, Some(span)) = (public, attr.span) {
                     errors.push(syn::Error::new(
                         span,
-                        "#[lua(...)] on a private method has no effect: only `pub fn`s are exposed to Lua",
+                        "#[lua(...)] on a private item has no effect: only `pub` items are exposed to Lua",
                     ));
                 }
                 continue;
@@ -177,25 +276,49 @@ impl<'a> Methods<'a> {
                     "`readonly` applies to fields, not methods",
                 ));
             }
-            if let Some(function) = errors.ok(Function::from_syn(function, attr)) {
-                functions.push(function);
+            match declared {
+                Declared::Fn(_, _, sig, forward) => {
+                    if let Some(function) = errors.ok(Function::from_syn(sig, attr, forward)) {
+                        functions.push(function);
+                    }
+                }
+                Declared::Const(_, _, ident, forward) => constants.push(Constant {
+                    ident,
+                    lua_name: attr
+                        .name
+                        .map(|n| n.value())
+                        .unwrap_or_else(|| ident.to_string()),
+                    forward,
+                }),
             }
         }
         errors.finish()?;
-        Ok(Methods { item, functions })
+        Ok(Methods {
+            item,
+            remote,
+            functions,
+            constants,
+        })
     }
 }
 
+/// A function or constant of the block, with or without a body.
+enum Declared<'a> {
+    Fn(&'a [Attribute], &'a Visibility, &'a Signature, bool),
+    Const(&'a [Attribute], &'a Visibility, &'a Ident, bool),
+}
+
 impl<'a> Function<'a> {
-    fn from_syn(item: &'a ImplItemFn, attr: LuaAttr) -> syn::Result<Self> {
+    fn from_syn(sig: &'a Signature, attr: LuaAttr, forward: bool) -> syn::Result<Self> {
         let mut receiver = Receiver::None;
         let mut params = Vec::new();
-        for input in &item.sig.inputs {
+        for input in &sig.inputs {
             match input {
                 FnArg::Receiver(r) => {
                     receiver = match (&r.reference, &r.mutability) {
                         (Some(_), None) => Receiver::Ref,
                         (Some(_), Some(_)) => Receiver::Mut,
+                        (None, _) if forward => Receiver::Value,
                         (None, _) => {
                             return Err(syn::Error::new(
                                 r.span(),
@@ -211,17 +334,18 @@ impl<'a> Function<'a> {
                 }),
             }
         }
-        let output = match &item.sig.output {
+        let output = match &sig.output {
             ReturnType::Default => Output::Unit,
             ReturnType::Type(_, ty) => Output::of(ty),
         };
         Ok(Function {
-            item,
+            sig,
             lua_name: attr
                 .name
                 .map(|n| n.value())
-                .unwrap_or_else(|| item.sig.ident.to_string()),
+                .unwrap_or_else(|| sig.ident.to_string()),
             receiver,
+            forward,
             params,
             output,
         })

@@ -5,6 +5,59 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericArgument, LitStr, Path, PathArguments, Token, Type};
 
+/// `#[lua(...)]` on the struct itself.
+#[derive(Default)]
+pub struct ContainerAttr {
+    /// `remote = path::To::Type`: the derive describes that foreign type, whose fields this
+    /// struct mirrors (as serde's `#[serde(remote = "...")]`).
+    pub remote: Option<Path>,
+    /// `name = "..."`: the type's Lua name, instead of the struct's (or the remote type's).
+    pub name: Option<LitStr>,
+}
+
+pub fn container_attr(attrs: &[Attribute]) -> syn::Result<ContainerAttr> {
+    let mut parsed = ContainerAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("lua")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("remote") {
+                if parsed.remote.is_some() {
+                    return Err(meta.error("duplicate `remote` in #[lua(...)]"));
+                }
+                parsed.remote = Some(meta.value()?.parse()?);
+                Ok(())
+            } else if meta.path.is_ident("name") {
+                if parsed.name.is_some() {
+                    return Err(meta.error("duplicate `name` in #[lua(...)]"));
+                }
+                parsed.name = Some(meta.value()?.parse()?);
+                Ok(())
+            } else {
+                let found = meta.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                Err(meta.error(format!(
+                    "unknown lua attribute `{found}` on a struct; expected `remote = path::To::Type` or `name = \"...\"`"
+                )))
+            }
+        })?;
+    }
+    Ok(parsed)
+}
+
+/// The arguments of `#[lua_methods(...)]`: nothing, or `remote = path::To::Type` for the methods
+/// of a remote derive.
+pub fn methods_args(args: proc_macro2::TokenStream) -> syn::Result<Option<Path>> {
+    let mut remote = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("remote") && remote.is_none() {
+            remote = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error("#[lua_methods] takes no arguments, or `remote = path::To::Type`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, args)?;
+    Ok(remote)
+}
+
 /// `#[lua(...)]` on a field or method. Each flag keeps its span for error messages.
 #[derive(Default)]
 pub struct LuaAttr {

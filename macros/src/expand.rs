@@ -4,9 +4,11 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, ItemImpl};
+use syn::{DeriveInput, ItemImpl, Path};
 
-use crate::ast::{Function, Methods, Output, ParamKind, Receiver, Struct};
+use crate::ast::{
+    Bodiless, Constant, Errors, Function, Methods, Output, ParamKind, Receiver, Struct,
+};
 use crate::attr::{self, ImplEntry};
 use crate::valid;
 
@@ -15,7 +17,8 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     valid::check_struct(&input)?;
 
     let ident = input.ident;
-    let type_name = ident.to_string();
+    let target = input.target();
+    let type_name = input.lua_name();
     let exposed: Vec<_> = input.fields.iter().filter(|f| f.exposed()).collect();
     let field_names = exposed.iter().map(|f| f.lua_name());
     let fields = exposed.iter().map(|field| {
@@ -25,11 +28,15 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         let readonly = field.attr.readonly.is_some();
         // Spanned at the field's name, so an unsupported type is reported on the field.
         let kind = quote_spanned!(member.span()=> (&&&FieldProbe::<#ty>::new()).field_kind());
+        // Typed at the field's type, so that a remote derive's field of the wrong type is
+        // reported as such, at that type.
+        let get = quote_spanned!(ty.span()=> { let get: fn(&Self) -> &#ty = |value| &value.#member; get });
+        let get_mut = quote_spanned!(ty.span()=> { let get_mut: fn(&mut Self) -> &mut #ty = |value| &mut value.#member; get_mut });
         quote! {
             registrar.field(::bevy_lunar::userdata::Field {
                 name: #name,
-                get: |value| &value.#member,
-                get_mut: |value| &mut value.#member,
+                get: #get,
+                get_mut: #get_mut,
                 readonly: #readonly,
                 kind: #kind,
             });
@@ -37,8 +44,27 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     });
     let operators = operators(&input.impls);
 
+    // A type of this crate is an mlua `UserData` as well; a remote one cannot be (orphan rule),
+    // so its metatable is registered with mlua when its first value is created.
+    let (into_userdata, user_data_impl) = match &input.attr.remote {
+        None => (
+            quote!(::bevy_lunar::mlua::Lua::create_userdata(lua, self)),
+            quote! {
+                impl ::bevy_lunar::mlua::UserData for #ident {
+                    fn register(registry: &mut ::bevy_lunar::mlua::UserDataRegistry<Self>) {
+                        ::bevy_lunar::userdata::register_userdata(registry);
+                    }
+                }
+            },
+        ),
+        Some(_) => (
+            quote!(::bevy_lunar::userdata::create_remote(lua, self)),
+            quote!(),
+        ),
+    };
+
     Ok(quote! {
-        impl ::bevy_lunar::userdata::LuaUserData for #ident {
+        impl ::bevy_lunar::userdata::LuaUserData for #target {
             const TYPE_NAME: &'static str = #type_name;
 
             fn field_names() -> &'static [&'static str] {
@@ -50,16 +76,19 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                 use ::bevy_lunar::userdata::__private::*;
                 #(#fields)*
                 // An inherent fn from #[lua_methods] if there is one, else NoLuaMethods' no-op.
-                <Self>::__lua_register_methods(registrar);
+                <#ident>::__lua_register_methods(registrar);
                 #(#operators)*
+            }
+
+            fn into_userdata(
+                self,
+                lua: &::bevy_lunar::mlua::Lua,
+            ) -> ::bevy_lunar::mlua::Result<::bevy_lunar::mlua::AnyUserData> {
+                #into_userdata
             }
         }
 
-        impl ::bevy_lunar::mlua::UserData for #ident {
-            fn register(registry: &mut ::bevy_lunar::mlua::UserDataRegistry<Self>) {
-                ::bevy_lunar::userdata::register_userdata(registry);
-            }
-        }
+        #user_data_impl
     })
 }
 
@@ -104,7 +133,10 @@ fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
             let ops = quote_spanned!(span=> ::bevy_lunar::userdata::ops);
             match &e.rhs {
                 None => quote_spanned!(span=> #ops::same::<Self, #ops::#marker>),
-                Some(rhs) => quote_spanned!(span=> #ops::scalar::<Self, #rhs, #ops::#marker>),
+                // `S op T` too where Rust defines it (`2 / v`).
+                Some(rhs) => quote_spanned!(span=>
+                    (&&#ops::ScalarProbe::<Self, #rhs, #ops::#marker>::new()).handler()
+                ),
             }
         });
         out.push(quote_spanned! {span=>
@@ -117,19 +149,42 @@ fn operators(entries: &[ImplEntry]) -> Vec<TokenStream> {
     out
 }
 
-pub fn methods(item: &mut ItemImpl) -> syn::Result<TokenStream> {
+pub fn methods(item: &mut ItemImpl, remote: Option<&Path>) -> syn::Result<TokenStream> {
+    // Items without a body (forwarded to a remote type) are not Rust: parse them here and drop
+    // them from the output.
+    let mut bodiless = Vec::new();
+    let mut errors = Errors::default();
+    item.items.retain(|impl_item| match impl_item {
+        syn::ImplItem::Verbatim(tokens) => match syn::parse2::<Bodiless>(tokens.clone()) {
+            Ok(parsed) => {
+                bodiless.push(parsed);
+                false
+            }
+            Err(err) => {
+                errors.push(err);
+                true
+            }
+        },
+        _ => true,
+    });
+    errors.finish()?;
+
+    let target = match remote {
+        Some(remote) => quote!(#remote),
+        None => quote!(Self),
+    };
     let registrations = {
-        let methods = Methods::from_syn(item)?;
+        let methods = Methods::from_syn(item, remote, &bodiless)?;
         valid::check_methods(&methods)?;
-        methods
-            .functions
-            .iter()
-            .map(registration)
-            .collect::<Vec<_>>()
+        let functions = methods.functions.iter().map(|f| registration(f, &target));
+        let constants = methods.constants.iter().map(|c| constant(c, &target));
+        functions.chain(constants).collect::<Vec<_>>()
     };
     for impl_item in &mut item.items {
-        if let syn::ImplItem::Fn(function) = impl_item {
-            attr::strip_lua_attrs(&mut function.attrs);
+        match impl_item {
+            syn::ImplItem::Fn(function) => attr::strip_lua_attrs(&mut function.attrs),
+            syn::ImplItem::Const(constant) => attr::strip_lua_attrs(&mut constant.attrs),
+            _ => {}
         }
     }
     let self_ty = &item.self_ty;
@@ -138,7 +193,7 @@ pub fn methods(item: &mut ItemImpl) -> syn::Result<TokenStream> {
 
         impl #self_ty {
             #[doc(hidden)]
-            pub fn __lua_register_methods<R: ::bevy_lunar::userdata::Registrar<Self>>(registrar: &mut R) {
+            pub fn __lua_register_methods<R: ::bevy_lunar::userdata::Registrar<#target>>(registrar: &mut R) {
                 #[allow(unused_imports)]
                 use ::bevy_lunar::userdata::__private::*;
                 #(#registrations)*
@@ -147,11 +202,29 @@ pub fn methods(item: &mut ItemImpl) -> syn::Result<TokenStream> {
     })
 }
 
+/// `registrar.constant("NAME", |lua| convert(Type::NAME))`.
+fn constant(constant: &Constant, target: &TokenStream) -> TokenStream {
+    let ident = constant.ident;
+    let lua_name = &constant.lua_name;
+    let owner = if constant.forward {
+        target.clone()
+    } else {
+        quote!(Self)
+    };
+    quote_spanned! {ident.span()=>
+        registrar.constant(#lua_name, |lua| {
+            let __value = <#owner>::#ident;
+            (&&&ReturnProbe::of(&__value)).into_lua(__value, lua)
+        });
+    }
+}
+
 /// `registrar.method("name", |lua, this, args| { convert args; call; convert result })`.
-fn registration(function: &Function) -> TokenStream {
+/// `target` is the described type: `Self`, or the remote type.
+fn registration(function: &Function, target: &TokenStream) -> TokenStream {
     let rt = quote!(::bevy_lunar::userdata);
     let lua_name = &function.lua_name;
-    let rust_name = &function.item.sig.ident;
+    let rust_name = &function.sig.ident;
     // mlua counts `self` as argument #1.
     let first_position = if function.receiver == Receiver::None {
         1
@@ -169,7 +242,7 @@ fn registration(function: &Function) -> TokenStream {
         let position = first_position + index;
         let ty = param.ty;
         let param_span = param.pat.span();
-        let refused = quote!(|err| #rt::bad_argument::<Self>(#lua_name, #position, err));
+        let refused = quote!(|err| #rt::bad_argument::<#target>(#lua_name, #position, err));
         arg_values.push(value.clone());
         match &param.kind {
             ParamKind::Value | ParamKind::OtherRef => {
@@ -210,7 +283,7 @@ fn registration(function: &Function) -> TokenStream {
                         .map(|(offset, value)| {
                             (&&ArgProbe::<#item>::new())
                                 .convert(value, lua)
-                                .map_err(|err| #rt::bad_argument::<Self>(#lua_name, #position + offset, err))
+                                .map_err(|err| #rt::bad_argument::<#target>(#lua_name, #position + offset, err))
                         })
                         .collect::<::bevy_lunar::mlua::Result<::bevy_lunar::mlua::Variadic<#item>>>()?;
                 });
@@ -219,9 +292,16 @@ fn registration(function: &Function) -> TokenStream {
         }
     }
 
-    let call = match function.receiver {
-        Receiver::None => quote!(<Self>::#rust_name(#(#call_args),*)),
-        Receiver::Ref | Receiver::Mut => quote!(this.#rust_name(#(#call_args),*)),
+    let call = match (function.forward, function.receiver) {
+        (false, Receiver::None) => quote!(<Self>::#rust_name(#(#call_args),*)),
+        (false, _) => quote!(this.#rust_name(#(#call_args),*)),
+        (true, Receiver::None) => quote!(<#target>::#rust_name(#(#call_args),*)),
+        (true, Receiver::Ref | Receiver::Mut) => {
+            quote!(<#target>::#rust_name(this, #(#call_args),*))
+        }
+        (true, Receiver::Value) => {
+            quote!(<#target>::#rust_name(::core::clone::Clone::clone(this), #(#call_args),*))
+        }
     };
     let mut body = convert_output(&function.output, call);
     // Derived-type references are borrowed around the call, innermost last.
@@ -236,7 +316,7 @@ fn registration(function: &Function) -> TokenStream {
 
     let args_pattern = quote!((#(#arg_values,)*));
     let args_type = quote!((#(#arg_types,)*));
-    let span = function.item.sig.ident.span();
+    let span = function.sig.ident.span();
     match function.receiver {
         Receiver::None => quote_spanned! {span=>
             registrar.function(#lua_name, |lua, #args_pattern: #args_type| {
@@ -245,15 +325,15 @@ fn registration(function: &Function) -> TokenStream {
                 #body
             });
         },
-        Receiver::Ref => quote_spanned! {span=>
-            registrar.method(#lua_name, |lua, this: &Self, #args_pattern: #args_type| {
+        Receiver::Ref | Receiver::Value => quote_spanned! {span=>
+            registrar.method(#lua_name, |lua, this: &#target, #args_pattern: #args_type| {
                 let _ = lua;
                 #(#conversions)*
                 #body
             });
         },
         Receiver::Mut => quote_spanned! {span=>
-            registrar.method_mut(#lua_name, |lua, this: &mut Self, #args_pattern: #args_type| {
+            registrar.method_mut(#lua_name, |lua, this: &mut #target, #args_pattern: #args_type| {
                 let _ = lua;
                 #(#conversions)*
                 #body
@@ -267,7 +347,10 @@ fn convert_output(output: &Output, call: TokenStream) -> TokenStream {
     let mlua = quote!(::bevy_lunar::mlua);
     match output {
         Output::Unit => quote!({ #call; ::std::result::Result::Ok(()) }),
-        Output::Single => quote!(#mlua::IntoLua::into_lua(#call, lua)),
+        Output::Single => quote!({
+            let __value = #call;
+            (&&&ReturnProbe::of(&__value)).into_lua(__value, lua)
+        }),
         Output::Tuple => quote!(#mlua::IntoLuaMulti::into_lua_multi(#call, lua)),
         Output::Result(ok, ty) => {
             let unwrapped =

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
-use crate::ast::{Errors, Methods, ParamKind, Struct};
+use crate::ast::{Errors, Methods, ParamKind, Receiver, Struct};
 
 /// Traits `#[lua_impl]` understands; the binary operators also take an operand type.
 const UNARY_OR_COMPARISON: &[&str] = &["Display", "PartialEq", "PartialOrd", "Neg", "Not"];
@@ -118,7 +118,21 @@ pub fn check_methods(methods: &Methods) -> syn::Result<()> {
 
     let mut names = HashSet::new();
     for function in &methods.functions {
-        let sig = &function.item.sig;
+        let sig = function.sig;
+        match (methods.remote, function.forward) {
+            (None, true) => errors.error(
+                sig.ident.span(),
+                "a function without a body forwards to a remote type's function: use it in #[lua_methods(remote = path::To::Type)]",
+            ),
+            (Some(remote), false) if function.receiver != Receiver::None => errors.error(
+                sig.ident.span(),
+                format!(
+                    "in #[lua_methods(remote = ...)], `self` would be the stand-in struct, not `{}`: declare the method without a body to forward it, or write a static function",
+                    remote.to_token_stream()
+                ),
+            ),
+            _ => {}
+        }
         if !sig.generics.params.is_empty() {
             errors.error(
                 sig.generics.span(),
@@ -151,6 +165,20 @@ pub fn check_methods(methods: &Methods) -> syn::Result<()> {
                     "two functions are exposed to Lua as `{}`",
                     function.lua_name
                 ),
+            );
+        }
+    }
+    for constant in &methods.constants {
+        if constant.forward && methods.remote.is_none() {
+            errors.error(
+                constant.ident.span(),
+                "a constant without a value forwards to a remote type's constant: use it in #[lua_methods(remote = path::To::Type)]",
+            );
+        }
+        if !names.insert(constant.lua_name.clone()) {
+            errors.error(
+                constant.ident.span(),
+                format!("two items are exposed to Lua as `{}`", constant.lua_name),
             );
         }
     }

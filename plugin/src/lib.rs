@@ -47,7 +47,11 @@
 //! # Ok::<(), bevy_lunar::mlua::Error>(())
 //! ```
 
+// The derives expand to `::bevy_lunar::...` paths, also inside this crate.
+extern crate self as bevy_lunar;
+
 mod asset;
+mod bevy_types;
 mod error;
 mod handle;
 mod instance;

@@ -75,6 +75,7 @@ impl Plugin for LuaScriptingPlugin {
             .init_resource::<LuaScriptStats>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
+        crate::bevy_types::register(app);
     }
 }
 

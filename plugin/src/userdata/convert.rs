@@ -9,8 +9,8 @@ use std::fmt;
 
 use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 
-use super::LuaUserData;
 use super::reference::with_value;
+use super::{LuaUserData, NewUserData};
 
 /// Why a Lua value was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,12 @@ pub trait LuaConvert: Sized {
 
     /// Converts a borrowed Rust value for Lua.
     fn to_lua(&self, lua: &Lua) -> mlua::Result<Self::Out>;
+
+    /// Converts an owned Rust value for Lua (a method's result, say), without a copy where the
+    /// type allows.
+    fn into_lua_owned(self, lua: &Lua) -> mlua::Result<Self::Out> {
+        self.to_lua(lua)
+    }
 
     /// Converts a Lua value, refusing anything that does not fit exactly.
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError>;
@@ -235,6 +241,10 @@ impl<T: LuaConvert> LuaConvert for Option<T> {
         self.as_ref().map(|value| value.to_lua(lua)).transpose()
     }
 
+    fn into_lua_owned(self, lua: &Lua) -> mlua::Result<Self::Out> {
+        self.map(|value| value.into_lua_owned(lua)).transpose()
+    }
+
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
         match value {
             Value::Nil => Ok(None),
@@ -301,10 +311,14 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
         Cow::Borrowed(T::TYPE_NAME)
     }
 
-    type Out = T;
+    type Out = NewUserData<T>;
 
-    fn to_lua(&self, _lua: &Lua) -> mlua::Result<T> {
-        Ok(self.clone())
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<NewUserData<T>> {
+        Ok(NewUserData(self.clone()))
+    }
+
+    fn into_lua_owned(self, _lua: &Lua) -> mlua::Result<NewUserData<T>> {
+        Ok(NewUserData(self))
     }
 
     fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {

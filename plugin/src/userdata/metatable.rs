@@ -110,6 +110,7 @@ impl<T: LuaUserData> Access<T> for ByRef {
 
 /// Registers the metatable of an owned derived type. Called by the generated `UserData` impl.
 pub fn register_userdata<T: LuaUserData>(reg: &mut UserDataRegistry<T>) {
+    reg.add_meta_field(MetaMethod::Type, T::TYPE_NAME);
     install::<T, Owned, T>(reg);
 }
 

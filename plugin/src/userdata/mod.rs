@@ -13,7 +13,7 @@ mod reference;
 mod registry;
 mod select;
 
-use mlua::{Lua, Table};
+use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
 pub use convert::{ConvertError, LuaConvert, describe};
 pub use error::{bad_argument, method_error, script_error};
@@ -23,9 +23,11 @@ pub use registry::{Field, FieldKind, Registrar};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use super::ops::{ScalarBothWays, ScalarOneWay};
     pub use super::select::{
         ArgProbe, ArgViaConvert, ArgViaMlua, ArgViaUnsupported, FieldProbe, FieldViaConvert,
-        FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, StrArg, UserDataArg,
+        FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, ReturnProbe,
+        ReturnViaConvert, ReturnViaMlua, ReturnViaUserData, StrArg, UserDataArg,
     };
     pub use mlua::Value;
 }
@@ -46,7 +48,7 @@ pub mod __private {
 /// assert_eq!(Player::field_names(), ["name", "health"]);
 /// # let _ = Player { name: String::new(), health: 0.0, internal_id: 0 }.internal_id;
 /// ```
-pub trait LuaUserData: mlua::UserData + Sized + 'static {
+pub trait LuaUserData: Sized + 'static {
     /// The name scripts know the type by: in errors, `tostring` and the type table.
     const TYPE_NAME: &'static str;
 
@@ -56,6 +58,44 @@ pub trait LuaUserData: mlua::UserData + Sized + 'static {
     /// Describes fields, methods and operators to `registrar`. Generated; not for calling.
     #[doc(hidden)]
     fn describe<R: Registrar<Self>>(registrar: &mut R);
+
+    /// Moves the value into a new Lua userdata. Generated: through `mlua::UserData` for a type
+    /// of the deriving crate, through [`create_remote`] for a remote (foreign) type.
+    #[doc(hidden)]
+    fn into_userdata(self, lua: &Lua) -> mlua::Result<AnyUserData>;
+}
+
+/// A derived value on its way into Lua as a new userdata.
+pub struct NewUserData<T>(pub T);
+
+impl<T: LuaUserData> IntoLua for NewUserData<T> {
+    #[inline]
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        self.0.into_userdata(lua).map(Value::UserData)
+    }
+}
+
+/// Creates the userdata of a remote type (one derived with `#[lua(remote = ...)]`), which cannot
+/// implement `mlua::UserData`: its metatable is registered with mlua on first use.
+#[doc(hidden)]
+pub fn create_remote<T: LuaUserData>(lua: &Lua, value: T) -> mlua::Result<AnyUserData> {
+    #[derive(Default)]
+    struct RegisteredRemotes(std::collections::HashSet<std::any::TypeId>);
+
+    let id = std::any::TypeId::of::<T>();
+    let registered = lua
+        .app_data_ref::<RegisteredRemotes>()
+        .is_some_and(|set| set.0.contains(&id));
+    if !registered {
+        lua.register_userdata_type::<T>(register_userdata)?;
+        if lua.app_data_ref::<RegisteredRemotes>().is_none() {
+            lua.set_app_data(RegisteredRemotes::default());
+        }
+        if let Some(mut set) = lua.app_data_mut::<RegisteredRemotes>() {
+            set.0.insert(id);
+        }
+    }
+    lua.create_any_userdata(value)
 }
 
 /// Installs the global table `T` (named like the struct) holding `T`'s static functions, such as

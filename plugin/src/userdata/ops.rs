@@ -54,7 +54,7 @@ pub trait Operator {
 
 /// The Rust operation behind an [`Operator`] for `T op Rhs`.
 pub trait Apply<T, Rhs>: Operator {
-    type Output: IntoLua;
+    type Output: LuaConvert;
     fn apply(lhs: T, rhs: Rhs) -> Self::Output;
 }
 
@@ -85,7 +85,7 @@ macro_rules! binary_operators {
 
         impl<T: std::ops::$trait<Rhs>, Rhs> Apply<T, Rhs> for $marker
         where
-            T::Output: IntoLua,
+            T::Output: LuaConvert,
         {
             type Output = T::Output;
             fn apply(lhs: T, rhs: Rhs) -> Self::Output {
@@ -138,9 +138,9 @@ where
     let Some(meta) = Op::META else {
         return;
     };
-    r.meta_function(meta, |_, (lhs, rhs): (Operand<T>, Operand<T>)| {
+    r.meta_function(meta, |lua, (lhs, rhs): (Operand<T>, Operand<T>)| {
         match (with_operand(&lhs, T::clone)?, with_operand(&rhs, T::clone)?) {
-            (Some(l), Some(r)) => Ok(Op::apply(l, r)),
+            (Some(l), Some(r)) => Op::apply(l, r).into_lua_owned(lua),
             _ => Err(unsupported::<T, Op>(&lhs, &rhs)),
         }
     });
@@ -168,10 +168,15 @@ where
     let Some(r) = with_operand(rhs, T::clone)? else {
         return Ok(None);
     };
-    Op::apply(l, r).into_lua(lua).map(Some)
+    output(lua, Op::apply(l, r))
+}
+
+fn output<O: LuaConvert>(lua: &Lua, value: O) -> mlua::Result<Option<Value>> {
+    value.into_lua_owned(lua)?.into_lua(lua).map(Some)
 }
 
 /// `T op S` for a plain Lua value `S` (a number, say), and `S op T` for commutative operators.
+/// See [`scalar_both`] for `S op T` computed as such.
 pub fn scalar<T, S, Op>(
     lua: &Lua,
     lhs: &Operand<T>,
@@ -195,8 +200,78 @@ where
         return Ok(None);
     };
     match S::from_lua(other.clone(), lua) {
-        Ok(scalar) => Op::apply(value, scalar).into_lua(lua).map(Some),
+        Ok(scalar) => output(lua, Op::apply(value, scalar)),
         Err(_) => Ok(None),
+    }
+}
+
+/// `T op S` and `S op T`, each through its own Rust impl (`v / 2` and `2 / v`).
+pub fn scalar_both<T, S, Op>(
+    lua: &Lua,
+    lhs: &Operand<T>,
+    rhs: &Operand<T>,
+) -> mlua::Result<Option<Value>>
+where
+    T: LuaUserData + Clone,
+    S: LuaConvert,
+    Op: Apply<T, S> + Apply<S, T>,
+{
+    if let Some(value) = with_operand(lhs, T::clone)? {
+        let Either::Right(other) = rhs else {
+            return Ok(None);
+        };
+        return match S::from_lua(other.clone(), lua) {
+            Ok(scalar) => output(lua, <Op as Apply<T, S>>::apply(value, scalar)),
+            Err(_) => Ok(None),
+        };
+    }
+    let (Either::Right(other), Some(value)) = (lhs, with_operand(rhs, T::clone)?) else {
+        return Ok(None);
+    };
+    match S::from_lua(other.clone(), lua) {
+        Ok(scalar) => output(lua, <Op as Apply<S, T>>::apply(scalar, value)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Chooses, for an operator entry `Op<S>` of `T`, [`scalar_both`] where Rust defines `S op T`
+/// too, else [`scalar`]. Used by generated code as `(&&ScalarProbe::<T, S, Op>::new()).handler()`.
+pub struct ScalarProbe<T, S, Op>(std::marker::PhantomData<(T, S, Op)>);
+
+impl<T, S, Op> ScalarProbe<T, S, Op> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        ScalarProbe(std::marker::PhantomData)
+    }
+}
+
+pub trait ScalarBothWays<T> {
+    fn handler(self) -> BinaryHandler<T>;
+}
+
+impl<T, S, Op> ScalarBothWays<T> for &&ScalarProbe<T, S, Op>
+where
+    T: LuaUserData + Clone,
+    S: LuaConvert,
+    Op: Apply<T, S> + Apply<S, T>,
+{
+    fn handler(self) -> BinaryHandler<T> {
+        scalar_both::<T, S, Op>
+    }
+}
+
+pub trait ScalarOneWay<T> {
+    fn handler(self) -> BinaryHandler<T>;
+}
+
+impl<T, S, Op> ScalarOneWay<T> for &ScalarProbe<T, S, Op>
+where
+    T: LuaUserData + Clone,
+    S: LuaConvert,
+    Op: Apply<T, S>,
+{
+    fn handler(self) -> BinaryHandler<T> {
+        scalar::<T, S, Op>
     }
 }
 
@@ -204,7 +279,7 @@ where
 pub fn neg<T, R>(r: &mut R)
 where
     T: LuaUserData + Clone + std::ops::Neg,
-    T::Output: IntoLua + 'static,
+    T::Output: LuaConvert + 'static,
     R: Registrar<T>,
 {
     unary::<T, R, _>(r, MetaMethod::Unm, |v: T| -v);
@@ -214,7 +289,7 @@ where
 pub fn not<T, R>(r: &mut R)
 where
     T: LuaUserData + Clone + std::ops::Not,
-    T::Output: IntoLua + 'static,
+    T::Output: LuaConvert + 'static,
     R: Registrar<T>,
 {
     #[cfg(feature = "lua54")]
@@ -226,14 +301,14 @@ where
 fn unary<T, R, O>(r: &mut R, meta: MetaMethod, op: fn(T) -> O)
 where
     T: LuaUserData + Clone,
-    O: IntoLua + 'static,
+    O: LuaConvert + 'static,
     R: Registrar<T>,
 {
     // Lua passes the operand twice to unary metamethods.
     r.meta_function(
         meta,
         move |lua, (operand, _): (Operand<T>, Value)| match with_operand(&operand, T::clone)? {
-            Some(value) => op(value).into_lua(lua),
+            Some(value) => op(value).into_lua_owned(lua)?.into_lua(lua),
             None => Err(script_error(format!(
                 "{}: unsupported operand {}",
                 T::TYPE_NAME,

@@ -93,6 +93,11 @@ pub trait Registrar<T: LuaUserData> {
         let _ = (name, function);
     }
 
+    /// A constant of the type table (`Vec3.ZERO`), converted when the table is built.
+    fn constant(&mut self, name: &'static str, value: fn(&Lua) -> mlua::Result<Value>) {
+        let _ = (name, value);
+    }
+
     /// A metamethod taking its operands as plain values, so it works whichever side of a binary
     /// operator the userdata is on.
     fn meta_function<A, R>(
@@ -129,6 +134,12 @@ impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
             .create_function(move |lua, args: A| function(lua, args))
             .and_then(|f| self.table.raw_set(name, f));
         if let Err(err) = result {
+            self.error.get_or_insert(err);
+        }
+    }
+
+    fn constant(&mut self, name: &'static str, value: fn(&Lua) -> mlua::Result<Value>) {
+        if let Err(err) = value(self.lua).and_then(|v| self.table.raw_set(name, v)) {
             self.error.get_or_insert(err);
         }
     }

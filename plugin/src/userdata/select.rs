@@ -239,13 +239,55 @@ fn unreachable_type<T: LuaUserData>() -> mlua::Error {
 /// The methods of a type without a `#[lua_methods]` block: none.
 ///
 /// `#[lua_methods]` generates an inherent `__lua_register_methods`, which takes precedence over
-/// this trait's in path resolution; a type without such a block falls back to this one.
+/// this trait's in path resolution; a type without such a block falls back to this one. Generic
+/// in the described type, because a remote derive's methods are those of its stand-in type.
 pub trait NoLuaMethods {
-    fn __lua_register_methods<R: Registrar<Self>>(_registrar: &mut R)
-    where
-        Self: LuaUserData,
-    {
-    }
+    fn __lua_register_methods<T: LuaUserData, R: Registrar<T>>(_registrar: &mut R) {}
 }
 
 impl<T> NoLuaMethods for T {}
+
+/// The probe for a value a method or constant hands to Lua, of type `V`: a derived type becomes
+/// a new userdata (no `Clone` needed), a [`LuaConvert`] type converts strictly (`Option<Vec3>`),
+/// anything else goes through mlua's `IntoLua`.
+pub struct ReturnProbe<V>(PhantomData<V>);
+
+impl<V> ReturnProbe<V> {
+    /// A probe for the type of `value`, so generated code need not name it.
+    pub fn of(_value: &V) -> Self {
+        ReturnProbe(PhantomData)
+    }
+}
+
+pub trait ReturnViaUserData<V> {
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value>;
+}
+
+impl<V: LuaUserData> ReturnViaUserData<V> for &&&ReturnProbe<V> {
+    #[inline]
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value> {
+        value.into_userdata(lua).map(Value::UserData)
+    }
+}
+
+pub trait ReturnViaConvert<V> {
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value>;
+}
+
+impl<V: LuaConvert> ReturnViaConvert<V> for &&ReturnProbe<V> {
+    #[inline]
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value> {
+        value.into_lua_owned(lua)?.into_lua(lua)
+    }
+}
+
+pub trait ReturnViaMlua<V> {
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value>;
+}
+
+impl<V: IntoLua> ReturnViaMlua<V> for &ReturnProbe<V> {
+    #[inline]
+    fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value> {
+        value.into_lua(lua)
+    }
+}
