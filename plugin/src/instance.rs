@@ -106,6 +106,21 @@ impl Instance {
         self.report(entity, result, errors);
     }
 
+    /// `function(payload)` for a [`LuaCall`](crate::LuaCall); nothing if the script has no such
+    /// function.
+    pub(crate) fn call_function(
+        &self,
+        vm: &Vm,
+        entity: Entity,
+        name: &str,
+        payload: Value,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        if let Err(err) = call::<()>(vm, &self.env, name, payload) {
+            errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
+        }
+    }
+
     /// Reports an error once while it repeats, then its count when it stops or changes.
     fn report(
         &mut self,

@@ -54,7 +54,9 @@ mod asset;
 mod bevy_types;
 mod error;
 mod handle;
+mod input;
 mod instance;
+mod message;
 mod plugin;
 mod runtime;
 mod sandbox;
@@ -67,6 +69,7 @@ pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 pub use error::{LuaScriptError, LuaScriptErrorKind};
 pub use handle::{EntityHandle, StaleReference};
+pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
 pub use runtime::LuaScriptStats;
@@ -80,7 +83,8 @@ pub use userdata::{LuaUserData, register_type};
 pub mod prelude {
     pub use crate::userdata::LuaUserData;
     pub use crate::{
-        LuaAppExt, LuaScript, LuaScriptAsset, LuaScriptError, LuaScriptSet, LuaScriptingPlugin,
+        LuaAppExt, LuaCall, LuaMessage, LuaScript, LuaScriptAsset, LuaScriptError, LuaScriptSet,
+        LuaScriptingPlugin, ScriptValue,
     };
     pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 }

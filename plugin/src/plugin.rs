@@ -14,6 +14,7 @@ use mlua::StdLib;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoader};
 use crate::error::LuaScriptError;
+use crate::message::{LuaCall, LuaMessage};
 use crate::runtime::{LuaRuntime, LuaScriptStats};
 use crate::sandbox::VmSettings;
 use crate::types::{ComponentRemovals, LuaTypeRegistry};
@@ -71,6 +72,8 @@ impl Plugin for LuaScriptingPlugin {
         app.init_asset::<LuaScriptAsset>()
             .register_asset_loader(LuaScriptLoader)
             .add_message::<LuaScriptError>()
+            .add_message::<LuaMessage>()
+            .add_message::<LuaCall>()
             .init_resource::<LuaTypeRegistry>()
             .init_resource::<LuaScriptStats>()
             .insert_non_send(runtime)

@@ -9,11 +9,14 @@ use bevy::ecs::world::World;
 use bevy::log::info;
 use bevy::platform::collections::HashSet;
 use bevy::time::Time;
+use mlua::Table;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::{clear_reference_cache, world_table};
+use crate::input::input_table;
 use crate::instance::Instance;
+use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::sandbox::{Vm, VmSettings};
 use crate::script::LuaScript;
 use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
@@ -39,6 +42,9 @@ pub(crate) struct LuaRuntime {
     removals_seen: u64,
     asset_events: MessageCursor<AssetEvent<LuaScriptAsset>>,
     failed_loads: MessageCursor<AssetLoadFailedEvent<LuaScriptAsset>>,
+    calls: MessageCursor<LuaCall>,
+    /// The global `time` table, whose fields are set every frame.
+    time: Table,
 }
 
 /// What a frame must change before updating: decided while the world is at hand.
@@ -53,7 +59,15 @@ struct Plan {
 impl LuaRuntime {
     pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
         let vm = Vm::new(settings)?;
-        vm.lua.globals().set("world", world_table(&vm.lua)?)?;
+        let globals = vm.lua.globals();
+        let world = world_table(&vm.lua)?;
+        install_send(&vm.lua, &world)?;
+        globals.set("world", world)?;
+        globals.set("input", input_table(&vm.lua)?)?;
+        let time = vm.lua.create_table()?;
+        time.set("delta", 0.0)?;
+        time.set("elapsed", 0.0)?;
+        globals.set("time", &time)?;
         Ok(LuaRuntime {
             vm,
             instances: BTreeMap::new(),
@@ -61,6 +75,8 @@ impl LuaRuntime {
             removals_seen: 0,
             asset_events: MessageCursor::default(),
             failed_loads: MessageCursor::default(),
+            calls: MessageCursor::default(),
+            time,
         })
     }
 
@@ -71,9 +87,24 @@ impl LuaRuntime {
         self.forget_references_after_removals(world, &mut errors);
         let modified = self.read_asset_events(world, &mut errors);
         let plan = self.plan(world, &modified);
-        let dt = world
-            .get_resource::<Time>()
-            .map_or(0.0, |time| time.delta_secs_f64());
+        let (dt, elapsed) = world.get_resource::<Time>().map_or((0.0, 0.0), |time| {
+            (time.delta_secs_f64(), time.elapsed_secs_f64())
+        });
+        if let Err(err) = self
+            .time
+            .raw_set("delta", dt)
+            .and_then(|()| self.time.raw_set("elapsed", elapsed))
+        {
+            errors.push(LuaScriptError::new(
+                LuaScriptErrorKind::Runtime,
+                "bevy_lunar",
+                err.to_string(),
+            ));
+        }
+        let calls: Vec<LuaCall> = match world.get_resource::<Messages<LuaCall>>() {
+            Some(messages) => self.calls.read(messages).cloned().collect(),
+            None => Vec::new(),
+        };
 
         let _scope = WorldScope::enter(world);
         // From here on the world is reached through the scope only.
@@ -97,10 +128,44 @@ impl LuaRuntime {
                 Err(err) => errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err)),
             }
         }
+        for call in calls {
+            self.dispatch(&call, &mut errors);
+        }
         for (entity, instance) in &mut self.instances {
             instance.update(vm, *entity, dt, &mut errors);
         }
         errors
+    }
+
+    /// Runs one [`LuaCall`] on the instances it targets.
+    fn dispatch(&self, call: &LuaCall, errors: &mut Vec<LuaScriptError>) {
+        let vm = &self.vm;
+        let run = |entity: Entity, instance: &Instance, errors: &mut Vec<LuaScriptError>| match call
+            .payload
+            .to_lua(&vm.lua)
+        {
+            Ok(payload) => instance.call_function(vm, entity, &call.function, payload, errors),
+            Err(err) => errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err)),
+        };
+        match &call.target {
+            LuaCallTarget::Entity(entity) => {
+                if let Some(instance) = self.instances.get(entity) {
+                    run(*entity, instance, errors);
+                }
+            }
+            LuaCallTarget::Script(asset) => {
+                for (entity, instance) in &self.instances {
+                    if instance.asset == *asset {
+                        run(*entity, instance, errors);
+                    }
+                }
+            }
+            LuaCallTarget::All => {
+                for (entity, instance) in &self.instances {
+                    run(*entity, instance, errors);
+                }
+            }
+        }
     }
 
     /// What the diagnostics resource reports.

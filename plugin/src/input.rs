@@ -1,0 +1,124 @@
+//! The global `input` table: keyboard and mouse, read from Bevy's input resources.
+//!
+//! ```lua
+//! if input.pressed("KeyW") then speed = speed + 1 end
+//! if input.just_pressed("Space") then jump() end
+//! local cursor = input.mouse_position() -- Vec2 in window pixels, or nil
+//! ```
+//!
+//! Keys are named as Bevy's `KeyCode` variants (`KeyA`, `Digit1`, `ArrowLeft`, `Space`,
+//! `ShiftLeft`...), mouse buttons as `MouseButton`'s (`Left`, `Right`, `Middle`). In an app
+//! without input (headless), nothing is ever pressed and the cursor is nil.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bevy::ecs::query::With;
+use bevy::input::ButtonInput;
+use bevy::input::keyboard::KeyCode;
+use bevy::input::mouse::MouseButton;
+use bevy::reflect::enums::{DynamicEnum, DynamicVariant};
+use bevy::reflect::{FromReflect, TypeInfo, Typed};
+use bevy::window::{PrimaryWindow, Window};
+use mlua::{Lua, LuaString, Table};
+
+use crate::userdata::{NewUserData, script_error};
+use crate::world::with_world;
+
+pub(crate) fn input_table(lua: &Lua) -> mlua::Result<Table> {
+    let input = lua.create_table()?;
+    input.set(
+        "pressed",
+        lua.create_function(|_, name: LuaString| {
+            let key = key_code(&name.to_str()?)?;
+            keys(|keys| keys.pressed(key))
+        })?,
+    )?;
+    input.set(
+        "just_pressed",
+        lua.create_function(|_, name: LuaString| {
+            let key = key_code(&name.to_str()?)?;
+            keys(|keys| keys.just_pressed(key))
+        })?,
+    )?;
+    input.set(
+        "just_released",
+        lua.create_function(|_, name: LuaString| {
+            let key = key_code(&name.to_str()?)?;
+            keys(|keys| keys.just_released(key))
+        })?,
+    )?;
+    input.set(
+        "mouse_pressed",
+        lua.create_function(|_, name: LuaString| {
+            let button = mouse_button(&name.to_str()?)?;
+            buttons(|buttons| buttons.pressed(button))
+        })?,
+    )?;
+    input.set(
+        "mouse_just_pressed",
+        lua.create_function(|_, name: LuaString| {
+            let button = mouse_button(&name.to_str()?)?;
+            buttons(|buttons| buttons.just_pressed(button))
+        })?,
+    )?;
+    input.set(
+        "mouse_position",
+        lua.create_function(|_, ()| {
+            let position = with_world(|world| {
+                let mut windows = world.query_filtered::<&Window, With<PrimaryWindow>>();
+                windows.iter(world).next().and_then(Window::cursor_position)
+            })?;
+            Ok(position.map(NewUserData))
+        })?,
+    )?;
+    Ok(input)
+}
+
+fn keys(f: impl FnOnce(&ButtonInput<KeyCode>) -> bool) -> mlua::Result<bool> {
+    with_world(|world| world.get_resource::<ButtonInput<KeyCode>>().is_some_and(f))
+}
+
+fn buttons(f: impl FnOnce(&ButtonInput<MouseButton>) -> bool) -> mlua::Result<bool> {
+    with_world(|world| {
+        world
+            .get_resource::<ButtonInput<MouseButton>>()
+            .is_some_and(f)
+    })
+}
+
+/// `KeyCode` by variant name, built once from its reflection data so every key has its name.
+fn key_code(name: &str) -> mlua::Result<KeyCode> {
+    static KEYS: OnceLock<HashMap<&'static str, KeyCode>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let TypeInfo::Enum(info) = KeyCode::type_info() else {
+            return HashMap::new();
+        };
+        info.iter()
+            .filter_map(|variant| {
+                let value = DynamicEnum::new(variant.name(), DynamicVariant::Unit);
+                Some((variant.name(), KeyCode::from_reflect(&value)?))
+            })
+            .collect()
+    });
+    keys.get(name).copied().ok_or_else(|| {
+        script_error(format!(
+            "unknown key '{name}': keys are named as Bevy's KeyCode, e.g. KeyW, Digit1, Space, ArrowLeft, ShiftLeft"
+        ))
+    })
+}
+
+fn mouse_button(name: &str) -> mlua::Result<MouseButton> {
+    Ok(match name {
+        "Left" => MouseButton::Left,
+        "Right" => MouseButton::Right,
+        "Middle" => MouseButton::Middle,
+        "Back" => MouseButton::Back,
+        "Forward" => MouseButton::Forward,
+        _ => {
+            return Err(script_error(format!(
+                "unknown mouse button '{name}': expected Left, Right, Middle, Back or Forward"
+            )));
+        }
+    })
+}
