@@ -108,6 +108,7 @@ impl ScriptValue {
         Ok(match value {
             Value::Nil => ScriptValue::Nil,
             Value::Boolean(b) => ScriptValue::Bool(*b),
+            #[allow(clippy::unnecessary_cast)] // mlua::Integer is not i64 on every backend
             Value::Integer(i) => ScriptValue::Integer(*i as i64),
             Value::Number(n) => ScriptValue::Number(*n),
             Value::String(s) => ScriptValue::String(s.to_str()?.to_owned()),
