@@ -124,6 +124,11 @@ fn the_showcase_draws_and_its_scripts_move_the_enemies() {
         );
         return;
     }
+    assert!(
+        example_binary().exists(),
+        "{} is missing: `cargo test --workspace` builds it, `cargo test --test showcase` alone does not (run `cargo build --example showcase` first)",
+        example_binary().display()
+    );
     let dir = tempfile::tempdir().unwrap();
     // The first frames of a new window can be blank: the "start" is a little later.
     let start = play(30, dir.path());
