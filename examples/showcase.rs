@@ -73,23 +73,10 @@ fn finish_after_frames(world: &mut World, mut frames: Local<u32>) {
     };
     if *frames == limit {
         println!("after {limit} frames: {}", game::summary(world));
-    }
-    world
-        .run_system_cached_with(end_run, (*frames, limit))
-        .expect("end_run is a valid system");
-}
-
-fn end_run(
-    In((frames, limit)): In<(u32, u32)>,
-    mut commands: Commands,
-    options: Res<RunOptions>,
-    mut exit: MessageWriter<AppExit>,
-) {
-    if frames == limit {
-        match &options.screenshot {
+        match world.resource::<RunOptions>().screenshot.clone() {
             Some(path) => {
-                let mut save = save_to_disk(path.clone());
-                commands.spawn(Screenshot::primary_window()).observe(
+                let mut save = save_to_disk(path);
+                world.spawn(Screenshot::primary_window()).observe(
                     move |captured: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
                         save(captured);
                         exit.write(AppExit::Success);
@@ -97,11 +84,11 @@ fn end_run(
                 );
             }
             None => {
-                exit.write(AppExit::Success);
+                world.write_message(AppExit::Success);
             }
         }
-    } else if frames > limit + 300 {
+    } else if *frames > limit + 300 {
         error!("the screenshot never arrived");
-        exit.write(AppExit::error());
+        world.write_message(AppExit::error());
     }
 }

@@ -20,48 +20,28 @@ use bevy::input::mouse::MouseButton;
 use bevy::reflect::enums::{DynamicEnum, DynamicVariant};
 use bevy::reflect::{FromReflect, TypeInfo, Typed};
 use bevy::window::{PrimaryWindow, Window};
-use mlua::{Lua, LuaString, Table};
+use mlua::{Function, Lua, LuaString, Table};
 
 use crate::userdata::{NewUserData, script_error};
 use crate::world::with_world;
 
 pub(crate) fn input_table(lua: &Lua) -> mlua::Result<Table> {
     let input = lua.create_table()?;
-    input.set(
-        "pressed",
-        lua.create_function(|_, name: LuaString| {
-            let key = key_code(&name.to_str()?)?;
-            keys(|keys| keys.pressed(key))
-        })?,
-    )?;
-    input.set(
-        "just_pressed",
-        lua.create_function(|_, name: LuaString| {
-            let key = key_code(&name.to_str()?)?;
-            keys(|keys| keys.just_pressed(key))
-        })?,
-    )?;
-    input.set(
-        "just_released",
-        lua.create_function(|_, name: LuaString| {
-            let key = key_code(&name.to_str()?)?;
-            keys(|keys| keys.just_released(key))
-        })?,
-    )?;
-    input.set(
-        "mouse_pressed",
-        lua.create_function(|_, name: LuaString| {
-            let button = mouse_button(&name.to_str()?)?;
-            buttons(|buttons| buttons.pressed(button))
-        })?,
-    )?;
-    input.set(
-        "mouse_just_pressed",
-        lua.create_function(|_, name: LuaString| {
-            let button = mouse_button(&name.to_str()?)?;
-            buttons(|buttons| buttons.just_pressed(button))
-        })?,
-    )?;
+    let key_queries: [(&str, ButtonQuery<KeyCode>); 3] = [
+        ("pressed", ButtonInput::pressed),
+        ("just_pressed", ButtonInput::just_pressed),
+        ("just_released", ButtonInput::just_released),
+    ];
+    for (name, query) in key_queries {
+        input.set(name, button_function(lua, key_code, query)?)?;
+    }
+    let mouse_queries: [(&str, ButtonQuery<MouseButton>); 2] = [
+        ("mouse_pressed", ButtonInput::pressed),
+        ("mouse_just_pressed", ButtonInput::just_pressed),
+    ];
+    for (name, query) in mouse_queries {
+        input.set(name, button_function(lua, mouse_button, query)?)?;
+    }
     input.set(
         "mouse_position",
         lua.create_function(|_, ()| {
@@ -75,15 +55,26 @@ pub(crate) fn input_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(input)
 }
 
-fn keys(f: impl FnOnce(&ButtonInput<KeyCode>) -> bool) -> mlua::Result<bool> {
-    with_world(|world| world.get_resource::<ButtonInput<KeyCode>>().is_some_and(f))
-}
+/// A question about one button: `ButtonInput::pressed` and its siblings.
+type ButtonQuery<B> = fn(&ButtonInput<B>, B) -> bool;
 
-fn buttons(f: impl FnOnce(&ButtonInput<MouseButton>) -> bool) -> mlua::Result<bool> {
-    with_world(|world| {
-        world
-            .get_resource::<ButtonInput<MouseButton>>()
-            .is_some_and(f)
+/// `input.<query>(name)`: the button named `name` (parsed by `parse`) asked `query`; false when
+/// the app has no `ButtonInput<B>` (headless).
+fn button_function<B>(
+    lua: &Lua,
+    parse: fn(&str) -> mlua::Result<B>,
+    query: ButtonQuery<B>,
+) -> mlua::Result<Function>
+where
+    B: Copy + Eq + std::hash::Hash + Send + Sync + 'static,
+{
+    lua.create_function(move |_, name: LuaString| {
+        let button = parse(&name.to_str()?)?;
+        with_world(|world| {
+            world
+                .get_resource::<ButtonInput<B>>()
+                .is_some_and(|input| query(input, button))
+        })
     })
 }
 

@@ -79,7 +79,6 @@ impl<T: LuaUserData> IntoLua for NewUserData<T> {
 /// implement `mlua::UserData`: its metatable is registered with mlua on first use.
 #[doc(hidden)]
 pub fn create_remote<T: LuaUserData>(lua: &Lua, value: T) -> mlua::Result<AnyUserData> {
-    #[derive(Default)]
     struct RegisteredRemotes(std::collections::HashSet<std::any::TypeId>);
 
     let id = std::any::TypeId::of::<T>();
@@ -88,11 +87,13 @@ pub fn create_remote<T: LuaUserData>(lua: &Lua, value: T) -> mlua::Result<AnyUse
         .is_some_and(|set| set.0.contains(&id));
     if !registered {
         lua.register_userdata_type::<T>(register_userdata)?;
-        if lua.app_data_ref::<RegisteredRemotes>().is_none() {
-            lua.set_app_data(RegisteredRemotes::default());
-        }
-        if let Some(mut set) = lua.app_data_mut::<RegisteredRemotes>() {
-            set.0.insert(id);
+        match lua.app_data_mut::<RegisteredRemotes>() {
+            Some(mut set) => {
+                set.0.insert(id);
+            }
+            None => {
+                lua.set_app_data(RegisteredRemotes(std::collections::HashSet::from([id])));
+            }
         }
     }
     lua.create_any_userdata(value)

@@ -195,13 +195,17 @@ where
         },
         None => return Ok(None),
     };
-    // A `T` on the other side is not a scalar.
-    let Either::Right(other) = other else {
-        return Ok(None);
-    };
-    match S::from_lua(other.clone(), lua) {
-        Ok(scalar) => output(lua, Op::apply(value, scalar)),
-        Err(_) => Ok(None),
+    match scalar_of::<T, S>(lua, other) {
+        Some(scalar) => output(lua, Op::apply(value, scalar)),
+        None => Ok(None),
+    }
+}
+
+/// The scalar `S` in `operand`; `None` for a `T` (not a scalar) or a value that is not an `S`.
+fn scalar_of<T, S: LuaConvert>(lua: &Lua, operand: &Operand<T>) -> Option<S> {
+    match operand {
+        Either::Right(other) => S::from_lua(other.clone(), lua).ok(),
+        Either::Left(_) => None,
     }
 }
 
@@ -217,20 +221,17 @@ where
     Op: Apply<T, S> + Apply<S, T>,
 {
     if let Some(value) = with_operand(lhs, T::clone)? {
-        let Either::Right(other) = rhs else {
-            return Ok(None);
-        };
-        return match S::from_lua(other.clone(), lua) {
-            Ok(scalar) => output(lua, <Op as Apply<T, S>>::apply(value, scalar)),
-            Err(_) => Ok(None),
+        return match scalar_of::<T, S>(lua, rhs) {
+            Some(scalar) => output(lua, <Op as Apply<T, S>>::apply(value, scalar)),
+            None => Ok(None),
         };
     }
-    let (Either::Right(other), Some(value)) = (lhs, with_operand(rhs, T::clone)?) else {
+    let Some(value) = with_operand(rhs, T::clone)? else {
         return Ok(None);
     };
-    match S::from_lua(other.clone(), lua) {
-        Ok(scalar) => output(lua, <Op as Apply<S, T>>::apply(scalar, value)),
-        Err(_) => Ok(None),
+    match scalar_of::<T, S>(lua, lhs) {
+        Some(scalar) => output(lua, <Op as Apply<S, T>>::apply(scalar, value)),
+        None => Ok(None),
     }
 }
 
