@@ -102,10 +102,10 @@ fn main() -> bevy_lunar::mlua::Result<()> {
     bevy_lunar::register_type::<Vec2>(&lua)?;
     bevy_lunar::register_type::<Player>(&lua)?;
 
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/scripts/quickstart.lua");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.lua");
     let source = std::fs::read_to_string(path).map_err(bevy_lunar::mlua::Error::external)?;
     lua.load(source)
-        .set_name("@assets/scripts/quickstart.lua")
+        .set_name("@examples/quickstart.lua")
         .exec()?;
 
     // The script's hero is an ordinary Rust value.

@@ -81,6 +81,47 @@ fn callbacks_run_in_order_with_live_component_access() {
     assert!(test.errors().is_empty(), "{:?}", test.errors());
 }
 
+#[test]
+fn instances_of_one_script_keep_their_own_state() {
+    // One compiled script, many environments: globals, top-level locals and `entity` belong to
+    // the instance, also for instances created frames apart.
+    let mut test = game(&[(
+        "scripts/counter.lua",
+        r#"
+        local frames = 0
+        count = 0
+        local me = entity
+        function on_update(dt)
+            frames = frames + 1
+            count = count + 1
+            local p = me:get("Player")
+            p.level = frames
+            p.health = count
+        end
+        "#,
+    )]);
+    let first = test.spawn_script("scripts/counter.lua", player("First"));
+    test.settle(0);
+    for _ in 0..3 {
+        test.update();
+    }
+    let second = test.spawn_script("scripts/counter.lua", player("Second"));
+    test.settle(0);
+    for _ in 0..2 {
+        test.update();
+    }
+    let world = test.app.world();
+    let (a, b) = (
+        world.get::<Player>(first).unwrap(),
+        world.get::<Player>(second).unwrap(),
+    );
+    assert!(a.level > b.level, "{a:?} {b:?}");
+    assert_eq!(a.health, a.level as f64, "{a:?}");
+    assert_eq!(b.health, b.level as f64, "{b:?}");
+    assert!(b.level >= 2, "{b:?}");
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+}
+
 #[derive(Resource, LuaUserData, Default, Debug)]
 pub struct Stats {
     pub unloads: i64,

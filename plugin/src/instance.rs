@@ -7,6 +7,7 @@ use bevy::ecs::entity::Entity;
 use mlua::{Function, IntoLuaMulti, Table, Value};
 
 use crate::asset::LuaScriptAsset;
+use crate::chunk;
 use crate::error::LuaScriptError;
 use crate::handle::EntityHandle;
 use crate::sandbox::Vm;
@@ -29,8 +30,9 @@ impl Instance {
         entity: Entity,
         asset: AssetId<LuaScriptAsset>,
         script: &LuaScriptAsset,
+        chunk: &Function,
     ) -> mlua::Result<Self> {
-        let env = environment(vm, entity, script)?;
+        let env = environment(vm, entity, chunk)?;
         Ok(Instance {
             asset,
             path: script.path.clone(),
@@ -49,6 +51,7 @@ impl Instance {
         vm: &Vm,
         entity: Entity,
         script: &LuaScriptAsset,
+        chunk: &Function,
         errors: &mut Vec<LuaScriptError>,
     ) {
         let saved = match call::<Value>(vm, &self.env, "on_unload", ()) {
@@ -58,7 +61,7 @@ impl Instance {
                 Value::Nil
             }
         };
-        let env = match environment(vm, entity, script) {
+        let env = match environment(vm, entity, chunk) {
             Ok(env) => env,
             Err(err) => {
                 errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
@@ -155,19 +158,13 @@ impl Instance {
     }
 }
 
-/// A fresh environment for `entity`, with the script's top-level code run in it. Reads fall back
-/// to the shared globals (libraries, type tables, `world`).
-fn environment(vm: &Vm, entity: Entity, script: &LuaScriptAsset) -> mlua::Result<Table> {
-    let lua = &vm.lua;
-    let env = lua.create_table()?;
+/// A fresh environment for `entity`, with the script's top-level `chunk` run in it. Reads fall
+/// back to the shared globals (libraries, type tables, `world`).
+fn environment(vm: &Vm, entity: Entity, chunk: &Function) -> mlua::Result<Table> {
+    let env = vm.lua.create_table()?;
     env.set_metatable(Some(vm.env_metatable.clone()))?;
     env.raw_set("entity", EntityHandle::new(entity))?;
-    let chunk = lua
-        .load(&*script.source)
-        .set_name(format!("@{}", script.path))
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .set_environment(env.clone())
-        .into_function()?;
+    chunk::bind(chunk, &env)?;
     vm.budgeted(|| chunk.call::<()>(()))?;
     Ok(env)
 }

@@ -52,6 +52,7 @@ extern crate self as bevy_lunar;
 
 mod asset;
 mod bevy_types;
+mod chunk;
 mod error;
 mod handle;
 mod input;

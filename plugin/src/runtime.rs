@@ -12,6 +12,7 @@ use bevy::time::Time;
 use mlua::Table;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
+use crate::chunk::Chunks;
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::{clear_reference_cache, world_table};
 use crate::input::input_table;
@@ -37,6 +38,7 @@ pub(crate) struct LuaRuntime {
     vm: Vm,
     /// By entity: one script per entity, run in entity order.
     instances: BTreeMap<Entity, Instance>,
+    chunks: Chunks,
     installed_type_tables: HashSet<&'static str>,
     /// `ComponentRemovals` as of the last frame.
     removals_seen: u64,
@@ -71,6 +73,7 @@ impl LuaRuntime {
         Ok(LuaRuntime {
             vm,
             instances: BTreeMap::new(),
+            chunks: Chunks::default(),
             installed_type_tables: HashSet::default(),
             removals_seen: 0,
             asset_events: MessageCursor::default(),
@@ -109,6 +112,7 @@ impl LuaRuntime {
         let _scope = WorldScope::enter(world);
         // From here on the world is reached through the scope only.
         let vm = &self.vm;
+        let had_detached = !plan.detached.is_empty();
         for entity in plan.detached {
             if let Some(instance) = self.instances.remove(&entity) {
                 instance.unload(vm, entity, &mut errors);
@@ -116,17 +120,31 @@ impl LuaRuntime {
         }
         for (entity, script) in plan.reloads {
             if let Some(instance) = self.instances.get_mut(&entity) {
-                instance.reload(vm, entity, &script, &mut errors);
+                match self.chunks.get(&vm.lua, instance.asset, &script) {
+                    Ok(chunk) => instance.reload(vm, entity, &script, &chunk, &mut errors),
+                    Err(err) => {
+                        errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err))
+                    }
+                }
                 info!("reloaded {} for entity {entity}", script.path);
             }
         }
         for (entity, asset, script) in plan.creations {
-            match Instance::new(vm, entity, asset, &script) {
+            match self
+                .chunks
+                .get(&vm.lua, asset, &script)
+                .and_then(|chunk| Instance::new(vm, entity, asset, &script, &chunk))
+            {
                 Ok(instance) => {
                     self.instances.insert(entity, instance);
                 }
                 Err(err) => errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err)),
             }
+        }
+        if had_detached {
+            let instances = &self.instances;
+            self.chunks
+                .retain(|asset| instances.values().any(|i| i.asset == asset));
         }
         for call in calls {
             self.dispatch(&call, &mut errors);
