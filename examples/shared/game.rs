@@ -29,6 +29,12 @@ impl Player {
         self.health = 100.0;
         self.deaths_seen += 1;
     }
+
+    /// For the game's Rust side only.
+    #[lua(skip)]
+    pub fn deaths(&self) -> u32 {
+        self.deaths_seen
+    }
 }
 
 /// Anything else in the arena: scripts spawn enemies with `GameEntity.new(...)`.
@@ -130,6 +136,8 @@ impl Plugin for GamePlugin {
         app.register_lua_component::<Player>()
             .register_lua_component::<GameEntity>()
             .register_lua_component::<Velocity>()
+            // Editor support: keeps assets/types/lunar.lua (and assets/.luarc.json) current.
+            .write_lua_definitions("assets/types/lunar.lua")
             .insert_resource(WaveTimer {
                 timer: Timer::new(Duration::from_secs(6), TimerMode::Repeating),
                 wave: 0,
@@ -195,8 +203,13 @@ pub fn summary(world: &mut World) -> String {
         .next()
         .map(|(p, t)| {
             format!(
-                "{} health {:.0} level {} at ({:.0}, {:.0})",
-                p.name, p.health, p.level, t.translation.x, t.translation.y
+                "{} health {:.0} level {} deaths {} at ({:.0}, {:.0})",
+                p.name,
+                p.health,
+                p.level,
+                p.deaths(),
+                t.translation.x,
+                t.translation.y
             )
         })
         .unwrap_or_else(|| "no player".into());

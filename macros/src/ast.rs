@@ -17,6 +17,8 @@ pub struct Struct<'a> {
     pub attr: ContainerAttr,
     pub fields: Vec<Field<'a>>,
     pub impls: Vec<ImplEntry>,
+    /// The doc comment, for editor definitions.
+    pub doc: String,
 }
 
 impl Struct<'_> {
@@ -50,6 +52,7 @@ pub struct Field<'a> {
     /// Declared `pub`: only such fields can be exposed.
     pub public: bool,
     pub attr: LuaAttr,
+    pub doc: String,
 }
 
 impl Field<'_> {
@@ -87,6 +90,7 @@ impl<'a> Struct<'a> {
                     attr: attr::container_attr(&input.attrs)?,
                     fields: Vec::new(),
                     impls: attr::lua_impl_entries(&input.attrs)?,
+                    doc: attr::doc(&input.attrs),
                 });
             }
             syn::Fields::Unnamed(fields) => {
@@ -107,6 +111,7 @@ impl<'a> Struct<'a> {
                     ty: &field.ty,
                     public: matches!(field.vis, Visibility::Public(_)),
                     attr,
+                    doc: attr::doc(&field.attrs),
                 })
             })
             .collect();
@@ -123,6 +128,7 @@ impl<'a> Struct<'a> {
             attr: container,
             fields,
             impls,
+            doc: attr::doc(&input.attrs),
         })
     }
 }
@@ -144,6 +150,7 @@ pub struct Function<'a> {
     pub forward: bool,
     pub params: Vec<Param<'a>>,
     pub output: Output<'a>,
+    pub doc: String,
 }
 
 /// A `pub const` of the impl block: a constant of the type table.
@@ -152,6 +159,8 @@ pub struct Constant<'a> {
     pub lua_name: String,
     /// Declared without a value: the remote type's constant of the same name.
     pub forward: bool,
+    pub ty: &'a Type,
+    pub doc: String,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -209,6 +218,7 @@ pub enum Bodiless {
         attrs: Vec<Attribute>,
         vis: Visibility,
         ident: Ident,
+        ty: Box<Type>,
     },
 }
 
@@ -220,9 +230,14 @@ impl Parse for Bodiless {
             input.parse::<Token![const]>()?;
             let ident: Ident = input.parse()?;
             input.parse::<Token![:]>()?;
-            input.parse::<Type>()?;
+            let ty: Box<Type> = input.parse()?;
             input.parse::<Token![;]>()?;
-            return Ok(Bodiless::Const { attrs, vis, ident });
+            return Ok(Bodiless::Const {
+                attrs,
+                vis,
+                ident,
+                ty,
+            });
         }
         let sig: Signature = input.parse()?;
         input.parse::<Token![;]>()?;
@@ -246,12 +261,17 @@ impl<'a> Methods<'a> {
         let mut constants = Vec::new();
         let declared = item.items.iter().filter_map(|impl_item| match impl_item {
             ImplItem::Fn(f) => Some(Declared::Fn(&f.attrs, &f.vis, &f.sig, false)),
-            ImplItem::Const(c) => Some(Declared::Const(&c.attrs, &c.vis, &c.ident, false)),
+            ImplItem::Const(c) => Some(Declared::Const(&c.attrs, &c.vis, &c.ident, &c.ty, false)),
             _ => None,
         });
         let forwarded = bodiless.iter().map(|b| match b {
             Bodiless::Fn { attrs, vis, sig } => Declared::Fn(attrs, vis, sig, true),
-            Bodiless::Const { attrs, vis, ident } => Declared::Const(attrs, vis, ident, true),
+            Bodiless::Const {
+                attrs,
+                vis,
+                ident,
+                ty,
+            } => Declared::Const(attrs, vis, ident, ty, true),
         });
         for declared in declared.chain(forwarded) {
             let (attrs, vis) = match declared {
@@ -277,18 +297,23 @@ impl<'a> Methods<'a> {
                 ));
             }
             match declared {
-                Declared::Fn(_, _, sig, forward) => {
+                Declared::Fn(attrs, _, sig, forward) => {
                     if let Some(function) = errors.ok(Function::from_syn(sig, attr, forward)) {
-                        functions.push(function);
+                        functions.push(Function {
+                            doc: attr::doc(attrs),
+                            ..function
+                        });
                     }
                 }
-                Declared::Const(_, _, ident, forward) => constants.push(Constant {
+                Declared::Const(attrs, _, ident, ty, forward) => constants.push(Constant {
                     ident,
                     lua_name: attr
                         .name
                         .map(|n| n.value())
                         .unwrap_or_else(|| ident.to_string()),
                     forward,
+                    ty,
+                    doc: attr::doc(attrs),
                 }),
             }
         }
@@ -305,7 +330,7 @@ impl<'a> Methods<'a> {
 /// A function or constant of the block, with or without a body.
 enum Declared<'a> {
     Fn(&'a [Attribute], &'a Visibility, &'a Signature, bool),
-    Const(&'a [Attribute], &'a Visibility, &'a Ident, bool),
+    Const(&'a [Attribute], &'a Visibility, &'a Ident, &'a Type, bool),
 }
 
 impl<'a> Function<'a> {
@@ -348,6 +373,7 @@ impl<'a> Function<'a> {
             forward,
             params,
             output,
+            doc: String::new(),
         })
     }
 }
@@ -390,6 +416,19 @@ impl<'a> Output<'a> {
             },
             _ => Output::Single,
         }
+    }
+}
+
+/// The types a function hands to Lua for its return type `ty`: none for `()`, each element of
+/// a tuple, the `T` of `Result<T, E>`.
+pub fn returned_types(ty: &Type) -> Vec<&Type> {
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.iter().collect(),
+        Type::Path(path) => match last_segment_args(path, "Result") {
+            Some(ok) => returned_types(ok),
+            None => vec![ty],
+        },
+        _ => vec![ty],
     }
 }
 

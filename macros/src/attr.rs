@@ -107,6 +107,33 @@ fn set_once(slot: &mut Option<Span>, span: Span, what: &str) -> syn::Result<()> 
     Ok(())
 }
 
+/// The doc comment among `attrs` (`///` lines are `#[doc = "..."]`), one line per line, without
+/// the space after `///`.
+pub fn doc(attrs: &[Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
+}
+
 /// Removes the `#[lua(...)]` attributes, which mean nothing to the compiler, from a method that
 /// `#[lua_methods]` passes through.
 pub fn strip_lua_attrs(attrs: &mut Vec<Attribute>) {

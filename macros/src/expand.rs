@@ -43,6 +43,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     });
     let operators = operators(&input.impls);
+    let definition = class_definition(&input);
 
     // A type of this crate is an mlua `UserData` as well; a remote one cannot be (orphan rule),
     // so its metatable is registered with mlua when its first value is created.
@@ -80,6 +81,12 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #(#operators)*
             }
 
+            fn define(
+                defs: &mut ::bevy_lunar::definitions::Definitions,
+            ) -> ::bevy_lunar::definitions::ClassDef {
+                #definition
+            }
+
             fn into_userdata(
                 self,
                 lua: &::bevy_lunar::mlua::Lua,
@@ -90,6 +97,82 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
 
         #user_data_impl
     })
+}
+
+/// The body of `LuaUserData::define`: the class editors see, built from the same model as the
+/// registration.
+fn class_definition(input: &Struct) -> TokenStream {
+    let defs = quote!(::bevy_lunar::definitions);
+    let type_name = input.lua_name();
+    let doc = &input.doc;
+    let fields = input.fields.iter().filter(|f| f.exposed()).map(|field| {
+        let name = field.lua_name();
+        let ty = field.ty;
+        let readonly = field.attr.readonly.is_some();
+        let doc = &field.doc;
+        quote! {
+            class.fields.push(#defs::FieldDef {
+                name: #name,
+                ty: (&&TypeProbe::<#ty>::new()).lua_type(defs),
+                readonly: #readonly,
+                doc: #doc,
+            });
+        }
+    });
+    let operators = input.impls.iter().filter_map(|entry| {
+        let ops = quote!(::bevy_lunar::userdata::ops);
+        // The result type through a probe: a missing `impl Add` is reported by the registration.
+        let (event, operand, probe) = match entry.name.as_str() {
+            "Neg" => ("unm", None, quote!(OperatorProbe::<Self, (), NegOp>)),
+            "Not" => ("bnot", None, quote!(OperatorProbe::<Self, (), NotOp>)),
+            "Display" | "PartialEq" | "PartialOrd" => return None,
+            binary => {
+                let marker = format_ident!("{}Op", binary);
+                let rhs = entry.rhs.as_ref().map_or(quote!(Self), |rhs| quote!(#rhs));
+                let probe = quote!(OperatorProbe::<Self, #rhs, #ops::#marker>);
+                (lua_event(binary), Some(rhs), probe)
+            }
+        };
+        let operand = match operand {
+            Some(rhs) => {
+                quote!(::std::option::Option::Some((&&TypeProbe::<#rhs>::new()).lua_type(defs)))
+            }
+            None => quote!(::std::option::Option::None),
+        };
+        Some(quote! {
+            class.operators.push(#defs::OperatorDef {
+                event: #event,
+                operand: #operand,
+                result: (&&#probe::new()).result(defs),
+            });
+        })
+    });
+    let ident = input.ident;
+    quote! {
+        #[allow(unused_imports)]
+        use ::bevy_lunar::userdata::__private::*;
+        let mut class = #defs::ClassDef::new(#type_name, #doc);
+        #(#fields)*
+        <#ident>::__lua_define_methods(&mut class, defs);
+        #(#operators)*
+        class
+    }
+}
+
+/// Lua's name of the metamethod event behind a binary std::ops trait (validated before).
+fn lua_event(trait_name: &str) -> &'static str {
+    match trait_name {
+        "Add" => "add",
+        "Sub" => "sub",
+        "Mul" => "mul",
+        "Div" => "div",
+        "Rem" => "mod",
+        "BitAnd" => "band",
+        "BitOr" => "bor",
+        "BitXor" => "bxor",
+        "Shl" => "shl",
+        _ => "shr",
+    }
 }
 
 /// One registration per metamethod; binary operators listed several times (`Mul`, `Mul<f64>`)
@@ -173,12 +256,20 @@ pub fn methods(item: &mut ItemImpl, remote: Option<&Path>) -> syn::Result<TokenS
         Some(remote) => quote!(#remote),
         None => quote!(Self),
     };
-    let registrations = {
+    let (registrations, definitions) = {
         let methods = Methods::from_syn(item, remote, &bodiless)?;
         valid::check_methods(&methods)?;
         let functions = methods.functions.iter().map(|f| registration(f, &target));
         let constants = methods.constants.iter().map(|c| constant(c, &target));
-        functions.chain(constants).collect::<Vec<_>>()
+        let function_defs = methods
+            .functions
+            .iter()
+            .map(|f| function_definition(f, &target));
+        let constant_defs = methods.constants.iter().map(constant_definition);
+        (
+            functions.chain(constants).collect::<Vec<_>>(),
+            function_defs.chain(constant_defs).collect::<Vec<_>>(),
+        )
     };
     for impl_item in &mut item.items {
         match impl_item {
@@ -198,8 +289,87 @@ pub fn methods(item: &mut ItemImpl, remote: Option<&Path>) -> syn::Result<TokenS
                 use ::bevy_lunar::userdata::__private::*;
                 #(#registrations)*
             }
+
+            #[doc(hidden)]
+            pub fn __lua_define_methods(
+                class: &mut ::bevy_lunar::definitions::ClassDef,
+                defs: &mut ::bevy_lunar::definitions::Definitions,
+            ) {
+                #[allow(unused_imports)]
+                use ::bevy_lunar::userdata::__private::*;
+                let _ = (&class, &defs);
+                #(#definitions)*
+            }
         }
     })
+}
+
+/// The editor definition of one function: parameter and result types by the type probe.
+fn function_definition(function: &Function, target: &TokenStream) -> TokenStream {
+    let defs = quote!(::bevy_lunar::definitions);
+    let lua_name = &function.lua_name;
+    let doc = &function.doc;
+    // `Self` in a remote block is the stand-in struct: editors know the remote type.
+    let lua_type = |ty: &syn::Type| match ty {
+        syn::Type::Path(path) if path.qself.is_none() && path.path.is_ident("Self") => {
+            quote!((&&TypeProbe::<#target>::new()).lua_type(defs))
+        }
+        ty => quote!((&&TypeProbe::<#ty>::new()).lua_type(defs)),
+    };
+    let params = function.params.iter().enumerate().map(|(index, param)| {
+        let name = match param.pat {
+            syn::Pat::Ident(ident) => ident.ident.to_string(),
+            _ => format!("arg{}", index + 1),
+        };
+        let name = name.trim_start_matches('_').to_owned();
+        match &param.kind {
+            ParamKind::Value | ParamKind::OtherRef => {
+                let ty = lua_type(param.ty);
+                quote!(.param(#name, #ty))
+            }
+            ParamKind::Str => quote!(.param(#name, ::std::string::String::from("string"))),
+            ParamKind::OptionalStr => {
+                quote!(.param(#name, ::std::string::String::from("string?")))
+            }
+            ParamKind::UserData { target, .. } => {
+                let ty = lua_type(target);
+                quote!(.param(#name, #ty))
+            }
+            ParamKind::Variadic { item } => {
+                let ty = lua_type(item);
+                quote!(.variadic(#ty))
+            }
+        }
+    });
+    let returns = match &function.sig.output {
+        syn::ReturnType::Default => Vec::new(),
+        syn::ReturnType::Type(_, ty) => crate::ast::returned_types(ty),
+    };
+    let returns = returns.into_iter().map(|ty| {
+        let ty = lua_type(ty);
+        quote!(.returns(#ty))
+    });
+    let list = if function.receiver == Receiver::None {
+        quote!(functions)
+    } else {
+        quote!(methods)
+    };
+    quote! {
+        class.#list.push(#defs::FunctionDef::new(#lua_name, #doc) #(#params)* #(#returns)*);
+    }
+}
+
+fn constant_definition(constant: &Constant) -> TokenStream {
+    let lua_name = &constant.lua_name;
+    let ty = constant.ty;
+    let doc = &constant.doc;
+    quote! {
+        class.constants.push(::bevy_lunar::definitions::ConstantDef {
+            name: #lua_name,
+            ty: (&&TypeProbe::<#ty>::new()).lua_type(defs),
+            doc: #doc,
+        });
+    }
 }
 
 /// `registrar.constant("NAME", |lua| convert(Type::NAME))`.

@@ -79,9 +79,9 @@ where
 }
 
 /// `KeyCode` by variant name, built once from its reflection data so every key has its name.
-fn key_code(name: &str) -> mlua::Result<KeyCode> {
+fn keys() -> &'static HashMap<&'static str, KeyCode> {
     static KEYS: OnceLock<HashMap<&'static str, KeyCode>> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| {
+    KEYS.get_or_init(|| {
         let TypeInfo::Enum(info) = KeyCode::type_info() else {
             return HashMap::new();
         };
@@ -91,8 +91,18 @@ fn key_code(name: &str) -> mlua::Result<KeyCode> {
                 Some((variant.name(), KeyCode::from_reflect(&value)?))
             })
             .collect()
-    });
-    keys.get(name).copied().ok_or_else(|| {
+    })
+}
+
+/// Every key name scripts can use, sorted.
+pub(crate) fn key_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = keys().keys().copied().collect();
+    names.sort_unstable();
+    names
+}
+
+fn key_code(name: &str) -> mlua::Result<KeyCode> {
+    keys().get(name).copied().ok_or_else(|| {
         script_error(format!(
             "unknown key '{name}': keys are named as Bevy's KeyCode, e.g. KeyW, Digit1, Space, ArrowLeft, ShiftLeft"
         ))

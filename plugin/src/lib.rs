@@ -53,6 +53,7 @@ extern crate self as bevy_lunar;
 mod asset;
 mod bevy_types;
 mod chunk;
+pub mod definitions;
 mod error;
 mod handle;
 mod input;

@@ -1,18 +1,21 @@
 //! The Bevy plugin: wires the asset, the runtime and the systems.
 
-use bevy::app::{App, Plugin, Update};
+use std::path::PathBuf;
+
+use bevy::app::{App, Plugin, Startup, Update};
 use bevy::asset::AssetApp;
 use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::lifecycle::Remove;
 use bevy::ecs::observer::On;
 use bevy::ecs::resource::Resource;
 use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
-use bevy::ecs::system::ResMut;
+use bevy::ecs::system::{Res, ResMut};
 use bevy::ecs::world::World;
-use bevy::log::error;
+use bevy::log::{error, info, warn};
 use mlua::StdLib;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoader};
+use crate::definitions;
 use crate::error::LuaScriptError;
 use crate::message::{LuaCall, LuaMessage};
 use crate::runtime::{LuaRuntime, LuaScriptStats};
@@ -112,6 +115,25 @@ pub trait LuaAppExt {
     fn register_lua_resource<T: Resource<Mutability = Mutable> + LuaUserData>(
         &mut self,
     ) -> &mut Self;
+
+    /// The LuaLS / EmmyLua definition file of the types registered so far and of the script
+    /// API (see [`definitions`](crate::definitions)).
+    fn lua_definitions(&self) -> String;
+
+    /// Keeps the editor definitions at `path` up to date: in debug builds, on start, the file is
+    /// rewritten when the registered types changed. A relative path is taken from the project
+    /// folder, as Bevy takes `assets/`. Also writes a `.luarc.json` that points VS Code's Lua
+    /// extension, EmmyLua and lua_ls at it, one folder above the file's folder
+    /// (`assets/.luarc.json` for `assets/types/lunar.lua`), unless one is there.
+    ///
+    /// ```no_run
+    /// # use bevy::prelude::*;
+    /// # use bevy_lunar::prelude::*;
+    /// App::new()
+    ///     .add_plugins((DefaultPlugins, LuaScriptingPlugin::default()))
+    ///     .write_lua_definitions("assets/types/lunar.lua");
+    /// ```
+    fn write_lua_definitions(&mut self, path: impl Into<PathBuf>) -> &mut Self;
 }
 
 impl LuaAppExt for App {
@@ -146,6 +168,37 @@ impl LuaAppExt for App {
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_resource::<T>();
+        self
+    }
+
+    fn lua_definitions(&self) -> String {
+        self.world()
+            .get_resource::<LuaTypeRegistry>()
+            .map(LuaTypeRegistry::lua_definitions)
+            .unwrap_or_else(|| LuaTypeRegistry::default().lua_definitions())
+    }
+
+    fn write_lua_definitions(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        let path = definitions::project_path(path.into());
+        self.init_resource::<LuaTypeRegistry>();
+        // At start, when every type is registered. Only debug builds write: a shipped game
+        // does not rewrite its own files.
+        if cfg!(debug_assertions) {
+            self.add_systems(
+                Startup,
+                move |registry: Res<LuaTypeRegistry>| match definitions::write(
+                    &path,
+                    &registry.lua_definitions(),
+                ) {
+                    Ok(true) => info!("bevy_lunar: wrote Lua definitions to {}", path.display()),
+                    Ok(false) => {}
+                    Err(err) => warn!(
+                        "bevy_lunar: cannot write Lua definitions to {}: {err}",
+                        path.display()
+                    ),
+                },
+            );
+        }
         self
     }
 }

@@ -269,13 +269,13 @@ impl LuaRuntime {
         {
             lua.set_app_data(ScriptTypes::of(registry));
         }
-        for (name, install) in &registry.type_tables {
-            if self.installed_type_tables.insert(name)
-                && let Err(err) = install(lua)
+        for entry in &registry.type_tables {
+            if self.installed_type_tables.insert(entry.name)
+                && let Err(err) = (entry.install)(lua)
             {
                 errors.push(LuaScriptError::new(
                     LuaScriptErrorKind::Runtime,
-                    name,
+                    entry.name,
                     err.to_string(),
                 ));
             }

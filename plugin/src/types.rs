@@ -8,6 +8,7 @@ use bevy::ecs::resource::Resource;
 use bevy::ecs::world::World;
 use mlua::{AnyUserData, Lua, Value};
 
+use crate::definitions::{ClassDef, Definitions, ScriptApi};
 use crate::handle::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
 use crate::world::with_world;
@@ -17,8 +18,15 @@ use crate::world::with_world;
 #[derive(Resource, Default)]
 pub(crate) struct ComponentRemovals(pub u64);
 
-/// Installs one type table on a Lua state.
-pub(crate) type InstallTypeTable = fn(&Lua) -> mlua::Result<()>;
+/// A type with a global type table: how to install it, and how editors see it.
+#[derive(Clone, Copy)]
+pub(crate) struct TypeEntry {
+    pub name: &'static str,
+    /// Installs the type table on a Lua state.
+    pub install: fn(&Lua) -> mlua::Result<()>,
+    /// Adds the type's class to editor definitions.
+    pub define: fn(&mut Definitions) -> String,
+}
 
 /// What the runtime needs to know of one registered component type, as plain functions.
 #[derive(Clone, Copy)]
@@ -43,8 +51,8 @@ pub(crate) struct ResourceEntry {
 pub struct LuaTypeRegistry {
     pub(crate) components: BTreeMap<&'static str, ComponentEntry>,
     pub(crate) resources: BTreeMap<&'static str, ResourceEntry>,
-    /// Installs the global type tables; run on the Lua state once each.
-    pub(crate) type_tables: Vec<(&'static str, InstallTypeTable)>,
+    /// The global type tables, installed on the Lua state once each.
+    pub(crate) type_tables: Vec<TypeEntry>,
 }
 
 impl LuaTypeRegistry {
@@ -81,14 +89,30 @@ impl LuaTypeRegistry {
     }
 
     pub(crate) fn add_type<T: LuaUserData>(&mut self) {
-        if !self
-            .type_tables
-            .iter()
-            .any(|(name, _)| *name == T::TYPE_NAME)
-        {
-            self.type_tables
-                .push((T::TYPE_NAME, |lua| register_type::<T>(lua).map(drop)));
+        if !self.type_tables.iter().any(|t| t.name == T::TYPE_NAME) {
+            self.type_tables.push(TypeEntry {
+                name: T::TYPE_NAME,
+                install: |lua| register_type::<T>(lua).map(drop),
+                define: Definitions::class::<T>,
+            });
         }
+    }
+
+    /// The LuaLS / EmmyLua definition file of every registered type and of the script API
+    /// (see [`definitions`](crate::definitions)).
+    pub fn lua_definitions(&self) -> String {
+        let mut defs = Definitions::default();
+        for entry in &self.type_tables {
+            (entry.define)(&mut defs);
+        }
+        let api = ScriptApi {
+            components: self.components.keys().copied().collect(),
+            resources: self.resources.keys().copied().collect(),
+            type_tables: self.type_tables.iter().map(|t| t.name).collect(),
+            keys: crate::input::key_names(),
+        };
+        let classes: Vec<&ClassDef> = defs.classes().collect();
+        crate::definitions::render(&classes, &api)
     }
 }
 

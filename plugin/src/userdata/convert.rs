@@ -88,6 +88,14 @@ pub trait LuaConvert: Sized {
 
     /// Converts a Lua value, refusing anything that does not fit exactly.
     fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError>;
+
+    /// The type's name in editor definitions: [`lua_type`](Self::lua_type), adding the classes
+    /// of the derived types it names to `defs`.
+    #[doc(hidden)]
+    fn define(defs: &mut crate::definitions::Definitions) -> String {
+        let _ = defs;
+        Self::lua_type().into_owned()
+    }
 }
 
 /// Integers accept Lua integers and floats with an exact integral value, and refuse anything out
@@ -235,6 +243,10 @@ impl<T: LuaConvert> LuaConvert for Option<T> {
         Cow::Owned(format!("{}?", T::lua_type()))
     }
 
+    fn define(defs: &mut crate::definitions::Definitions) -> String {
+        format!("{}?", T::define(defs))
+    }
+
     type Out = Option<T::Out>;
 
     fn to_lua(&self, lua: &Lua) -> mlua::Result<Self::Out> {
@@ -309,6 +321,10 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
 
     fn lua_type() -> Cow<'static, str> {
         Cow::Borrowed(T::TYPE_NAME)
+    }
+
+    fn define(defs: &mut crate::definitions::Definitions) -> String {
+        defs.class::<T>()
     }
 
     type Out = NewUserData<T>;

@@ -29,6 +29,10 @@ pub mod __private {
         FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, ReturnProbe,
         ReturnViaConvert, ReturnViaMlua, ReturnViaUserData, StrArg, UserDataArg,
     };
+    pub use crate::definitions::{
+        NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,
+        TypeViaClass, TypeViaConvert,
+    };
     pub use mlua::Value;
 }
 
@@ -58,6 +62,11 @@ pub trait LuaUserData: Sized + 'static {
     /// Describes fields, methods and operators to `registrar`. Generated; not for calling.
     #[doc(hidden)]
     fn describe<R: Registrar<Self>>(registrar: &mut R);
+
+    /// The type as editors see it (see [`definitions`](crate::definitions)). Generated; the
+    /// classes of derived types it names are added to `defs`.
+    #[doc(hidden)]
+    fn define(defs: &mut crate::definitions::Definitions) -> crate::definitions::ClassDef;
 
     /// Moves the value into a new Lua userdata. Generated: through `mlua::UserData` for a type
     /// of the deriving crate, through [`create_remote`] for a remote (foreign) type.

@@ -243,6 +243,12 @@ fn unreachable_type<T: LuaUserData>() -> mlua::Error {
 /// in the described type, because a remote derive's methods are those of its stand-in type.
 pub trait NoLuaMethods {
     fn __lua_register_methods<T: LuaUserData, R: Registrar<T>>(_registrar: &mut R) {}
+
+    fn __lua_define_methods(
+        _class: &mut crate::definitions::ClassDef,
+        _defs: &mut crate::definitions::Definitions,
+    ) {
+    }
 }
 
 impl<T> NoLuaMethods for T {}

@@ -1,0 +1,183 @@
+//! The script environment in the definition file: `entity`, `world`, `time`, `input`, the
+//! callbacks, and the names scripts pass as strings (components, resources, keys).
+
+use std::fmt::Write;
+
+/// What the script API's definitions depend on: the names registered with the app.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptApi {
+    /// Components by Lua name: `entity:get("Player")` is typed `Player?`.
+    pub components: Vec<&'static str>,
+    pub resources: Vec<&'static str>,
+    /// Types with a global type table (registered ones; nested types have none).
+    pub type_tables: Vec<&'static str>,
+    /// `KeyCode` variant names, for `input.pressed`.
+    pub keys: Vec<&'static str>,
+}
+
+pub(super) fn render(out: &mut String, api: &ScriptApi) {
+    let _ = writeln!(
+        out,
+        "---A component registered for scripts.\n---@alias ComponentName {}",
+        literal_union(&api.components)
+    );
+    let _ = writeln!(
+        out,
+        "---A key, named as Bevy's `KeyCode` variant.\n---@alias KeyName {}",
+        literal_union(&api.keys)
+    );
+    out.push_str(
+        "---A mouse button.\n---@alias MouseButtonName \"Left\"|\"Right\"|\"Middle\"|\"Back\"|\"Forward\"\n",
+    );
+
+    out.push_str(API);
+}
+
+/// `"A"|"B"`, or `string` for an empty list (so that the alias still means something).
+fn literal_union(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "string".to_owned();
+    }
+    names
+        .iter()
+        .map(|name| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+const API: &str = r#"
+---The parent class of the components registered for scripts.
+---@class Component
+
+---The parent class of the resources registered for scripts.
+---@class Resource
+
+---An entity of the world, as scripts hold it. Handles stay valid across frames; using one whose
+---entity was despawned is an error.
+---@class Entity
+local Entity__value = {}
+
+---The component `name` of this entity as a live reference: reads and writes go straight to the
+---component in the World. nil if the entity has no such component (typed `T`, not `T?`: a
+---script usually knows what its entity has; check with `has` when it does not).
+---@generic T: Component
+---@param name `T`
+---@return T
+function Entity__value:get(name) end
+
+---Whether the entity has the component `name`.
+---@param name ComponentName
+---@return boolean
+function Entity__value:has(name) end
+
+---Adds (or replaces) a component: a new value made in Lua, such as `Position.new(1, 2)`.
+---@param value Component
+function Entity__value:insert(value) end
+
+---Removes the component `name`; whether the entity had it.
+---@param name ComponentName
+---@return boolean
+function Entity__value:remove(name) end
+
+---Despawns the entity; whether it existed.
+---@return boolean
+function Entity__value:despawn() end
+
+---The entity's id, for `world.entity(id)`.
+---@return integer
+function Entity__value:id() end
+
+---The Bevy world.
+world = {}
+
+---A new, empty entity.
+---@return Entity
+function world.spawn() end
+
+---The entity with this id, or nil if it is gone.
+---@param id integer
+---@return Entity?
+function world.entity(id) end
+
+---Iterates the entities that have all the named components, as of the call:
+---`for e in world.query("Position", "Velocity") do ... end`.
+---@param ... ComponentName
+---@return fun(): Entity
+function world.query(...) end
+
+---Sends a `LuaMessage { name, payload }` to the game's Rust systems. The payload holds
+---nil, booleans, numbers, strings and tables of them.
+---@param name string
+---@param payload? any
+function world.send(name, payload) end
+
+---The resource `name` as a live reference, or nil if the world has none (typed `T`, as
+---`entity:get`).
+---@generic T: Resource
+---@param name `T`
+---@return T
+function world.resource(name) end
+---The entity this script instance runs on.
+---@type Entity
+entity = nil
+
+---Frame time.
+time = {
+    ---Seconds since the last frame.
+    ---@type number
+    delta = 0,
+    ---Seconds since the game started.
+    ---@type number
+    elapsed = 0,
+}
+
+---Keyboard and mouse. In an app without input (headless) nothing is pressed.
+input = {}
+
+---Whether the key is held down.
+---@param key KeyName
+---@return boolean
+function input.pressed(key) end
+
+---Whether the key went down this frame.
+---@param key KeyName
+---@return boolean
+function input.just_pressed(key) end
+
+---Whether the key went up this frame.
+---@param key KeyName
+---@return boolean
+function input.just_released(key) end
+
+---Whether the mouse button is held down.
+---@param button MouseButtonName
+---@return boolean
+function input.mouse_pressed(button) end
+
+---Whether the mouse button went down this frame.
+---@param button MouseButtonName
+---@return boolean
+function input.mouse_just_pressed(button) end
+
+---The cursor in window pixels, or nil outside the window (or without one).
+---@return Vec2?
+function input.mouse_position() end
+
+---Callbacks a script may define; each is optional.
+
+---Once, before the instance's first `on_update`.
+---@type fun()?
+on_start = nil
+
+---Every frame; `dt` is the frame time in seconds.
+---@type fun(dt: number)?
+on_update = nil
+
+---Before the instance goes away or is hot-reloaded; the value returned is handed to `on_reload`.
+---@type fun(): any?
+on_unload = nil
+
+---After a hot reload (instead of `on_start`), with what `on_unload` returned.
+---@type fun(saved: any)?
+on_reload = nil
+"#;

@@ -1,0 +1,304 @@
+//! Editor definitions: the Lua API of the registered types and of the script environment, as a
+//! LuaLS / EmmyLua definition file, so that editors complete fields and methods and flag
+//! `player.helth = 5` before the game runs.
+//!
+//! The derives describe each type once more, for editors: [`LuaUserData::define`] fills a
+//! [`ClassDef`] from the same model that generates the runtime registration, so the two agree.
+//! [`render`] turns the registry's classes and the script API into the file; the plugin writes it
+//! with [`LuaAppExt::write_lua_definitions`](crate::LuaAppExt::write_lua_definitions).
+//!
+//! ```
+//! use bevy::prelude::*;
+//! use bevy_lunar::prelude::*;
+//!
+//! /// The hero.
+//! #[derive(Component, LuaUserData)]
+//! struct Player {
+//!     /// Hit points; 0 is down.
+//!     pub health: f64,
+//! }
+//!
+//! let mut app = App::new();
+//! app.add_plugins((MinimalPlugins, AssetPlugin::default(), LuaScriptingPlugin::default()))
+//!     .register_lua_component::<Player>();
+//! let text = app.lua_definitions();
+//! assert!(text.contains("---The hero.\n---@class Player: Component\n"));
+//! assert!(text.contains("---@field health number Hit points; 0 is down."));
+//! ```
+
+mod api;
+mod emmylua;
+
+pub use api::ScriptApi;
+pub use emmylua::render;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::userdata::{LuaConvert, LuaUserData};
+
+/// What editors are told of one derived type.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClassDef {
+    /// The type's Lua name.
+    pub name: &'static str,
+    /// The Rust doc comment.
+    pub doc: &'static str,
+    pub fields: Vec<FieldDef>,
+    /// Called on a value: `p:heal(5)`.
+    pub methods: Vec<FunctionDef>,
+    /// In the type table: `Player.new(...)`.
+    pub functions: Vec<FunctionDef>,
+    /// In the type table: `Vec3.ZERO`.
+    pub constants: Vec<ConstantDef>,
+    pub operators: Vec<OperatorDef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDef {
+    /// The Lua name (a renamed field under its new name).
+    pub name: &'static str,
+    pub ty: String,
+    pub readonly: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunctionDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub params: Vec<(&'static str, String)>,
+    /// The type of the trailing `...` (a `Variadic<T>` parameter).
+    pub variadic: Option<String>,
+    pub returns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstantDef {
+    pub name: &'static str,
+    pub ty: String,
+    pub doc: &'static str,
+}
+
+/// `---@operator add(number): Vec2`: `operand` is `None` for unary operators.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorDef {
+    /// Lua's event name without the underscores: `add`, `unm`...
+    pub event: &'static str,
+    pub operand: Option<String>,
+    pub result: String,
+}
+
+impl ClassDef {
+    pub fn new(name: &'static str, doc: &'static str) -> Self {
+        ClassDef {
+            name,
+            doc,
+            ..ClassDef::default()
+        }
+    }
+}
+
+impl FunctionDef {
+    pub fn new(name: &'static str, doc: &'static str) -> Self {
+        FunctionDef {
+            name,
+            doc,
+            ..FunctionDef::default()
+        }
+    }
+
+    pub fn param(mut self, name: &'static str, ty: String) -> Self {
+        self.params.push((name, ty));
+        self
+    }
+
+    pub fn variadic(mut self, ty: String) -> Self {
+        self.variadic = Some(ty);
+        self
+    }
+
+    pub fn returns(mut self, ty: String) -> Self {
+        self.returns.push(ty);
+        self
+    }
+}
+
+/// The classes of a definition file, each once: a type's class brings those of the derived
+/// types its fields, parameters and results name.
+#[derive(Default)]
+pub struct Definitions {
+    classes: BTreeMap<&'static str, Option<ClassDef>>,
+}
+
+impl Definitions {
+    /// Adds `T`'s class (and those it names) if it is not there yet; returns its Lua name.
+    pub fn class<T: LuaUserData>(&mut self) -> String {
+        if !self.classes.contains_key(T::TYPE_NAME) {
+            // Claimed before describing, so that a type naming itself stops here.
+            self.classes.insert(T::TYPE_NAME, None);
+            let class = T::define(self);
+            self.classes.insert(T::TYPE_NAME, Some(class));
+        }
+        T::TYPE_NAME.to_owned()
+    }
+
+    /// The classes, by name.
+    pub fn classes(&self) -> impl Iterator<Item = &ClassDef> {
+        self.classes.values().flatten()
+    }
+}
+
+/// Lua's type names for a Rust type `T`, picked by autoref specialization in generated code:
+/// `(&&TypeProbe::<T>::new()).lua_type(defs)` is the class of a derived type, the
+/// [`LuaConvert`] name of a convertible one (`integer`, `string`, `Vec2?`), else `any`.
+#[doc(hidden)]
+pub struct TypeProbe<T: ?Sized>(std::marker::PhantomData<T>);
+
+// Copy, so that the last level can take the probe by value out of the `&&` it is called on.
+impl<T: ?Sized> Clone for TypeProbe<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for TypeProbe<T> {}
+
+impl<T: ?Sized> TypeProbe<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        TypeProbe(std::marker::PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait TypeViaClass {
+    fn lua_type(self, defs: &mut Definitions) -> String;
+}
+
+impl<T: LuaUserData> TypeViaClass for &&TypeProbe<T> {
+    fn lua_type(self, defs: &mut Definitions) -> String {
+        defs.class::<T>()
+    }
+}
+
+#[doc(hidden)]
+pub trait TypeViaConvert {
+    fn lua_type(self, defs: &mut Definitions) -> String;
+}
+
+impl<T: LuaConvert> TypeViaConvert for &TypeProbe<T> {
+    fn lua_type(self, defs: &mut Definitions) -> String {
+        T::define(defs)
+    }
+}
+
+#[doc(hidden)]
+pub trait TypeViaAny {
+    fn lua_type(self, defs: &mut Definitions) -> String;
+}
+
+impl<T: ?Sized> TypeViaAny for TypeProbe<T> {
+    fn lua_type(self, _defs: &mut Definitions) -> String {
+        "any".to_owned()
+    }
+}
+
+/// `path` from the project folder when relative, as Bevy finds `assets/`.
+pub(crate) fn project_path(path: PathBuf) -> PathBuf {
+    if path.is_relative() {
+        bevy::asset::io::file::FileAssetReader::get_base_path().join(path)
+    } else {
+        path
+    }
+}
+
+/// Writes `text` to `path` unless it holds it already, and a `.luarc.json` pointing at the
+/// file's folder one level up, unless there is one. Whether the definitions were written.
+pub(crate) fn write(path: &Path, text: &str) -> io::Result<bool> {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    if let Some(root) = folder.parent() {
+        let config = root.join(".luarc.json");
+        if !config.exists() {
+            let library = folder.file_name().unwrap_or_default().to_string_lossy();
+            std::fs::create_dir_all(root)?;
+            std::fs::write(&config, luarc(&library))?;
+        }
+    }
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(folder)?;
+    std::fs::write(path, text)?;
+    Ok(true)
+}
+
+/// A `.luarc.json` for Lua 5.4 with `library` (a folder beside it) as a definition library.
+fn luarc(library: &str) -> String {
+    format!(
+        r#"{{
+  "$schema": "https://raw.githubusercontent.com/EmmyLuaLs/emmylua-analyzer-rust/main/crates/emmylua_code_analysis/resources/schema.json",
+  "runtime": {{ "version": "Lua5.4" }},
+  "workspace": {{ "library": ["{library}"] }}
+}}
+"#
+    )
+}
+
+/// The result type of an operator for editor definitions: `(&&OperatorProbe::<T, Rhs,
+/// AddOp>::new()).result(defs)`. Where the operator does not apply, the registration has
+/// already reported it as a compile error, so this falls back to `any` instead of repeating it.
+#[doc(hidden)]
+pub struct OperatorProbe<T, Rhs, Op>(std::marker::PhantomData<(T, Rhs, Op)>);
+
+impl<T, Rhs, Op> OperatorProbe<T, Rhs, Op> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        OperatorProbe(std::marker::PhantomData)
+    }
+}
+
+/// The marker of `-v` for [`OperatorProbe`] (`Rhs` is `()`).
+#[doc(hidden)]
+pub struct NegOp;
+
+/// The marker of `~v` for [`OperatorProbe`] (`Rhs` is `()`).
+#[doc(hidden)]
+pub struct NotOp;
+
+#[doc(hidden)]
+pub trait OperatorViaApply {
+    fn result(self, defs: &mut Definitions) -> String;
+}
+
+impl<T, Rhs, Op: crate::userdata::ops::Apply<T, Rhs>> OperatorViaApply
+    for &&OperatorProbe<T, Rhs, Op>
+{
+    fn result(self, defs: &mut Definitions) -> String {
+        <Op::Output as LuaConvert>::define(defs)
+    }
+}
+
+impl<T: std::ops::Neg<Output: LuaConvert>> OperatorViaApply for &&OperatorProbe<T, (), NegOp> {
+    fn result(self, defs: &mut Definitions) -> String {
+        <T::Output as LuaConvert>::define(defs)
+    }
+}
+
+impl<T: std::ops::Not<Output: LuaConvert>> OperatorViaApply for &&OperatorProbe<T, (), NotOp> {
+    fn result(self, defs: &mut Definitions) -> String {
+        <T::Output as LuaConvert>::define(defs)
+    }
+}
+
+#[doc(hidden)]
+pub trait OperatorViaAny {
+    fn result(self, defs: &mut Definitions) -> String;
+}
+
+impl<T, Rhs, Op> OperatorViaAny for &OperatorProbe<T, Rhs, Op> {
+    fn result(self, _defs: &mut Definitions) -> String {
+        "any".to_owned()
+    }
+}

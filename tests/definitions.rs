@@ -1,0 +1,313 @@
+//! Editor definitions: generated from the registered types, kept current in the repository, and
+//! read by a real checker: `emmylua_check`, which `.ci/run` installs (without it, the checker
+//! test says so and passes without running).
+
+#[path = "../examples/shared/game.rs"]
+#[allow(dead_code)]
+mod game;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bevy::prelude::*;
+use bevy_lunar::prelude::*;
+
+/// The hero.
+#[derive(Component, LuaUserData, Clone, Debug)]
+#[lua_impl(Display, Add, Neg)]
+pub struct Hero {
+    /// Shown above the sprite.
+    pub name: String,
+    pub health: f64,
+    #[lua(readonly)]
+    pub level: u8,
+    #[lua(name = "hp")]
+    pub hit_points: i32,
+    pub pet: Option<Pet>,
+    #[lua(skip)]
+    pub cache: Vec<u8>,
+    secret: u32,
+}
+
+impl std::fmt::Display for Hero {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl std::ops::Add for Hero {
+    type Output = Hero;
+    fn add(self, _: Hero) -> Hero {
+        self
+    }
+}
+
+impl std::ops::Neg for Hero {
+    type Output = Hero;
+    fn neg(self) -> Hero {
+        self
+    }
+}
+
+/// Follows the hero; reached only through `Hero.pet`, so it has no type table.
+#[derive(LuaUserData, Clone, Debug)]
+pub struct Pet {
+    pub kind: String,
+}
+
+#[lua_methods]
+impl Hero {
+    /// A new hero at full health.
+    pub fn new(name: String) -> Self {
+        Hero {
+            name,
+            health: 100.0,
+            level: 1,
+            hit_points: 10,
+            pet: None,
+            cache: Vec::new(),
+            secret: 0,
+        }
+    }
+
+    /// Heals by `amount`;
+    /// returns the new health.
+    pub fn heal(&mut self, amount: f64) -> f64 {
+        self.health += amount;
+        self.health
+    }
+
+    pub fn greet(&self, other: &Hero, words: &str, times: Option<u32>) -> (String, bool) {
+        let _ = times;
+        (format!("{words}, {}", other.name), true)
+    }
+
+    #[lua(skip)]
+    pub fn internal(&self) -> u32 {
+        self.secret
+    }
+}
+
+#[derive(Resource, LuaUserData, Default)]
+pub struct Score {
+    pub points: i64,
+}
+
+fn hero_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        LuaScriptingPlugin::default(),
+    ))
+    .register_lua_component::<Hero>()
+    .init_resource::<Score>()
+    .register_lua_resource::<Score>();
+    app
+}
+
+/// The lines of `text` from the one starting with `start` up to the next blank line.
+fn block<'a>(text: &'a str, start: &str) -> &'a str {
+    let at = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in:\n{text}"));
+    let rest = &text[at..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
+}
+
+#[test]
+fn derived_types_become_classes_with_docs_types_and_visibility() {
+    let text = hero_app().lua_definitions();
+    assert!(text.starts_with("---@meta\n"));
+    assert_eq!(
+        block(&text, "---The hero."),
+        "---The hero.\n\
+         ---@class Hero: Component\n\
+         ---@field name string Shown above the sprite.\n\
+         ---@field health number\n\
+         ---@field hp integer\n\
+         ---@field pet Pet?\n\
+         ---@operator add(Hero): Hero\n\
+         ---@operator unm: Hero\n\
+         local Hero__value = {}\n\
+         ---@readonly\n\
+         ---@type integer\n\
+         Hero__value.level = nil",
+        "renamed under the Lua name, readonly as an assigned member, skipped and private absent"
+    );
+    assert!(text.contains(
+        "---Heals by `amount`;\n---returns the new health.\n---@param amount number\n---@return number\nfunction Hero__value:heal(amount) end\n"
+    ));
+    assert!(text.contains(
+        "---@param other Hero\n---@param words string\n---@param times integer?\n---@return string\n---@return boolean\nfunction Hero__value:greet(other, words, times) end\n"
+    ));
+    assert!(!text.contains("internal"), "skipped methods are absent");
+    assert!(!text.contains("secret") && !text.contains("cache"));
+    assert!(text.contains(
+        "Hero = {}\n\n---A new hero at full health.\n---@param name string\n---@return Hero\nfunction Hero.new(name) end\n"
+    ));
+    // Nested types get a class but no type table.
+    assert!(text.contains("---@class Pet\n---@field kind string\n"));
+    assert!(!text.contains("\nPet = {}"));
+    // Registered names for the script API.
+    assert!(text.contains("---@class Score: Resource\n"));
+    assert!(text.contains("---@alias ComponentName \"Hero\"|"));
+    assert!(text.contains("\"KeyW\"") && text.contains("\"ArrowLeft\""));
+    // Bevy's types, with constants and remote functions.
+    assert!(text.contains("---@type Vec3\nVec3.ZERO = nil\n"));
+    assert!(text.contains("---@operator mul(number): Vec2\n"));
+}
+
+/// The showcase app, as both examples build it, without running it.
+fn showcase_definitions() -> String {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        LuaScriptingPlugin::default(),
+        game::GamePlugin,
+    ));
+    app.lua_definitions()
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn committed_definitions_match_the_code() {
+    let committed = std::fs::read_to_string(repo("assets/types/lunar.lua"))
+        .expect("assets/types/lunar.lua is committed");
+    assert!(
+        committed == showcase_definitions(),
+        "assets/types/lunar.lua is stale: run `cargo run --example headless -- --frames 1` to \
+         regenerate it, and commit it"
+    );
+    assert!(repo("assets/.luarc.json").exists());
+}
+
+#[test]
+fn write_lua_definitions_rewrites_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("assets/types/lunar.lua");
+    let config = dir.path().join("assets/.luarc.json");
+    let start = |path: &Path| {
+        let mut app = hero_app();
+        app.write_lua_definitions(path.to_path_buf());
+        app.update();
+        app
+    };
+    let app = start(&path);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        app.lua_definitions()
+    );
+    let luarc = std::fs::read_to_string(&config).unwrap();
+    assert!(luarc.contains("\"library\": [\"types\"]"), "{luarc}");
+
+    // A stale file is rewritten; a .luarc.json of the user's is left alone.
+    std::fs::write(&path, "---@meta\n-- old\n").unwrap();
+    std::fs::write(&config, "{}").unwrap();
+    let app = start(&path);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        app.lua_definitions()
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "{}");
+}
+
+/// One diagnostic of `emmylua_check`: its code, file and line (1-based).
+#[derive(Debug, PartialEq)]
+struct Diagnostic {
+    code: String,
+    file: String,
+    line: usize,
+}
+
+fn has_emmylua_check() -> bool {
+    Command::new("emmylua_check")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Runs `emmylua_check` over `workspace`; its text output is `<severity>: <message> [code]`
+/// followed by `--> file:line:column`.
+fn emmylua_check(workspace: &Path) -> Vec<Diagnostic> {
+    let output = Command::new("emmylua_check")
+        .arg(workspace)
+        .output()
+        .expect("run emmylua_check");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut diagnostics = Vec::new();
+    let mut code = None;
+    for line in text.lines() {
+        let line = line.trim();
+        let severity = ["error:", "warning:", "info:", "hint:"];
+        if severity.iter().any(|s| line.starts_with(s)) {
+            code = line
+                .rsplit_once('[')
+                .map(|(_, c)| c.trim_end_matches(']').to_owned());
+        } else if let (Some(place), Some(code)) = (line.strip_prefix("--> "), code.take()) {
+            let mut parts = place.rsplitn(3, ':');
+            let (_column, line, file) = (parts.next(), parts.next(), parts.next());
+            diagnostics.push(Diagnostic {
+                code,
+                file: file.unwrap_or_default().replace('\\', "/"),
+                line: line.and_then(|l| l.parse().ok()).unwrap_or(0),
+            });
+        }
+    }
+    assert!(
+        diagnostics.is_empty() == text.contains("No issues found"),
+        "cannot read emmylua_check's output:\n{text}"
+    );
+    diagnostics
+}
+
+#[test]
+fn emmylua_check_passes_the_showcase_scripts_and_finds_each_mistake() {
+    if !has_emmylua_check() {
+        eprintln!(
+            "SKIPPED: emmylua_check is not installed (`cargo install --locked emmylua_check \
+             --version 0.25.1`; .ci/run installs it)"
+        );
+        return;
+    }
+    let diagnostics = emmylua_check(&repo("assets"));
+    assert_eq!(diagnostics, [], "the showcase scripts check clean");
+
+    // The same definitions, and a script with six mistakes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("types")).unwrap();
+    std::fs::copy(
+        repo("assets/types/lunar.lua"),
+        dir.path().join("types/lunar.lua"),
+    )
+    .unwrap();
+    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    std::fs::copy(
+        repo("tests/lua/mistakes.lua"),
+        dir.path().join("mistakes.lua"),
+    )
+    .unwrap();
+    let found: Vec<(String, usize)> = emmylua_check(dir.path())
+        .into_iter()
+        .map(|d| (d.code, d.line))
+        .collect();
+    let expected = [
+        ("inject-field", 5),                // player.helth = ...: misspelled field
+        ("read-only", 6),                   // entity_type is #[lua(readonly)]
+        ("param-type-mismatch", 7),         // Vec3:distance takes a Vec3
+        ("undefined-field", 8),             // Player::deaths is #[lua(skip)]
+        ("generic-constraint-mismatch", 9), // no component is called Plyer
+        ("param-type-mismatch", 10),        // no KeyCode is called Spacebar
+    ];
+    let mut found_sorted = found.clone();
+    found_sorted.sort_by_key(|(_, line)| *line);
+    assert_eq!(
+        found_sorted,
+        expected.map(|(code, line)| (code.to_owned(), line)),
+        "one diagnostic per mistake"
+    );
+}
