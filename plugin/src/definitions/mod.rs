@@ -55,6 +55,7 @@ pub struct ClassDef {
     pub operators: Vec<OperatorDef>,
 }
 
+/// An exposed field: `---@field name type doc`, or a `---@readonly` member.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldDef {
     /// The Lua name (a renamed field under its new name).
@@ -64,6 +65,7 @@ pub struct FieldDef {
     pub doc: &'static str,
 }
 
+/// A method or static function, with Lua types for its parameters and results.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FunctionDef {
     pub name: &'static str,
@@ -74,6 +76,7 @@ pub struct FunctionDef {
     pub returns: Vec<String>,
 }
 
+/// A constant of the type table (`Vec3.ZERO`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConstantDef {
     pub name: &'static str,
@@ -234,12 +237,17 @@ pub(crate) fn write(path: &Path, text: &str) -> io::Result<bool> {
     Ok(true)
 }
 
-/// A `.luarc.json` for Lua 5.4 with `library` (a folder beside it) as a definition library.
+/// A `.luarc.json` for this build's Lua, with `library` (a folder beside it) as a definition
+/// library. Read by LuaLS and EmmyLua alike (both take `"Lua 5.4"` and `"LuaJIT"`).
 fn luarc(library: &str) -> String {
+    let version = if cfg!(feature = "luajit") {
+        "LuaJIT"
+    } else {
+        "Lua 5.4"
+    };
     format!(
         r#"{{
-  "$schema": "https://raw.githubusercontent.com/EmmyLuaLs/emmylua-analyzer-rust/main/crates/emmylua_code_analysis/resources/schema.json",
-  "runtime": {{ "version": "Lua5.4" }},
+  "runtime": {{ "version": "{version}" }},
   "workspace": {{ "library": ["{library}"] }}
 }}
 "#
