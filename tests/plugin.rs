@@ -454,6 +454,29 @@ fn removing_the_script_or_despawning_calls_on_unload() {
 }
 
 #[test]
+fn replacing_the_script_swaps_the_instance() {
+    let mut test = game_with_stats(&[
+        (
+            "scripts/first.lua",
+            "function on_unload() local s = world.resource('Stats') s.unloads = s.unloads + 1 end",
+        ),
+        (
+            "scripts/second.lua",
+            "function on_update() local s = world.resource('Stats') s.score = s.score + 1 end",
+        ),
+    ]);
+    let e = test.spawn_script("scripts/first.lua", player("a"));
+    test.settle(1);
+    let second = test.load("scripts/second.lua");
+    test.app.world_mut().entity_mut(e).insert(LuaScript(second));
+    test.settle(2);
+    let stats = test.app.world().resource::<Stats>();
+    assert_eq!(stats.unloads, 1, "the first script's instance was unloaded");
+    assert!(stats.score >= 2, "the second script runs: {}", stats.score);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+}
+
+#[test]
 fn stale_references_are_errors_naming_entity_and_component() {
     let mut test = game(&[(
         "scripts/keep.lua",

@@ -19,8 +19,9 @@ pub(crate) struct Instance {
     /// `on_update`, looked up once per (re)load: it runs every frame.
     on_update: Option<Function>,
     started: bool,
-    /// The last error, held back while it repeats.
-    repeated: Option<LuaScriptError>,
+    /// The last error, held back while it repeats. Boxed: instances are walked every frame,
+    /// errors are rare.
+    repeated: Option<Box<LuaScriptError>>,
 }
 
 impl Instance {
@@ -134,7 +135,7 @@ impl Instance {
         match result {
             Ok(()) => {
                 if let Some(repeated) = self.repeated.take().filter(|e| e.count > 1) {
-                    errors.push(repeated);
+                    errors.push(*repeated);
                 }
             }
             Err(err) => {
@@ -147,10 +148,10 @@ impl Instance {
                     }
                     previous => {
                         if let Some(old) = previous.take().filter(|e| e.count > 1) {
-                            errors.push(old);
+                            errors.push(*old);
                         }
                         errors.push(error.clone());
-                        *previous = Some(error);
+                        *previous = Some(Box::new(error));
                     }
                 }
             }

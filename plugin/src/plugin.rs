@@ -20,6 +20,7 @@ use crate::error::LuaScriptError;
 use crate::message::{LuaCall, LuaMessage};
 use crate::runtime::{LuaRuntime, LuaScriptStats};
 use crate::sandbox::VmSettings;
+use crate::script::ScriptAttachments;
 use crate::types::{ComponentRemovals, LuaTypeRegistry};
 use crate::userdata::LuaUserData;
 
@@ -79,6 +80,7 @@ impl Plugin for LuaScriptingPlugin {
             .add_message::<LuaCall>()
             .init_resource::<LuaTypeRegistry>()
             .init_resource::<LuaScriptStats>()
+            .init_resource::<ScriptAttachments>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
         crate::bevy_types::register(app);

@@ -19,7 +19,7 @@ use crate::input::input_table;
 use crate::instance::Instance;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::sandbox::{Vm, VmSettings};
-use crate::script::LuaScript;
+use crate::script::{LuaScript, ScriptAttachments};
 use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
 
@@ -42,6 +42,10 @@ pub(crate) struct LuaRuntime {
     installed_type_tables: HashSet<&'static str>,
     /// `ComponentRemovals` as of the last frame.
     removals_seen: u64,
+    /// `ScriptAttachments` as of the last plan.
+    attachments_seen: u64,
+    /// Some attached script was not loaded yet at the last plan: plan again.
+    waiting_for_assets: bool,
     asset_events: MessageCursor<AssetEvent<LuaScriptAsset>>,
     failed_loads: MessageCursor<AssetLoadFailedEvent<LuaScriptAsset>>,
     calls: MessageCursor<LuaCall>,
@@ -76,6 +80,8 @@ impl LuaRuntime {
             chunks: Chunks::default(),
             installed_type_tables: HashSet::default(),
             removals_seen: 0,
+            attachments_seen: u64::MAX,
+            waiting_for_assets: false,
             asset_events: MessageCursor::default(),
             failed_loads: MessageCursor::default(),
             calls: MessageCursor::default(),
@@ -89,7 +95,16 @@ impl LuaRuntime {
         self.install_type_tables(world, &mut errors);
         self.forget_references_after_removals(world, &mut errors);
         let modified = self.read_asset_events(world, &mut errors);
-        let plan = self.plan(world, &modified);
+        let attachments = world.get_resource::<ScriptAttachments>().map_or(0, |a| a.0);
+        let plan = if attachments != self.attachments_seen
+            || self.waiting_for_assets
+            || !modified.is_empty()
+        {
+            self.attachments_seen = attachments;
+            self.plan(world, &modified)
+        } else {
+            Plan::default()
+        };
         let (dt, elapsed) = world.get_resource::<Time>().map_or((0.0, 0.0), |time| {
             (time.delta_secs_f64(), time.elapsed_secs_f64())
         });
@@ -195,8 +210,8 @@ impl LuaRuntime {
     }
 
     /// Compares the entities' `LuaScript`s with the instances: both sorted by entity, so one
-    /// pass, with no per-frame work for instances that stay as they are.
-    fn plan(&self, world: &mut World, modified: &HashSet<AssetId<LuaScriptAsset>>) -> Plan {
+    /// pass. Run only when scripts were attached, detached or modified, or are still loading.
+    fn plan(&mut self, world: &mut World, modified: &HashSet<AssetId<LuaScriptAsset>>) -> Plan {
         let mut attached: Vec<(Entity, AssetId<LuaScriptAsset>)> = world
             .query::<(Entity, &LuaScript)>()
             .iter(world)
@@ -207,6 +222,7 @@ impl LuaRuntime {
             return Plan::default();
         };
         let mut plan = Plan::default();
+        let mut waiting = false;
         let mut instances = self.instances.iter().peekable();
         for (entity, asset) in attached {
             while let Some((gone, _)) = instances.next_if(|(e, _)| **e < entity) {
@@ -223,18 +239,19 @@ impl LuaRuntime {
                 Some(_) => {
                     // Another script on the same entity: the old instance goes, the new one comes.
                     plan.detached.push(entity);
-                    if let Some(script) = assets.get(asset) {
-                        plan.creations.push((entity, asset, script.clone()));
+                    match assets.get(asset) {
+                        Some(script) => plan.creations.push((entity, asset, script.clone())),
+                        None => waiting = true,
                     }
                 }
-                None => {
-                    if let Some(script) = assets.get(asset) {
-                        plan.creations.push((entity, asset, script.clone()));
-                    }
-                }
+                None => match assets.get(asset) {
+                    Some(script) => plan.creations.push((entity, asset, script.clone())),
+                    None => waiting = true,
+                },
             }
         }
         plan.detached.extend(instances.map(|(entity, _)| *entity));
+        self.waiting_for_assets = waiting;
         plan
     }
 

@@ -2,6 +2,9 @@
 
 use bevy::asset::Handle;
 use bevy::ecs::component::Component;
+use bevy::ecs::lifecycle::HookContext;
+use bevy::ecs::resource::Resource;
+use bevy::ecs::world::DeferredWorld;
 
 use crate::asset::LuaScriptAsset;
 
@@ -18,4 +21,16 @@ use crate::asset::LuaScriptAsset;
 /// # bevy::ecs::system::assert_is_system(spawn_player);
 /// ```
 #[derive(Component, Clone, Debug)]
+#[component(on_insert = attachments_changed, on_remove = attachments_changed)]
 pub struct LuaScript(pub Handle<LuaScriptAsset>);
+
+/// Counts insertions and removals of [`LuaScript`] (despawns included): the runtime compares
+/// the scripts with its instances only in frames after it changed, not every frame.
+#[derive(Resource, Default)]
+pub(crate) struct ScriptAttachments(pub u64);
+
+fn attachments_changed(mut world: DeferredWorld, _: HookContext) {
+    if let Some(mut attachments) = world.get_resource_mut::<ScriptAttachments>() {
+        attachments.0 += 1;
+    }
+}
