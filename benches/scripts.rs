@@ -6,7 +6,7 @@
 //! read-modify-writes. Also measured: creating 1,000 instances, and hot-reloading a script used
 //! by 1,000 entities.
 //!
-//! Run: `cargo bench --bench scripts`.
+//! Run: `cargo bench --bench scripts` (`-- ratio` for the interleaved ratio pass alone).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -178,15 +178,19 @@ fn scripted_app(n: usize) -> (Scripted, Duration) {
     (Scripted { app, _dir: dir }, created)
 }
 
-/// Seconds per frame of `app`, the minimum over `repeats` runs of `frames` frames.
-fn frame_time(app: &mut App, frames: u32, repeats: u32) -> f64 {
-    let mut best = f64::INFINITY;
+/// Seconds per frame of each app, the minimum over `repeats` rounds of `frames` frames. The
+/// apps take turns within each round, so that the machine's load changes hit them alike and
+/// their ratios hold even when the absolute figures drift.
+fn frame_times<const N: usize>(mut apps: [&mut App; N], frames: u32, repeats: u32) -> [f64; N] {
+    let mut best = [f64::INFINITY; N];
     for _ in 0..repeats {
-        let start = Instant::now();
-        for _ in 0..frames {
-            app.update();
+        for (i, app) in apps.iter_mut().enumerate() {
+            let start = Instant::now();
+            for _ in 0..frames {
+                app.update();
+            }
+            best[i] = best[i].min(start.elapsed().as_secs_f64() / f64::from(frames));
         }
-        best = best.min(start.elapsed().as_secs_f64() / f64::from(frames));
     }
     best
 }
@@ -255,7 +259,7 @@ fn main() {
         return;
     }
 
-    println!("\nper entity per frame (min of 10 runs of 20 frames):");
+    println!("\nper entity per frame (min of 30 interleaved runs of 20 frames):");
     println!(
         "  {:>8} {:>14} {:>16} {:>12} {:>10}",
         "entities", "plain (ns)", "hand mlua (ns)", "lunar (ns)", "lunar/hand"
@@ -267,11 +271,7 @@ fn main() {
         let (mut scripted, _) = scripted_app(n);
         let rss_after = peak_rss_kib();
         let per = |s: f64| s * 1e9 / n as f64;
-        let (p, h, l) = (
-            per(frame_time(&mut plain, 20, 10)),
-            per(frame_time(&mut hand, 20, 10)),
-            per(frame_time(&mut scripted.app, 20, 10)),
-        );
+        let [p, h, l] = frame_times([&mut plain, &mut hand, &mut scripted.app], 20, 30).map(per);
         println!("  {n:>8} {p:>14.1} {h:>16.1} {l:>12.1} {:>10.2}", l / h);
         let stats = *scripted.app.world().resource::<LuaScriptStats>();
         let hand_memory = hand.world().non_send::<HandLua>().lua.used_memory();
