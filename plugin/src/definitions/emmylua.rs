@@ -26,7 +26,8 @@ pub fn render(classes: &[&ClassDef], api: &ScriptApi) -> String {
     out
 }
 
-/// `---@class T` over a scoped local table: fields, methods and operators of a `T` value.
+/// `---@class T` over a local table (named apart from the global type table `T`): the fields,
+/// methods and operators of a `T` value.
 fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
     doc_lines(out, class.doc);
     // Registered components and resources derive from a marker class: `entity:get` takes the
@@ -98,7 +99,7 @@ fn type_table(out: &mut String, class: &ClassDef) {
 }
 
 /// `function path(params) end` with its doc, `---@param` and `---@return` lines.
-pub(super) fn function(out: &mut String, f: &FunctionDef, path: &str) {
+fn function(out: &mut String, f: &FunctionDef, path: &str) {
     doc_lines(out, f.doc);
     let names: Vec<String> = f.params.iter().map(|(name, _)| param_name(name)).collect();
     for (name, (_, ty)) in names.iter().zip(&f.params) {
@@ -131,7 +132,7 @@ fn param_name(name: &str) -> String {
 }
 
 /// A doc comment as `---` description lines.
-pub(super) fn doc_lines(out: &mut String, doc: &str) {
+fn doc_lines(out: &mut String, doc: &str) {
     for line in doc.lines() {
         let _ = writeln!(out, "---{line}");
     }
