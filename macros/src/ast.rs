@@ -199,9 +199,9 @@ pub enum ParamKind<'a> {
 pub enum Output<'a> {
     Unit,
     /// One value.
-    Single,
+    Single(&'a Type),
     /// A tuple: multiple returns.
-    Tuple,
+    Tuple(Vec<&'a Type>),
     /// `Result<T, E>` with the shape of `T`.
     Result(Box<Output<'a>>, &'a Type),
 }
@@ -298,11 +298,9 @@ impl<'a> Methods<'a> {
             }
             match declared {
                 Declared::Fn(attrs, _, sig, forward) => {
-                    if let Some(function) = errors.ok(Function::from_syn(sig, attr, forward)) {
-                        functions.push(Function {
-                            doc: attr::doc(attrs),
-                            ..function
-                        });
+                    let doc = attr::doc(attrs);
+                    if let Some(function) = errors.ok(Function::from_syn(sig, attr, forward, doc)) {
+                        functions.push(function);
                     }
                 }
                 Declared::Const(attrs, _, ident, ty, forward) => constants.push(Constant {
@@ -334,7 +332,12 @@ enum Declared<'a> {
 }
 
 impl<'a> Function<'a> {
-    fn from_syn(sig: &'a Signature, attr: LuaAttr, forward: bool) -> syn::Result<Self> {
+    fn from_syn(
+        sig: &'a Signature,
+        attr: LuaAttr,
+        forward: bool,
+        doc: String,
+    ) -> syn::Result<Self> {
         let mut receiver = Receiver::None;
         let mut params = Vec::new();
         for input in &sig.inputs {
@@ -373,7 +376,7 @@ impl<'a> Function<'a> {
             forward,
             params,
             output,
-            doc: String::new(),
+            doc,
         })
     }
 }
@@ -409,26 +412,24 @@ impl<'a> Output<'a> {
     fn of(ty: &'a Type) -> Self {
         match ty {
             Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
-            Type::Tuple(_) => Output::Tuple,
+            Type::Tuple(tuple) => Output::Tuple(tuple.elems.iter().collect()),
             Type::Path(path) => match last_segment_args(path, "Result") {
                 Some(ok) => Output::Result(Box::new(Output::of(ok)), ty),
-                None => Output::Single,
+                None => Output::Single(ty),
             },
-            _ => Output::Single,
+            _ => Output::Single(ty),
         }
     }
-}
 
-/// The types a function hands to Lua for its return type `ty`: none for `()`, each element of
-/// a tuple, the `T` of `Result<T, E>`.
-pub fn returned_types(ty: &Type) -> Vec<&Type> {
-    match ty {
-        Type::Tuple(tuple) => tuple.elems.iter().collect(),
-        Type::Path(path) => match last_segment_args(path, "Result") {
-            Some(ok) => returned_types(ok),
-            None => vec![ty],
-        },
-        _ => vec![ty],
+    /// The types Lua receives, in order: none for `()`, the elements of a tuple, what a
+    /// `Result` holds.
+    pub fn lua_types(&self) -> Vec<&'a Type> {
+        match self {
+            Output::Unit => Vec::new(),
+            Output::Single(ty) => vec![*ty],
+            Output::Tuple(types) => types.clone(),
+            Output::Result(ok, _) => ok.lua_types(),
+        }
     }
 }
 

@@ -341,11 +341,7 @@ fn function_definition(function: &Function, target: &TokenStream) -> TokenStream
             }
         }
     });
-    let returns = match &function.sig.output {
-        syn::ReturnType::Default => Vec::new(),
-        syn::ReturnType::Type(_, ty) => crate::ast::returned_types(ty),
-    };
-    let returns = returns.into_iter().map(|ty| {
+    let returns = function.output.lua_types().into_iter().map(|ty| {
         let ty = lua_type(ty);
         quote!(.returns(#ty))
     });
@@ -517,11 +513,11 @@ fn convert_output(output: &Output, call: TokenStream) -> TokenStream {
     let mlua = quote!(::bevy_lunar::mlua);
     match output {
         Output::Unit => quote!({ #call; ::std::result::Result::Ok(()) }),
-        Output::Single => quote!({
+        Output::Single(_) => quote!({
             let __value = #call;
             (&&&ReturnProbe::of(&__value)).into_lua(__value, lua)
         }),
-        Output::Tuple => quote!(#mlua::IntoLuaMulti::into_lua_multi(#call, lua)),
+        Output::Tuple(_) => quote!(#mlua::IntoLuaMulti::into_lua_multi(#call, lua)),
         Output::Result(ok, ty) => {
             let unwrapped =
                 quote_spanned!(ty.span()=> #call.map_err(::bevy_lunar::userdata::method_error)?);
