@@ -121,16 +121,17 @@ fn class_definition(input: &Struct) -> TokenStream {
     });
     let operators = input.impls.iter().filter_map(|entry| {
         let ops = quote!(::bevy_lunar::userdata::ops);
-        // The result type through a probe: a missing `impl Add` is reported by the registration.
-        let (event, operand, probe) = match entry.name.as_str() {
-            "Neg" => ("unm", None, quote!(OperatorProbe::<Self, (), NegOp>)),
-            "Not" => ("bnot", None, quote!(OperatorProbe::<Self, (), NotOp>)),
+        // Event and result type come from the runtime's operator table, through a probe: a
+        // missing `impl Add` is reported by the registration.
+        let (operand, probe) = match entry.name.as_str() {
+            "Neg" => (None, quote!(OperatorProbe::<Self, (), NegOp>)),
+            "Not" => (None, quote!(OperatorProbe::<Self, (), NotOp>)),
             "Display" | "PartialEq" | "PartialOrd" => return None,
             binary => {
                 let marker = format_ident!("{}Op", binary);
                 let rhs = entry.rhs.as_ref().map_or(quote!(Self), |rhs| quote!(#rhs));
                 let probe = quote!(OperatorProbe::<Self, #rhs, #ops::#marker>);
-                (lua_event(binary), Some(rhs), probe)
+                (Some(rhs), probe)
             }
         };
         let operand = match operand {
@@ -140,11 +141,13 @@ fn class_definition(input: &Struct) -> TokenStream {
             None => quote!(::std::option::Option::None),
         };
         Some(quote! {
-            class.operators.push(#defs::OperatorDef {
-                event: #event,
-                operand: #operand,
-                result: (&&#probe::new()).result(defs),
-            });
+            if let ::std::option::Option::Some((event, result)) = (&&#probe::new()).define(defs) {
+                class.operators.push(#defs::OperatorDef {
+                    event,
+                    operand: #operand,
+                    result,
+                });
+            }
         })
     });
     let ident = input.ident;
@@ -156,22 +159,6 @@ fn class_definition(input: &Struct) -> TokenStream {
         <#ident>::__lua_define_methods(&mut class, defs);
         #(#operators)*
         class
-    }
-}
-
-/// Lua's name of the metamethod event behind a binary std::ops trait (validated before).
-fn lua_event(trait_name: &str) -> &'static str {
-    match trait_name {
-        "Add" => "add",
-        "Sub" => "sub",
-        "Mul" => "mul",
-        "Div" => "div",
-        "Rem" => "mod",
-        "BitAnd" => "band",
-        "BitOr" => "bor",
-        "BitXor" => "bxor",
-        "Shl" => "shl",
-        _ => "shr",
     }
 }
 

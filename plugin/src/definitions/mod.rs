@@ -254,9 +254,11 @@ fn luarc(library: &str) -> String {
     )
 }
 
-/// The result type of an operator for editor definitions: `(&&OperatorProbe::<T, Rhs,
-/// AddOp>::new()).result(defs)`. Where the operator does not apply, the registration has
-/// already reported it as a compile error, so this falls back to `any` instead of repeating it.
+/// An operator for editor definitions: `(&&OperatorProbe::<T, Rhs, AddOp>::new()).define(defs)`
+/// is its event (`add`) and result type, named by the same `Operator` table that registers the
+/// metamethod, and `None` where this Lua has no such metamethod. Where the operator does not
+/// apply, the registration has already reported it as a compile error, so this gives `None`
+/// instead of repeating it.
 #[doc(hidden)]
 pub struct OperatorProbe<T, Rhs, Op>(std::marker::PhantomData<(T, Rhs, Op)>);
 
@@ -275,38 +277,52 @@ pub struct NegOp;
 #[doc(hidden)]
 pub struct NotOp;
 
+/// An operator's event and result type, for a metamethod `meta` producing `O`.
+fn operator<O: LuaConvert>(
+    meta: Option<mlua::MetaMethod>,
+    defs: &mut Definitions,
+) -> Option<(&'static str, String)> {
+    let event = meta?.name().trim_start_matches("__");
+    Some((event, O::define(defs)))
+}
+
 #[doc(hidden)]
 pub trait OperatorViaApply {
-    fn result(self, defs: &mut Definitions) -> String;
+    fn define(self, defs: &mut Definitions) -> Option<(&'static str, String)>;
 }
 
 impl<T, Rhs, Op: crate::userdata::ops::Apply<T, Rhs>> OperatorViaApply
     for &&OperatorProbe<T, Rhs, Op>
 {
-    fn result(self, defs: &mut Definitions) -> String {
-        <Op::Output as LuaConvert>::define(defs)
+    fn define(self, defs: &mut Definitions) -> Option<(&'static str, String)> {
+        operator::<Op::Output>(Op::META, defs)
     }
 }
 
 impl<T: std::ops::Neg<Output: LuaConvert>> OperatorViaApply for &&OperatorProbe<T, (), NegOp> {
-    fn result(self, defs: &mut Definitions) -> String {
-        <T::Output as LuaConvert>::define(defs)
+    fn define(self, defs: &mut Definitions) -> Option<(&'static str, String)> {
+        operator::<T::Output>(Some(mlua::MetaMethod::Unm), defs)
     }
 }
 
 impl<T: std::ops::Not<Output: LuaConvert>> OperatorViaApply for &&OperatorProbe<T, (), NotOp> {
-    fn result(self, defs: &mut Definitions) -> String {
-        <T::Output as LuaConvert>::define(defs)
+    fn define(self, defs: &mut Definitions) -> Option<(&'static str, String)> {
+        // As `ops::not`: `~` exists from Lua 5.3 on.
+        #[cfg(feature = "lua54")]
+        let meta = Some(mlua::MetaMethod::BNot);
+        #[cfg(not(feature = "lua54"))]
+        let meta = None;
+        operator::<T::Output>(meta, defs)
     }
 }
 
 #[doc(hidden)]
 pub trait OperatorViaAny {
-    fn result(self, defs: &mut Definitions) -> String;
+    fn define(self, defs: &mut Definitions) -> Option<(&'static str, String)>;
 }
 
 impl<T, Rhs, Op> OperatorViaAny for &OperatorProbe<T, Rhs, Op> {
-    fn result(self, _defs: &mut Definitions) -> String {
-        "any".to_owned()
+    fn define(self, _defs: &mut Definitions) -> Option<(&'static str, String)> {
+        None
     }
 }
