@@ -235,19 +235,15 @@ impl LuaRuntime {
                     {
                         plan.reloads.push((entity, script.clone()));
                     }
+                    continue;
                 }
-                Some(_) => {
-                    // Another script on the same entity: the old instance goes, the new one comes.
-                    plan.detached.push(entity);
-                    match assets.get(asset) {
-                        Some(script) => plan.creations.push((entity, asset, script.clone())),
-                        None => waiting = true,
-                    }
-                }
-                None => match assets.get(asset) {
-                    Some(script) => plan.creations.push((entity, asset, script.clone())),
-                    None => waiting = true,
-                },
+                // Another script on the same entity: the old instance goes, the new one comes.
+                Some(_) => plan.detached.push(entity),
+                None => {}
+            }
+            match assets.get(asset) {
+                Some(script) => plan.creations.push((entity, asset, script.clone())),
+                None => waiting = true,
             }
         }
         plan.detached.extend(instances.map(|(entity, _)| *entity));
