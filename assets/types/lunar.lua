@@ -573,6 +573,7 @@ function world.send(name, payload) end
 ---@param name `T`
 ---@return T
 function world.resource(name) end
+
 ---The entity this script instance runs on.
 ---@type Entity
 entity = nil

@@ -6,7 +6,7 @@ use std::fmt::Write;
 /// What the script API's definitions depend on: the names registered with the app.
 #[derive(Clone, Debug, Default)]
 pub struct ScriptApi {
-    /// Components by Lua name: `entity:get("Player")` is typed `Player?`.
+    /// Components by Lua name: the classes `entity:get` accepts, as `ComponentName`.
     pub components: Vec<&'static str>,
     pub resources: Vec<&'static str>,
     /// Types with a global type table (registered ones; nested types have none).
@@ -117,6 +117,7 @@ function world.send(name, payload) end
 ---@param name `T`
 ---@return T
 function world.resource(name) end
+
 ---The entity this script instance runs on.
 ---@type Entity
 entity = nil
