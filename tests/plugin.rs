@@ -297,6 +297,93 @@ fn runaway_scripts_are_stopped_by_the_budget_even_through_pcall() {
     );
 }
 
+#[test]
+fn runaway_coroutines_are_stopped_and_coroutines_still_work() {
+    let plugin = LuaScriptingPlugin {
+        instruction_budget: 200_000,
+        ..default()
+    };
+    let mut test = TestApp::with_plugin(
+        &[
+            (
+                "scripts/resume.lua",
+                "function on_update()
+                    local co = coroutine.create(function() while true do end end)
+                    coroutine.resume(co)
+                end",
+            ),
+            (
+                "scripts/wrap.lua",
+                "function on_update() coroutine.wrap(function() while true do end end)() end",
+            ),
+            (
+                "scripts/counter.lua",
+                "function on_update()
+                    local p = entity:get('Player')
+                    local gen = coroutine.wrap(function(a)
+                        local b = coroutine.yield(a + 1)
+                        coroutine.yield(b * 10)
+                    end)
+                    p.level = gen(1) + gen(5)
+                    local co = coroutine.create(function() error('boom', 0) end)
+                    local ok, err = coroutine.resume(co)
+                    assert(not ok and err == 'boom' and coroutine.status(co) == 'dead')
+                    local ok2, err2 = pcall(coroutine.wrap(function() error({code = 7}) end))
+                    assert(not ok2 and err2.code == 7)
+                end",
+            ),
+        ],
+        plugin,
+        false,
+    );
+    test.app.register_lua_component::<Player>();
+    test.spawn_script("scripts/resume.lua", player("a"));
+    test.spawn_script("scripts/wrap.lua", player("b"));
+    let counter = test.spawn_script("scripts/counter.lua", player("c"));
+    test.settle(3);
+    let errors = test.error_messages();
+    let mut budget: Vec<_> = errors
+        .iter()
+        .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
+        .map(|e| e.path.as_str())
+        .collect();
+    budget.sort();
+    assert_eq!(
+        budget,
+        ["scripts/resume.lua", "scripts/wrap.lua"],
+        "{errors:?}"
+    );
+    assert!(errors.iter().all(|e| e.line.is_some()), "{errors:?}");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(test.app.world().get::<Player>(counter).unwrap().level, 52);
+}
+
+#[test]
+fn long_callbacks_within_the_budget_finish() {
+    // Far longer than the watchdog's wait before it counts, far within the default budget.
+    let mut test = game(&[(
+        "scripts/long.lua",
+        "function on_update()
+            local p = entity:get('Player')
+            local sum = 0
+            for i = 1, 300000 do sum = sum + i % 7 end
+            p.level = sum
+            if p.health > 99 then
+                local t = os.clock()
+                while os.clock() - t < 0.03 do end
+                p.health = 0
+            end
+        end",
+    )]);
+    let long = test.spawn_script("scripts/long.lua", player("a"));
+    test.settle(3);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let p = test.app.world().get::<Player>(long).unwrap();
+    assert_eq!(
+        (p.level, p.health),
+        ((1..=300_000i64).map(|i| i % 7).sum(), 0.0)
+    );
+}
 // LuaJIT on 64-bit systems allocates by itself: no memory limit can be set there.
 #[cfg(feature = "lua54")]
 #[test]

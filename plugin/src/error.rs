@@ -114,7 +114,7 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
             kind_of(cause)
         }
         mlua::Error::ExternalError(inner) => {
-            match inner.downcast_ref::<crate::sandbox::BudgetExceeded>() {
+            match inner.downcast_ref::<crate::budget::BudgetExceeded>() {
                 Some(_) => LuaScriptErrorKind::Budget,
                 None if inner
                     .downcast_ref::<crate::handle::StaleReference>()
@@ -126,7 +126,7 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
             }
         }
         mlua::Error::RuntimeError(message)
-            if message.contains(crate::sandbox::BudgetExceeded::MESSAGE) =>
+            if message.contains(crate::budget::BudgetExceeded::MESSAGE) =>
         {
             LuaScriptErrorKind::Budget
         }

@@ -52,6 +52,7 @@ extern crate self as bevy_lunar;
 
 mod asset;
 mod bevy_types;
+mod budget;
 mod chunk;
 pub mod definitions;
 mod error;
@@ -69,13 +70,13 @@ mod world;
 
 pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
+pub use budget::BudgetExceeded;
 pub use error::{LuaScriptError, LuaScriptErrorKind};
 pub use handle::{EntityHandle, StaleReference};
 pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
 pub use runtime::LuaScriptStats;
-pub use sandbox::BudgetExceeded;
 pub use script::LuaScript;
 pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, register_type};

@@ -1,36 +1,9 @@
 //! The Lua state scripts run in: libraries, sandbox, memory limit and instruction budget.
 
-use std::cell::Cell;
-use std::fmt;
-use std::rc::Rc;
+use bevy::log::info;
+use mlua::{Function, Lua, LuaOptions, StdLib, Value};
 
-use bevy::log::{error, info};
-#[cfg(not(feature = "luau"))]
-use mlua::HookTriggers;
-use mlua::{Function, Lua, LuaOptions, StdLib, Value, VmState};
-
-/// The error of a callback stopped by the instruction budget.
-#[derive(Debug)]
-pub struct BudgetExceeded {
-    pub budget: u64,
-}
-
-impl BudgetExceeded {
-    pub(crate) const MESSAGE: &'static str = "instruction budget exceeded";
-}
-
-impl fmt::Display for BudgetExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({} instructions): the callback was stopped",
-            Self::MESSAGE,
-            self.budget
-        )
-    }
-}
-
-impl std::error::Error for BudgetExceeded {}
+use crate::budget::Budget;
 
 /// Limits and libraries of the Lua state (see [`LuaScriptingPlugin`](crate::LuaScriptingPlugin)).
 #[derive(Clone, Debug)]
@@ -40,22 +13,12 @@ pub(crate) struct VmSettings {
     pub extra_std_libs: StdLib,
 }
 
-/// How often the budget hook runs, in VM instructions.
-const HOOK_PERIOD: u32 = 1000;
-
 /// The Lua state, with the instruction budget of the callback running now.
 pub(crate) struct Vm {
     pub lua: Lua,
     /// The metatable of every instance environment: reads fall back to the shared globals.
     pub env_metatable: mlua::Table,
-    budget: Rc<Budget>,
-}
-
-struct Budget {
-    limit: u64,
-    /// Instructions left; `i64::MAX` while no callback runs.
-    remaining: Cell<i64>,
-    exceeded: Cell<bool>,
+    budget: Box<Budget>,
 }
 
 impl Vm {
@@ -71,12 +34,7 @@ impl Vm {
                 other?;
             }
         }
-        let budget = Rc::new(Budget {
-            limit: settings.instruction_budget,
-            remaining: Cell::new(i64::MAX),
-            exceeded: Cell::new(false),
-        });
-        install_budget_hook(&lua, &budget, HOOK_PERIOD)?;
+        let budget = Budget::install(&lua, settings.instruction_budget)?;
         let env_metatable = lua.create_table()?;
         env_metatable.raw_set("__index", lua.globals())?;
         Ok(Vm {
@@ -86,21 +44,9 @@ impl Vm {
         })
     }
 
-    /// Runs `f` with the instruction budget armed.
+    /// Runs `f` (a call into Lua) within the instruction budget of one callback.
     pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
-        let budget = &self.budget;
-        budget
-            .remaining
-            .set(budget.limit.min(i64::MAX as u64) as i64);
-        let result = f();
-        budget.remaining.set(i64::MAX);
-        if budget.exceeded.replace(false) {
-            // Back from firing on every instruction (see `install_budget_hook`).
-            if let Err(err) = install_budget_hook(&self.lua, budget, HOOK_PERIOD) {
-                error!("bevy_lunar: cannot reset the instruction budget hook: {err}");
-            }
-        }
-        result
+        self.budget.run(f)
     }
 }
 
@@ -113,56 +59,6 @@ fn base_libs() -> StdLib {
     #[cfg(feature = "luajit")]
     let libs = libs | StdLib::JIT;
     libs
-}
-
-impl Budget {
-    /// Counts `cost` instructions: an error once past the budget, and at every check after it.
-    fn spend(&self, cost: u32) -> Result<(), BudgetExceeded> {
-        if !self.exceeded.get() {
-            let remaining = self.remaining.get().saturating_sub(i64::from(cost));
-            self.remaining.set(remaining);
-            if remaining >= 0 {
-                return Ok(());
-            }
-            self.exceeded.set(true);
-        }
-        Err(BudgetExceeded { budget: self.limit })
-    }
-}
-
-/// Counts instructions every `period`; past the budget, raises an error on every instruction
-/// until the callback returns, so that a `pcall` in the script cannot swallow it.
-#[cfg(not(feature = "luau"))]
-fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, period: u32) -> mlua::Result<()> {
-    let budget = Rc::clone(budget);
-    lua.set_hook(
-        HookTriggers::new().every_nth_instruction(period),
-        move |lua, _debug| {
-            budget
-                .spend(period)
-                .map(|()| VmState::Continue)
-                .or_else(|exceeded| {
-                    if period != 1 {
-                        install_budget_hook(lua, &budget, 1)?;
-                    }
-                    Err(mlua::Error::external(exceeded))
-                })
-        },
-    )
-}
-
-/// Luau has no instruction hook; its interrupt runs at calls and loop back-edges, and each one
-/// counts as one instruction against the budget.
-#[cfg(feature = "luau")]
-fn install_budget_hook(lua: &Lua, budget: &Rc<Budget>, _period: u32) -> mlua::Result<()> {
-    let budget = Rc::clone(budget);
-    lua.set_interrupt(move |_| {
-        budget
-            .spend(1)
-            .map(|()| VmState::Continue)
-            .map_err(mlua::Error::external)
-    });
-    Ok(())
 }
 
 /// Removes what a game script must not reach: files, the debug library, binary chunks, and all

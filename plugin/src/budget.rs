@@ -1,0 +1,367 @@
+//! The instruction budget: a callback that runs away (`while true do end`) is stopped with an
+//! error, and `pcall` in the script cannot swallow it.
+//!
+//! Lua counts instructions with a count hook, and while one is set (Lua 5.4 and LuaJIT) the VM
+//! traps into it on every instruction: about 12 instructions of overhead per VM instruction,
+//! a fifth of a typical `on_update`. So on Linux callbacks run with no hook at all, and the
+//! watchdog (`watchdog.rs`) sets it, from a signal handler as `lua.c` does for Ctrl-C, on a
+//! callback it sees still running after a few milliseconds; from then on the budget is
+//! counted. Coroutines are hooked from their creation: the signal can only reach the main
+//! state. Elsewhere, or if no signal is free, the hook is set all the time.
+
+use std::cell::Cell;
+use std::fmt;
+
+/// The error of a callback stopped by the instruction budget.
+#[derive(Debug)]
+pub struct BudgetExceeded {
+    pub budget: u64,
+}
+
+impl BudgetExceeded {
+    pub(crate) const MESSAGE: &'static str = "instruction budget exceeded";
+}
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} instructions): the callback was stopped",
+            Self::MESSAGE,
+            self.budget
+        )
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// The budget of the callback running now.
+struct Counter {
+    limit: u64,
+    /// Instructions left; `i64::MAX` while no callback runs.
+    remaining: Cell<i64>,
+    exceeded: Cell<bool>,
+}
+
+impl Counter {
+    fn new(limit: u64) -> Self {
+        Counter {
+            limit,
+            remaining: Cell::new(i64::MAX),
+            exceeded: Cell::new(false),
+        }
+    }
+
+    fn start(&self) {
+        self.remaining.set(self.limit.min(i64::MAX as u64) as i64);
+    }
+
+    fn stop(&self) {
+        self.remaining.set(i64::MAX);
+        self.exceeded.set(false);
+    }
+
+    /// Counts `cost` instructions: false once past the budget, and at every check after it.
+    fn spend(&self, cost: u32) -> bool {
+        if self.exceeded.get() {
+            return false;
+        }
+        let remaining = self.remaining.get().saturating_sub(i64::from(cost));
+        self.remaining.set(remaining);
+        if remaining < 0 {
+            self.exceeded.set(true);
+        }
+        remaining >= 0
+    }
+}
+
+#[cfg(not(feature = "luau"))]
+pub(crate) use hooked::Budget;
+#[cfg(feature = "luau")]
+pub(crate) use interrupt::Budget;
+
+/// Lua 5.4 and LuaJIT: a count hook of our own, in C ABI, on the main state (always, or armed by
+/// the watchdog) and on every coroutine.
+#[cfg(not(feature = "luau"))]
+mod hooked {
+    use std::cell::Cell;
+    use std::ffi::c_int;
+    use std::ptr;
+
+    use mlua::{Lua, Thread, ffi};
+
+    use super::{BudgetExceeded, Counter};
+
+    /// How often the hook runs, in VM instructions.
+    const HOOK_PERIOD: c_int = 1000;
+
+    thread_local! {
+        /// The budget whose callback runs on this thread now: what the hook counts against.
+        static RUNNING: Cell<*const Budget> = const { Cell::new(ptr::null()) };
+    }
+
+    /// The instruction budget of one Lua state.
+    pub(crate) struct Budget {
+        counter: Counter,
+        /// The main state: where callbacks run.
+        state: *mut ffi::lua_State,
+        /// `path:line: ` is prepended when raised.
+        message: String,
+        #[cfg(target_os = "linux")]
+        watch: Option<super::watchdog::Watch>,
+    }
+
+    impl Budget {
+        /// Boxed: the hook and the watchdog's signal handler reach it by address.
+        pub(crate) fn install(lua: &Lua, limit: u64) -> mlua::Result<Box<Budget>> {
+            let state = lua.exec_raw_lua(|raw| raw.state());
+            let budget = Box::new(Budget {
+                counter: Counter::new(limit),
+                state,
+                message: BudgetExceeded { budget: limit }.to_string(),
+                #[cfg(target_os = "linux")]
+                watch: super::watchdog::Watch::new(),
+            });
+            if budget.watched() {
+                hook_new_coroutines(lua)?;
+            } else {
+                // SAFETY: `state` is the main state of `lua`, alive, and no Lua code runs now.
+                unsafe { set_hook(state, HOOK_PERIOD) };
+            }
+            Ok(budget)
+        }
+
+        fn watched(&self) -> bool {
+            #[cfg(target_os = "linux")]
+            return self.watch.is_some();
+            #[cfg(not(target_os = "linux"))]
+            return false;
+        }
+
+        /// Runs `f` (which calls into Lua) with the budget counting. Not reentrant: a nested
+        /// call runs within the outer one's budget.
+        pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+            if RUNNING.get() == ptr::from_ref(self) {
+                return f();
+            }
+            let _running = Running::start(self);
+            f()
+        }
+
+        /// Armed by the watchdog's signal handler; see `watchdog.rs` for why this is allowed.
+        #[cfg(target_os = "linux")]
+        pub(super) fn arm(&self) {
+            // SAFETY: called on the thread running this budget's callback (checked by the
+            // handler), on its main state, which lives as long as the budget.
+            unsafe { set_hook(self.state, HOOK_PERIOD) };
+        }
+    }
+
+    /// A callback running: the budget is counted until it is dropped (panics included).
+    struct Running<'a> {
+        budget: &'a Budget,
+        previous: *const Budget,
+    }
+
+    impl<'a> Running<'a> {
+        fn start(budget: &'a Budget) -> Self {
+            budget.counter.start();
+            let previous = RUNNING.replace(budget);
+            #[cfg(target_os = "linux")]
+            if let Some(watch) = &budget.watch {
+                watch.start(budget);
+            }
+            Running { budget, previous }
+        }
+    }
+
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            let budget = self.budget;
+            let exceeded = budget.counter.exceeded.get();
+            #[cfg(target_os = "linux")]
+            if let Some(watch) = &budget.watch {
+                // Armed by the watchdog, or firing on every instruction after the budget ran
+                // out in a coroutine.
+                if watch.stop() || exceeded {
+                    // SAFETY: the main state of this budget's Lua, and no Lua code runs now.
+                    unsafe { remove_hook(budget.state) };
+                }
+            }
+            if !budget.watched() && exceeded {
+                // Back from firing on every instruction.
+                // SAFETY: as above.
+                unsafe { set_hook(budget.state, HOOK_PERIOD) };
+            }
+            budget.counter.stop();
+            RUNNING.set(self.previous);
+        }
+    }
+
+    /// SAFETY: `state` must be a live Lua state, and this either on the thread running it or
+    /// in a signal handler interrupting that thread (`lua_sethook` allows both).
+    unsafe fn set_hook(state: *mut ffi::lua_State, period: c_int) {
+        // SAFETY: per the caller.
+        unsafe { ffi::lua_sethook(state, Some(budget_hook), ffi::LUA_MASKCOUNT, period) };
+    }
+
+    /// SAFETY: as [`set_hook`].
+    #[cfg(target_os = "linux")]
+    unsafe fn remove_hook(state: *mut ffi::lua_State) {
+        // SAFETY: per the caller.
+        unsafe { ffi::lua_sethook(state, None, 0, 0) };
+    }
+
+    /// The count hook. Past the budget it raises `instruction budget exceeded` (the runtime
+    /// finds the script's line in the traceback) and fires again on every instruction, here
+    /// and on the main state, until the callback returns: a `pcall` or `coroutine.resume` in
+    /// the script cannot swallow the error.
+    unsafe extern "C-unwind" fn budget_hook(state: *mut ffi::lua_State, _: *mut ffi::lua_Debug) {
+        let budget = RUNNING.get();
+        if budget.is_null() {
+            return; // a coroutine resumed outside any callback
+        }
+        // SAFETY: `RUNNING` points to the budget of the callback running on this thread (set
+        // and cleared by `Running`), whose main state runs it; Lua passes its own live `state`.
+        unsafe {
+            let budget = &*budget;
+            let period = ffi::lua_gethookcount(state);
+            if budget.counter.spend(period as u32) {
+                if period != HOOK_PERIOD {
+                    set_hook(state, HOOK_PERIOD); // a coroutine stopped in an earlier callback
+                }
+                return;
+            }
+            if period != 1 {
+                set_hook(state, 1);
+                set_hook(budget.state, 1);
+            }
+            // Raising from a hook is allowed (`lua.c` does); it leaves this frame through Lua's
+            // error handling, and nothing here needs dropping.
+            ffi::lua_pushlstring(state, budget.message.as_ptr().cast(), budget.message.len());
+            ffi::lua_error(state);
+        }
+    }
+
+    /// With the watchdog, the main state has no hook normally, and a coroutine would not
+    /// inherit one: `coroutine.create` and `coroutine.wrap` hook the coroutines they make.
+    fn hook_new_coroutines(lua: &Lua) -> mlua::Result<()> {
+        let hook_thread = lua.create_function(|lua, thread: Thread| {
+            // SAFETY: the thread is on the stack while `f` runs; hooking it from this thread,
+            // which runs Lua, is what `lua_sethook` is for.
+            unsafe {
+                lua.exec_raw::<()>(&thread, |state| {
+                    set_hook(ffi::lua_tothread(state, -1), HOOK_PERIOD);
+                })?;
+            }
+            Ok(thread)
+        })?;
+        lua.load(
+            r#"
+            local hook_thread, lib, error = ..., coroutine, error
+            if not lib then return end
+            local create, resume, close = lib.create, lib.resume, lib.close
+            lib.create = function(f) return hook_thread(create(f)) end
+            -- As Lua's own wrap: errors propagate as they are, and close the coroutine.
+            local function results(co, ok, ...)
+                if ok then return ... end
+                if close then close(co) end
+                error((...), 0)
+            end
+            lib.wrap = function(f)
+                local co = hook_thread(create(f))
+                return function(...) return results(co, resume(co, ...)) end
+            end
+            "#,
+        )
+        .set_name("=[bevy_lunar budget]")
+        .call::<()>(hook_thread)
+    }
+}
+
+/// Luau has no instruction hook; its interrupt runs at calls and loop back-edges, and each one
+/// counts as one instruction against the budget.
+#[cfg(feature = "luau")]
+mod interrupt {
+    use std::rc::Rc;
+
+    use mlua::{Lua, VmState};
+
+    use super::{BudgetExceeded, Counter};
+
+    pub(crate) struct Budget(Rc<Counter>);
+
+    impl Budget {
+        pub(crate) fn install(lua: &Lua, limit: u64) -> mlua::Result<Box<Budget>> {
+            let counter = Rc::new(Counter::new(limit));
+            let counted = Rc::clone(&counter);
+            lua.set_interrupt(move |_| {
+                if counted.spend(1) {
+                    Ok(VmState::Continue)
+                } else {
+                    Err(mlua::Error::external(BudgetExceeded {
+                        budget: counted.limit,
+                    }))
+                }
+            });
+            Ok(Box::new(Budget(counter)))
+        }
+
+        pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+            self.0.start();
+            let result = f();
+            self.0.stop();
+            result
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", not(feature = "luau")))]
+mod watchdog;
+
+#[cfg(all(test, not(feature = "luau")))]
+mod tests {
+    use mlua::{Lua, ffi};
+
+    use super::*;
+
+    /// Whether the state running Lua now has a hook.
+    fn hooked(lua: &Lua) -> bool {
+        // SAFETY: reads the hook of the live state `exec_raw_lua` hands out.
+        lua.exec_raw_lua(|raw| unsafe { ffi::lua_gethook(raw.state()).is_some() })
+    }
+
+    #[test]
+    fn runaways_are_stopped_and_on_linux_behaving_callbacks_run_unhooked() {
+        let lua = Lua::new();
+        let budget = Budget::install(&lua, 100_000).unwrap();
+        let probe = lua.create_function(|lua, ()| Ok(hooked(lua))).unwrap();
+        let hooked_while_running = budget.run(|| probe.call::<bool>(())).unwrap();
+        assert_eq!(hooked_while_running, !cfg!(target_os = "linux"));
+
+        let err = budget
+            .run(|| {
+                lua.load("while true do pcall(function() while true do end end) end")
+                    .exec()
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("instruction budget exceeded (100000 instructions)"),
+            "{err}"
+        );
+        assert_eq!(
+            hooked(&lua),
+            !cfg!(target_os = "linux"),
+            "hook removed after"
+        );
+
+        let sum: i64 = budget
+            .run(|| {
+                lua.load("local s = 0 for i = 1, 1000 do s = s + i end return s")
+                    .eval()
+            })
+            .unwrap();
+        assert_eq!(sum, 500_500, "the next callback has its whole budget");
+    }
+}
