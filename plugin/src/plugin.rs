@@ -43,6 +43,8 @@ use crate::userdata::LuaUserData;
 #[derive(Clone, Debug)]
 pub struct LuaScriptingPlugin {
     /// VM instructions one callback (or a script's top-level code) may run before it is stopped.
+    /// On Linux they are counted from when the callback has run for 5 to 10 ms: until then no
+    /// instruction hook slows behaving scripts down.
     pub instruction_budget: u64,
     /// Bytes the Lua state may allocate; past it allocations fail with a script error.
     pub memory_limit: usize,
