@@ -492,10 +492,16 @@ fn entity_and_world_api() {
             for e in world.query("Position", "Player") do both = both + 1; assert(e == entity) end
             local stats = world.resource("Stats")
             stats.score = seen * 10 + both
-            assert(world.entity(other:id()) == other)
+            assert(rawequal(world.entity(other:id()), other), "one handle per entity")
             assert(tostring(other):find("^Entity%("))
+            local ok, err = pcall(function() other.health = 1 end)
+            assert(not ok and tostring(err):find("entity handles are read%-only"), tostring(err))
+            local player = entity:get("Player")
             assert(entity:remove("Player"))
-            assert(not entity:has("Player"))
+            assert(not entity:has("Player") and entity:get("Player") == nil)
+            assert(entity:get("Position").x == 1, "other references still found")
+            local ok, err = pcall(function() return player.health end)
+            assert(not ok and tostring(err):find("the component was removed"), tostring(err))
             local gone = world.spawn()
             gone:despawn()
             assert(world.entity(gone:id()) == nil)

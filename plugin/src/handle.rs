@@ -8,10 +8,7 @@ use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::resource::Resource;
-use mlua::{
-    AnyUserData, Function, Lua, LuaString, MetaMethod, Table, UserData, UserDataFields,
-    UserDataMethods, UserDataRef, Variadic,
-};
+use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
 use crate::types::{component_entries, component_entry, resource_entry};
 use crate::userdata::{Place, script_error};
@@ -135,6 +132,11 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 }
 
 /// A script's handle to an entity (`entity`, `world.spawn()`, `world.query(...)`).
+///
+/// In Lua a handle is a small table, one per entity (so `==` is identity), with a shared
+/// read-only metatable: its array slots hold the entity and the live references `entity:get`
+/// handed out, so that a script's `entity:get("Player")` every frame finds its reference in
+/// the handle itself, with no lookup elsewhere and no call into Rust.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntityHandle {
     entity: Entity,
@@ -150,145 +152,227 @@ impl EntityHandle {
     }
 }
 
-impl UserData for EntityHandle {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_meta_field_with(MetaMethod::Index, entity_methods);
-    }
+/// Slots of a handle table: the removal generation its references belong to, the entity, then
+/// one slot per component name (numbered by [`Handles::slots`]).
+const GENERATION_SLOT: i64 = 1;
+const ENTITY_SLOT: i64 = 2;
+const FIRST_REFERENCE_SLOT: i64 = 3;
 
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!("Entity({})", this.entity))
-        });
-        methods.add_meta_function(MetaMethod::Eq, |_, (a, b): (AnyUserData, AnyUserData)| {
-            Ok(
-                match (a.borrow::<EntityHandle>(), b.borrow::<EntityHandle>()) {
-                    (Ok(a), Ok(b)) => *a == *b,
-                    _ => false,
-                },
-            )
-        });
-    }
+/// The Lua side of entity handles, kept in the Lua state's app data.
+pub(crate) struct Handles {
+    metatable: Table,
+    /// Handles by entity bits, weak values: one handle per entity while scripts hold it.
+    interned: Table,
+    /// `[1]`: the removal generation, bumped whenever a registered component is removed; cached
+    /// references of an older generation are checked again. `[2]`: the next free slot.
+    state: Table,
+    /// Component name -> reference slot.
+    slots: Table,
 }
 
-/// The live references `entity:get` handed out, by handle then component name: a Lua table
-/// with weak keys, kept in the Lua state's app data so that the runtime can clear it.
-pub(crate) struct ReferenceCache(pub Table);
-
-/// Forgets every cached reference: after a component was removed anywhere (a cached reference
-/// would make `entity:get` return it instead of nil).
-pub(crate) fn clear_reference_cache(lua: &Lua) -> mlua::Result<()> {
-    match lua.app_data_ref::<ReferenceCache>() {
-        Some(cache) => cache.0.clear(),
+/// A component was removed somewhere: `entity:get` checks its cached references again (a
+/// cached reference would make it return the reference instead of nil).
+pub(crate) fn forget_references(lua: &Lua) -> mlua::Result<()> {
+    match lua.app_data_ref::<Handles>() {
+        Some(handles) => {
+            let generation: i64 = handles.state.raw_get(1)?;
+            handles.state.raw_set(1, generation + 1)
+        }
         None => Ok(()),
     }
 }
 
-/// `entity:get(name)` in Lua: two table reads when the reference is cached, the Rust
-/// `slow_get` otherwise. Scripts call it every frame, so it stays out of Rust when it can.
+impl IntoLua for EntityHandle {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let handles = lua
+            .app_data_ref::<Handles>()
+            .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))?;
+        let bits = self.entity.to_bits() as i64;
+        if let Some(handle) = handles.interned.raw_get::<Option<Table>>(bits)? {
+            return Ok(Value::Table(handle));
+        }
+        let handle = lua.create_table_with_capacity(4, 0)?;
+        handle.raw_set(GENERATION_SLOT, -1)?;
+        handle.raw_set(ENTITY_SLOT, bits)?;
+        handle.set_metatable(Some(handles.metatable.clone()))?;
+        handles.interned.raw_set(bits, &handle)?;
+        Ok(Value::Table(handle))
+    }
+}
+
+impl FromLua for EntityHandle {
+    fn from_lua(value: Value, lua: &Lua) -> mlua::Result<Self> {
+        if let Value::Table(table) = &value
+            && let Some(handle) = EntityHandle::of(lua, table)?
+        {
+            return Ok(handle);
+        }
+        Err(mlua::Error::FromLuaConversionError {
+            from: value.type_name(),
+            to: "Entity".into(),
+            message: Some("expected an entity handle".into()),
+        })
+    }
+}
+
+impl EntityHandle {
+    /// The handle `table` is, if it is one.
+    pub(crate) fn of(lua: &Lua, table: &Table) -> mlua::Result<Option<Self>> {
+        let is_handle = match (lua.app_data_ref::<Handles>(), table.metatable()) {
+            (Some(handles), Some(metatable)) => metatable == handles.metatable,
+            _ => false,
+        };
+        if !is_handle {
+            return Ok(None);
+        }
+        let bits: i64 = table.raw_get(ENTITY_SLOT)?;
+        Ok(Entity::try_from_bits(bits as u64).map(EntityHandle::new))
+    }
+}
+
+/// `entity:get(name)` in Lua: the reference cached in the handle when the generation is
+/// current, the Rust `slow_get` otherwise. Scripts call it every frame, so it stays out of Rust
+/// when it can.
 const GET: &str = r#"
-local cache, slow_get = ...
+local slots, state, slow_get = ...
 return function(self, name)
-    local references = cache[self]
-    if references then
-        local reference = references[name]
-        if reference then return reference end
+    local slot = slots[name]
+    if slot then
+        local reference = self[slot]
+        if reference and self[1] == state[1] then return reference end
     end
     return slow_get(self, name)
 end
 "#;
 
-/// The methods table of entity handles (their `__index`).
-fn entity_methods(lua: &Lua) -> mlua::Result<Table> {
-    let cache = lua.create_table()?;
-    let weak_keys = lua.create_table()?;
-    weak_keys.raw_set("__mode", "k")?;
-    cache.set_metatable(Some(weak_keys))?;
-    lua.set_app_data(ReferenceCache(cache.clone()));
+/// The Lua side of handles: their metatable and methods, in the app data as [`Handles`].
+pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
+    let state = lua.create_table()?;
+    state.raw_set(1, 0)?;
+    state.raw_set(2, FIRST_REFERENCE_SLOT)?;
+    let slots = lua.create_table()?;
+    let interned = lua.create_table()?;
+    let weak_values = lua.create_table()?;
+    weak_values.raw_set("__mode", "v")?;
+    interned.set_metatable(Some(weak_values))?;
 
-    let slow_get = lua.create_function(move |lua, (handle, name): (AnyUserData, LuaString)| {
-        let entity = handle.borrow::<EntityHandle>()?.entity;
-        let (name, entry) = component_entry(lua, &name.to_str()?)?;
-        match with_world(|world| (entry.has)(world, entity))? {
-            None => Err(stale_despawned(entity, name)),
-            Some(false) => Ok(None),
-            Some(true) => {
-                let reference = (entry.new_ref)(lua, entity)?;
-                let cache = lua
-                    .app_data_ref::<ReferenceCache>()
-                    .map(|cache| cache.0.clone())
-                    .ok_or_else(|| script_error("internal error: no reference cache"))?;
-                let references = match cache.raw_get::<Option<Table>>(&handle)? {
-                    Some(references) => references,
-                    None => {
-                        let references = lua.create_table()?;
-                        cache.raw_set(&handle, &references)?;
-                        references
-                    }
-                };
-                references.raw_set(name, &reference)?;
-                Ok(Some(reference))
-            }
-        }
-    })?;
     let methods = lua.create_table()?;
-    let get: Function = lua
-        .load(GET)
-        .set_name("=[bevy_lunar entity:get]")
-        .call((cache, slow_get))?;
+    let get: Function = lua.load(GET).set_name("=[bevy_lunar entity:get]").call((
+        &slots,
+        &state,
+        lua.create_function(slow_get)?,
+    ))?;
     methods.raw_set("get", get)?;
     methods.raw_set(
         "has",
-        lua.create_function(
-            |lua, (this, name): (UserDataRef<EntityHandle>, LuaString)| {
-                let (name, entry) = component_entry(lua, &name.to_str()?)?;
-                with_world(|world| (entry.has)(world, this.entity))?
-                    .ok_or_else(|| stale_despawned(this.entity, name))
-            },
-        )?,
+        lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
+            let (name, entry) = component_entry(lua, &name.to_str()?)?;
+            with_world(|world| (entry.has)(world, this.entity))?
+                .ok_or_else(|| stale_despawned(this.entity, name))
+        })?,
     )?;
     methods.raw_set(
         "insert",
-        lua.create_function(
-            |lua, (this, value): (UserDataRef<EntityHandle>, AnyUserData)| {
-                for entry in component_entries(lua) {
-                    if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
-                        return Ok(());
-                    }
+        lua.create_function(|lua, (this, value): (EntityHandle, AnyUserData)| {
+            for entry in component_entries(lua) {
+                if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
+                    return Ok(());
                 }
-                let name = value
-                    .type_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
-                Err(script_error(format!(
-                    "'{name}' is not a component registered for scripts"
-                )))
-            },
-        )?,
+            }
+            let name = value
+                .type_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            Err(script_error(format!(
+                "'{name}' is not a component registered for scripts"
+            )))
+        })?,
     )?;
     methods.raw_set(
         "remove",
-        lua.create_function(
-            |lua, (this, name): (UserDataRef<EntityHandle>, LuaString)| {
-                let (_, entry) = component_entry(lua, &name.to_str()?)?;
-                let removed = with_world(|world| (entry.remove)(world, this.entity))?;
-                clear_reference_cache(lua)?;
-                Ok(removed)
-            },
-        )?,
+        lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
+            let (_, entry) = component_entry(lua, &name.to_str()?)?;
+            let removed = with_world(|world| (entry.remove)(world, this.entity))?;
+            forget_references(lua)?;
+            Ok(removed)
+        })?,
     )?;
     methods.raw_set(
         "despawn",
-        lua.create_function(|lua, this: UserDataRef<EntityHandle>| {
+        lua.create_function(|lua, this: EntityHandle| {
             let despawned = with_world(|world| world.despawn(this.entity))?;
-            clear_reference_cache(lua)?;
+            forget_references(lua)?;
             Ok(despawned)
         })?,
     )?;
     methods.raw_set(
         "id",
-        lua.create_function(|_, this: UserDataRef<EntityHandle>| Ok(this.entity.to_bits() as i64))?,
+        lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_bits() as i64))?,
     )?;
-    Ok(methods)
+
+    let metatable = lua.create_table()?;
+    metatable.raw_set("__index", methods)?;
+    metatable.raw_set(
+        "__newindex",
+        lua.create_function(|_, _: Variadic<Value>| -> mlua::Result<()> {
+            Err(script_error("entity handles are read-only"))
+        })?,
+    )?;
+    metatable.raw_set(
+        "__tostring",
+        lua.create_function(|_, this: EntityHandle| Ok(format!("Entity({})", this.entity)))?,
+    )?;
+    metatable.raw_set("__metatable", "Entity")?;
+    lua.set_app_data(Handles {
+        metatable,
+        interned,
+        state,
+        slots,
+    });
+    Ok(())
+}
+
+/// `entity:get` when the handle has no current reference for `name`: asks the world, and
+/// caches the reference in the handle (the same one again after a removal elsewhere).
+fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Option<AnyUserData>> {
+    let entity = EntityHandle::from_lua(Value::Table(handle.clone()), lua)?.entity;
+    let (name, entry) = component_entry(lua, &name.to_str()?)?;
+    match with_world(|world| (entry.has)(world, entity))? {
+        None => Err(stale_despawned(entity, name)),
+        Some(false) => Ok(None),
+        Some(true) => {
+            let (slot, generation, end) = {
+                let handles = lua
+                    .app_data_ref::<Handles>()
+                    .ok_or_else(|| script_error("internal error: no entity handles"))?;
+                let mut end: i64 = handles.state.raw_get(2)?;
+                let slot = match handles.slots.raw_get::<Option<i64>>(name)? {
+                    Some(slot) => slot,
+                    None => {
+                        handles.slots.raw_set(name, end)?;
+                        end += 1;
+                        handles.state.raw_set(2, end)?;
+                        end - 1
+                    }
+                };
+                (slot, handles.state.raw_get::<i64>(1)?, end)
+            };
+            if handle.raw_get::<i64>(GENERATION_SLOT)? != generation {
+                // Other cached references may be of removed components: dropped, to be
+                // checked again when asked for.
+                for other in (FIRST_REFERENCE_SLOT..end).filter(|s| *s != slot) {
+                    handle.raw_set(other, Value::Nil)?;
+                }
+                handle.raw_set(GENERATION_SLOT, generation)?;
+            }
+            let reference = match handle.raw_get::<Option<AnyUserData>>(slot)? {
+                Some(reference) => reference,
+                None => (entry.new_ref)(lua, entity)?,
+            };
+            handle.raw_set(slot, &reference)?;
+            Ok(Some(reference))
+        }
+    }
 }
 
 /// The global `world` table.

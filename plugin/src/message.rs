@@ -100,11 +100,11 @@ impl ScriptValue {
     }
 
     /// Copies a Lua value; `what` names it in errors (`payload.pos`).
-    pub(crate) fn from_lua(value: &Value, what: &str) -> mlua::Result<Self> {
-        Self::from_lua_at(value, what, 0)
+    pub(crate) fn from_lua(lua: &Lua, value: &Value, what: &str) -> mlua::Result<Self> {
+        Self::from_lua_at(lua, value, what, 0)
     }
 
-    fn from_lua_at(value: &Value, what: &str, depth: usize) -> mlua::Result<Self> {
+    fn from_lua_at(lua: &Lua, value: &Value, what: &str, depth: usize) -> mlua::Result<Self> {
         Ok(match value {
             Value::Nil => ScriptValue::Nil,
             Value::Boolean(b) => ScriptValue::Bool(*b),
@@ -112,10 +112,10 @@ impl ScriptValue {
             Value::Integer(i) => ScriptValue::Integer(*i as i64),
             Value::Number(n) => ScriptValue::Number(*n),
             Value::String(s) => ScriptValue::String(s.to_str()?.to_owned()),
-            Value::UserData(ud) if ud.is::<EntityHandle>() => {
-                ScriptValue::Entity(ud.borrow::<EntityHandle>()?.entity())
-            }
             Value::Table(table) => {
+                if let Some(handle) = EntityHandle::of(lua, table)? {
+                    return Ok(ScriptValue::Entity(handle.entity()));
+                }
                 if depth >= MAX_DEPTH {
                     return Err(script_error(format!(
                         "{what} nests tables more than {MAX_DEPTH} deep (a table containing itself?)"
@@ -126,8 +126,8 @@ impl ScriptValue {
                     let (key, value) = pair?;
                     let inner = format!("{what}.{}", key_name(&key));
                     entries.push((
-                        Self::from_lua_at(&key, &inner, depth + 1)?,
-                        Self::from_lua_at(&value, &inner, depth + 1)?,
+                        Self::from_lua_at(lua, &key, &inner, depth + 1)?,
+                        Self::from_lua_at(lua, &value, &inner, depth + 1)?,
                     ));
                 }
                 ScriptValue::Table(entries)
@@ -148,7 +148,7 @@ impl ScriptValue {
             ScriptValue::Integer(i) => Value::Integer(*i as _),
             ScriptValue::Number(n) => Value::Number(*n),
             ScriptValue::String(s) => Value::String(lua.create_string(s)?),
-            ScriptValue::Entity(e) => Value::UserData(lua.create_userdata(EntityHandle::new(*e))?),
+            ScriptValue::Entity(e) => mlua::IntoLua::into_lua(EntityHandle::new(*e), lua)?,
             ScriptValue::Table(entries) => {
                 let table = lua.create_table_with_capacity(0, entries.len())?;
                 for (key, value) in entries {
@@ -283,10 +283,10 @@ impl LuaCall {
 pub(crate) fn install_send(lua: &Lua, world: &Table) -> mlua::Result<()> {
     world.set(
         "send",
-        lua.create_function(|_, (name, payload): (mlua::LuaString, Value)| {
+        lua.create_function(|lua, (name, payload): (mlua::LuaString, Value)| {
             let message = LuaMessage {
                 name: name.to_str()?.to_owned(),
-                payload: ScriptValue::from_lua(&payload, "world.send: the payload")?,
+                payload: ScriptValue::from_lua(lua, &payload, "world.send: the payload")?,
             };
             with_world(|world| {
                 world.write_message(message);

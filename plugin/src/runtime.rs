@@ -14,7 +14,7 @@ use mlua::Table;
 use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
 use crate::chunk::Chunks;
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
-use crate::handle::{clear_reference_cache, world_table};
+use crate::handle::{forget_references, install_handles, world_table};
 use crate::input::input_table;
 use crate::instance::Instance;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
@@ -66,6 +66,7 @@ impl LuaRuntime {
     pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
         let vm = Vm::new(settings)?;
         let globals = vm.lua.globals();
+        install_handles(&vm.lua)?;
         let world = world_table(&vm.lua)?;
         install_send(&vm.lua, &world)?;
         globals.set("world", world)?;
@@ -252,7 +253,7 @@ impl LuaRuntime {
     }
 
     /// `entity:get` caches its references; a component removed since (by Rust or by a
-    /// script) must read as nil, so the cache goes.
+    /// script) must read as nil, so they are checked again.
     fn forget_references_after_removals(
         &mut self,
         world: &World,
@@ -261,7 +262,7 @@ impl LuaRuntime {
         let removals = world.get_resource::<ComponentRemovals>().map_or(0, |r| r.0);
         if removals != self.removals_seen {
             self.removals_seen = removals;
-            if let Err(err) = clear_reference_cache(&self.vm.lua) {
+            if let Err(err) = forget_references(&self.vm.lua) {
                 errors.push(LuaScriptError::new(
                     LuaScriptErrorKind::Runtime,
                     "bevy_lunar",
