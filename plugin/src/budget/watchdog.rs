@@ -71,18 +71,26 @@ impl Watch {
         self.0.tid.store(tid, Ordering::Relaxed);
         ARMABLE.with(|armable| armable.store(ptr::from_ref(budget).cast_mut(), Ordering::Relaxed));
         compiler_fence(Ordering::SeqCst);
-        self.0.sequence.fetch_add(1, Ordering::Relaxed);
+        self.0.advance();
     }
 
     /// The callback returned: true if the handler armed its hook meanwhile (for the caller to
     /// remove).
     pub(super) fn stop(&self) -> bool {
-        self.0.sequence.fetch_add(1, Ordering::Relaxed);
+        self.0.advance();
         ARMABLE.with(|armable| armable.store(ptr::null_mut(), Ordering::Relaxed));
         // The handler runs on this thread: after this fence it cannot arm any more, and
         // whatever it armed before shows in `ARMED`.
         compiler_fence(Ordering::SeqCst);
         ARMED.with(|armed| armed.swap(false, Ordering::Relaxed))
+    }
+}
+
+impl Shared {
+    /// One writer (the thread running callbacks): a load and a store, no locked instruction.
+    fn advance(&self) {
+        let next = self.sequence.load(Ordering::Relaxed) + 1;
+        self.sequence.store(next, Ordering::Relaxed);
     }
 }
 
