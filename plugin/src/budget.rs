@@ -105,7 +105,7 @@ mod hooked {
         counter: Counter,
         /// The main state: where callbacks run.
         state: *mut ffi::lua_State,
-        /// `path:line: ` is prepended when raised.
+        /// The error the hook raises past the budget.
         message: String,
         #[cfg(target_os = "linux")]
         watch: Option<super::watchdog::Watch>,
