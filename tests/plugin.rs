@@ -243,6 +243,17 @@ fn syntax_errors_fail_the_load_with_path_and_line() {
     );
 }
 
+/// The scripts stopped by the instruction budget, sorted.
+fn budget_error_paths(errors: &[bevy_lunar::LuaScriptError]) -> Vec<&str> {
+    let mut paths: Vec<_> = errors
+        .iter()
+        .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
+        .map(|e| e.path.as_str())
+        .collect();
+    paths.sort();
+    paths
+}
+
 #[test]
 fn runaway_scripts_are_stopped_by_the_budget_even_through_pcall() {
     let plugin = LuaScriptingPlugin {
@@ -273,14 +284,8 @@ fn runaway_scripts_are_stopped_by_the_budget_even_through_pcall() {
     let fine = test.spawn_script("scripts/fine.lua", player("c"));
     test.settle(3);
     let errors = test.error_messages();
-    let mut budget: Vec<_> = errors
-        .iter()
-        .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
-        .map(|e| e.path.as_str())
-        .collect();
-    budget.sort();
     assert_eq!(
-        budget,
+        budget_error_paths(&errors),
         ["scripts/sneaky.lua", "scripts/spin.lua"],
         "{errors:?}"
     );
@@ -342,14 +347,8 @@ fn runaway_coroutines_are_stopped_and_coroutines_still_work() {
     let counter = test.spawn_script("scripts/counter.lua", player("c"));
     test.settle(3);
     let errors = test.error_messages();
-    let mut budget: Vec<_> = errors
-        .iter()
-        .filter(|e| e.kind == bevy_lunar::LuaScriptErrorKind::Budget)
-        .map(|e| e.path.as_str())
-        .collect();
-    budget.sort();
     assert_eq!(
-        budget,
+        budget_error_paths(&errors),
         ["scripts/resume.lua", "scripts/wrap.lua"],
         "{errors:?}"
     );

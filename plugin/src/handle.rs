@@ -1,6 +1,7 @@
 //! What scripts hold of the world: entity handles, live component and resource references, and
 //! the `world` table.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -164,10 +165,25 @@ pub(crate) struct Handles {
     /// Handles by entity bits, weak values: one handle per entity while scripts hold it.
     interned: Table,
     /// `[1]`: the removal generation, bumped whenever a registered component is removed; cached
-    /// references of an older generation are checked again. `[2]`: the next free slot.
-    state: Table,
+    /// references of an older generation are checked again. A table: `entity:get` reads it.
+    generation: Table,
     /// Component name -> reference slot.
     slots: Table,
+    /// The slot the next component name gets.
+    next_slot: Cell<i64>,
+}
+
+impl Handles {
+    /// The reference slot of the component `name`, given on first use.
+    fn slot(&self, name: &'static str) -> mlua::Result<i64> {
+        if let Some(slot) = self.slots.raw_get::<Option<i64>>(name)? {
+            return Ok(slot);
+        }
+        let slot = self.next_slot.get();
+        self.slots.raw_set(name, slot)?;
+        self.next_slot.set(slot + 1);
+        Ok(slot)
+    }
 }
 
 /// A component was removed somewhere: `entity:get` checks its cached references again (a
@@ -175,8 +191,8 @@ pub(crate) struct Handles {
 pub(crate) fn forget_references(lua: &Lua) -> mlua::Result<()> {
     match lua.app_data_ref::<Handles>() {
         Some(handles) => {
-            let generation: i64 = handles.state.raw_get(1)?;
-            handles.state.raw_set(1, generation + 1)
+            let generation: i64 = handles.generation.raw_get(1)?;
+            handles.generation.raw_set(1, generation + 1)
         }
         None => Ok(()),
     }
@@ -234,12 +250,12 @@ impl EntityHandle {
 /// current, the Rust `slow_get` otherwise. Scripts call it every frame, so it stays out of Rust
 /// when it can.
 const GET: &str = r#"
-local slots, state, slow_get = ...
+local slots, generation, slow_get = ...
 return function(self, name)
     local slot = slots[name]
     if slot then
         local reference = self[slot]
-        if reference and self[1] == state[1] then return reference end
+        if reference and self[1] == generation[1] then return reference end
     end
     return slow_get(self, name)
 end
@@ -247,9 +263,8 @@ end
 
 /// The Lua side of handles: their metatable and methods, in the app data as [`Handles`].
 pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
-    let state = lua.create_table()?;
-    state.raw_set(1, 0)?;
-    state.raw_set(2, FIRST_REFERENCE_SLOT)?;
+    let generation = lua.create_table()?;
+    generation.raw_set(1, 0)?;
     let slots = lua.create_table()?;
     let interned = lua.create_table()?;
     let weak_values = lua.create_table()?;
@@ -259,7 +274,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     let methods = lua.create_table()?;
     let get: Function = lua.load(GET).set_name("=[bevy_lunar entity:get]").call((
         &slots,
-        &state,
+        &generation,
         lua.create_function(slow_get)?,
     ))?;
     methods.raw_set("get", get)?;
@@ -326,8 +341,9 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     lua.set_app_data(Handles {
         metatable,
         interned,
-        state,
+        generation,
         slots,
+        next_slot: Cell::new(FIRST_REFERENCE_SLOT),
     });
     Ok(())
 }
@@ -345,17 +361,9 @@ fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Optio
                 let handles = lua
                     .app_data_ref::<Handles>()
                     .ok_or_else(|| script_error("internal error: no entity handles"))?;
-                let mut end: i64 = handles.state.raw_get(2)?;
-                let slot = match handles.slots.raw_get::<Option<i64>>(name)? {
-                    Some(slot) => slot,
-                    None => {
-                        handles.slots.raw_set(name, end)?;
-                        end += 1;
-                        handles.state.raw_set(2, end)?;
-                        end - 1
-                    }
-                };
-                (slot, handles.state.raw_get::<i64>(1)?, end)
+                let slot = handles.slot(name)?;
+                let generation: i64 = handles.generation.raw_get(1)?;
+                (slot, generation, handles.next_slot.get())
             };
             if handle.raw_get::<i64>(GENERATION_SLOT)? != generation {
                 // Other cached references may be of removed components: dropped, to be
