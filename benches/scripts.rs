@@ -264,7 +264,12 @@ fn main() {
         "  {:>8} {:>14} {:>16} {:>12} {:>10}",
         "entities", "plain (ns)", "hand mlua (ns)", "lunar (ns)", "lunar/hand"
     );
-    for n in SIZES {
+    // `LUNAR_SIZES=500,2000,...` measures other entity counts.
+    let sizes: Vec<usize> = std::env::var("LUNAR_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| SIZES.to_vec());
+    for n in sizes {
         let mut plain = plain_app(n);
         let mut hand = hand_app(n);
         let rss_before = peak_rss_kib();

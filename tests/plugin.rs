@@ -662,3 +662,80 @@ fn get_sees_components_removed_and_added_by_rust() {
     assert_eq!(name(&test), "at (3, 4)");
     assert!(test.errors().is_empty(), "{:?}", test.errors());
 }
+
+/// Number and boolean fields of every width, for the reads and writes of live references.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub struct Gauges {
+    pub speed: f32,
+    pub score: f64,
+    pub armor: i32,
+    pub lives: u8,
+    pub big: u64,
+    pub alive: bool,
+    #[lua(readonly)]
+    pub serial: i64,
+    pub checked: i64,
+}
+
+#[lua_methods]
+impl Gauges {
+    pub fn new() -> Self {
+        Gauges::default()
+    }
+}
+
+#[test]
+fn component_references_read_and_write_fields_exactly_as_owned_values() {
+    // Each write is tried on a live reference and on an owned value: same result, same
+    // error, same value after (a refused write changes nothing).
+    let mut test = game(&[(
+        "scripts/gauges.lua",
+        r#"
+        local cases = {
+            {"speed", 1.5}, {"speed", 7}, {"speed", 1e300}, {"speed", "fast"},
+            {"score", 3}, {"score", -2.25}, {"score", {}}, {"score", true},
+            {"armor", 5}, {"armor", 6.0}, {"armor", 6.5}, {"armor", 2^40}, {"armor", false},
+            {"lives", 255}, {"lives", 256}, {"lives", -1},
+            {"big", 2^62}, {"big", 9007199254740993}, {"big", -1},
+            {"alive", true}, {"alive", 1}, {"alive", nil},
+            {"serial", 4}, {"nope", 1},
+        }
+        local function try(target, field, value)
+            local ok, err = pcall(function() target[field] = value end)
+            local read_ok, read = pcall(function() return target[field] end)
+            return string.format("%s|%s|%s|%s", ok, tostring(err):match("^[^\n]*"),
+                read_ok, tostring(read):match("^[^\n]*"))
+        end
+        function on_start()
+            local live, owned = entity:get("Gauges"), Gauges.new()
+            local mismatches = {}
+            for _, case in ipairs(cases) do
+                local a, b = try(live, case[1], case[2]), try(owned, case[1], case[2])
+                if a ~= b then
+                    mismatches[#mismatches + 1] = case[1] .. " = " .. tostring(case[2]) ..
+                        ": live " .. a .. ", owned " .. b
+                end
+            end
+            assert(#mismatches == 0, table.concat(mismatches, "\n"))
+            live.checked = #cases
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<Gauges>();
+    let e = test.spawn_script("scripts/gauges.lua", Gauges::default());
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert_eq!(
+        test.app.world().get::<Gauges>(e),
+        Some(&Gauges {
+            speed: 7.0,
+            score: -2.25,
+            armor: 6,
+            lives: 255,
+            big: 9007199254740993,
+            alive: true,
+            serial: 0,
+            checked: 24,
+        })
+    );
+}

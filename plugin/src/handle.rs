@@ -12,7 +12,7 @@ use bevy::ecs::resource::Resource;
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
 use crate::types::{component_entries, component_entry, resource_entry};
-use crate::userdata::{Place, script_error};
+use crate::userdata::{KeyedAccess, LuaRef, Place, register_keyed_access, script_error, set_key};
 use crate::world::with_world;
 
 /// The error of a reference whose entity or component is gone.
@@ -78,6 +78,40 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
             }
             None => Err(gone::<T>(world, entity)),
         })?
+    }
+}
+
+impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> ComponentPlace<T> {
+    /// Lets the number and boolean fields of `T` references reach the component directly
+    /// (`userdata/fast.rs`), keyed by the entity. Installed with the type, before any
+    /// reference to `T` (whose metatable is built with the first one).
+    pub(crate) fn install_fast_access(lua: &Lua) {
+        register_keyed_access::<T>(
+            lua,
+            KeyedAccess {
+                with_ref: |key, f| {
+                    Entity::try_from_bits(key).is_some_and(|entity| {
+                        with_world(|world| world.get::<T>(entity).map(f).is_some()).unwrap_or(false)
+                    })
+                },
+                with_mut: |key, f| {
+                    Entity::try_from_bits(key).is_some_and(|entity| {
+                        // `get_mut` marks the component changed, as the ordinary setter does.
+                        with_world(|world| {
+                            world.get_mut::<T>(entity).map(|mut c| f(&mut c)).is_some()
+                        })
+                        .unwrap_or(false)
+                    })
+                },
+            },
+        );
+    }
+
+    /// A new live reference to the component `T` of `entity`, keyed by the entity.
+    pub(crate) fn new_ref(lua: &Lua, entity: Entity) -> mlua::Result<AnyUserData> {
+        let reference = lua.create_userdata(LuaRef::new(ComponentPlace::<T>::new(entity)))?;
+        set_key(lua, &reference, entity.to_bits())?;
+        Ok(reference)
     }
 }
 

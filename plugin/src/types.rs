@@ -60,9 +60,7 @@ impl LuaTypeRegistry {
         self.components.insert(
             T::TYPE_NAME,
             ComponentEntry {
-                new_ref: |lua, entity| {
-                    lua.create_userdata(LuaRef::new(ComponentPlace::<T>::new(entity)))
-                },
+                new_ref: ComponentPlace::<T>::new_ref,
                 has: |world, entity| world.get_entity(entity).ok().map(|e| e.contains::<T>()),
                 insert: insert_component::<T>,
                 remove: |world, entity| {
@@ -76,6 +74,12 @@ impl LuaTypeRegistry {
             },
         );
         self.add_type::<T>();
+        if let Some(entry) = self.type_tables.iter_mut().find(|t| t.name == T::TYPE_NAME) {
+            entry.install = |lua| {
+                ComponentPlace::<T>::install_fast_access(lua);
+                register_type::<T>(lua).map(drop)
+            };
+        }
     }
 
     pub(crate) fn add_resource<T: Resource<Mutability = Mutable> + LuaUserData>(&mut self) {

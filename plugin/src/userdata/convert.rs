@@ -9,6 +9,7 @@ use std::fmt;
 
 use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 
+use super::fast::{Scalar, ScalarConvert};
 use super::reference::with_value;
 use super::{LuaUserData, NewUserData};
 
@@ -73,6 +74,9 @@ pub trait LuaConvert: Sized {
     /// How scripts see the type, as used in error messages (`integer`, `number`, `Vec2`).
     fn lua_type() -> Cow<'static, str>;
 
+    /// For numbers and booleans: the conversion the fast field functions use (`fast.rs`).
+    const SCALAR: Option<ScalarConvert<Self>> = None;
+
     /// What a borrowed value becomes on its way to Lua: the value itself for numbers and
     /// booleans (pushed without going through `mlua::Value`), a Lua value otherwise.
     type Out: IntoLua + 'static;
@@ -106,6 +110,18 @@ macro_rules! convert_int {
             fn lua_type() -> Cow<'static, str> {
                 Cow::Borrowed("integer")
             }
+
+            const SCALAR: Option<ScalarConvert<Self>> = Some(ScalarConvert {
+                to: |x| match i64::try_from(*x) {
+                    Ok(i) => Scalar::Integer(i),
+                    Err(_) => Scalar::Number(*x as f64),
+                },
+                // Floats with an integral value are left to `from_lua`.
+                from: |s| match s {
+                    Scalar::Integer(i) => <$ty>::try_from(i).ok(),
+                    _ => None,
+                },
+            });
 
             // mlua pushes values above i64::MAX (u64, usize) as floats: a Lua integer cannot
             // hold them.
@@ -150,6 +166,15 @@ impl LuaConvert for f64 {
         Cow::Borrowed("number")
     }
 
+    const SCALAR: Option<ScalarConvert<Self>> = Some(ScalarConvert {
+        to: |x| Scalar::Number(*x),
+        from: |s| match s {
+            Scalar::Number(n) => Some(n),
+            Scalar::Integer(i) => Some(i as f64),
+            Scalar::Boolean(_) => None,
+        },
+    });
+
     type Out = f64;
 
     #[inline]
@@ -171,6 +196,19 @@ impl LuaConvert for f32 {
     fn lua_type() -> Cow<'static, str> {
         Cow::Borrowed("number")
     }
+
+    const SCALAR: Option<ScalarConvert<Self>> = Some(ScalarConvert {
+        to: |x| Scalar::Number(f64::from(*x)),
+        from: |s| {
+            let n = match s {
+                Scalar::Number(n) => n,
+                Scalar::Integer(i) => i as f64,
+                Scalar::Boolean(_) => return None,
+            };
+            // Beyond f32's range: `from_lua` words the error.
+            (!n.is_finite() || n.abs() <= f64::from(f32::MAX)).then_some(n as f32)
+        },
+    });
 
     type Out = f64;
 
@@ -197,6 +235,14 @@ impl LuaConvert for bool {
     fn lua_type() -> Cow<'static, str> {
         Cow::Borrowed("boolean")
     }
+
+    const SCALAR: Option<ScalarConvert<Self>> = Some(ScalarConvert {
+        to: |b| Scalar::Boolean(*b),
+        from: |s| match s {
+            Scalar::Boolean(b) => Some(b),
+            _ => None,
+        },
+    });
 
     type Out = bool;
 

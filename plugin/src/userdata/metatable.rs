@@ -23,11 +23,15 @@ use mlua::{
 use super::LuaUserData;
 use super::convert::ConvertError;
 use super::error;
+use super::fast::{fast_getter, fast_setter};
 use super::reference::{LuaRef, project_userdata, with_value, with_value_mut};
 use super::registry::{Field, FieldKind, Registrar};
 
 /// How a Lua `self` reaches the `T` it stands for.
 trait Access<T: LuaUserData>: 'static {
+    /// Whether `self` is a reference, whose number and boolean fields may be reached by the
+    /// fast field functions (`fast.rs`).
+    const REFERENCE: bool;
     /// `self` for reads and `&self` methods.
     type Shared: FromLua + 'static;
     /// `self` for writes of values that convert without borrowing, and `&mut self` methods.
@@ -50,6 +54,7 @@ trait Access<T: LuaUserData>: 'static {
 struct Owned;
 
 impl<T: LuaUserData> Access<T> for Owned {
+    const REFERENCE: bool = false;
     type Shared = UserDataRef<T>;
     type Exclusive = UserDataRefMut<T>;
     type Owner = AnyUserData;
@@ -81,6 +86,7 @@ impl<T: LuaUserData> Access<T> for Owned {
 struct ByRef;
 
 impl<T: LuaUserData> Access<T> for ByRef {
+    const REFERENCE: bool = true;
     type Shared = UserDataRef<LuaRef<T>>;
     type Exclusive = UserDataRef<LuaRef<T>>;
     type Owner = UserDataRef<LuaRef<T>>;
@@ -311,12 +317,20 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
             readonly,
             kind,
         } = field;
+        let scalar = match kind {
+            FieldKind::Value { scalar, .. } if A::REFERENCE => scalar,
+            _ => None,
+        };
         let getter = match kind {
-            FieldKind::Value { to_lua, .. } => {
-                self.lua.create_function(move |lua, this: A::Shared| {
+            FieldKind::Value { to_lua, .. } => self
+                .lua
+                .create_function(move |lua, this: A::Shared| {
                     A::with(&this, |value| to_lua(get(value), lua))?
                 })
-            }
+                .and_then(|ordinary| match &scalar {
+                    Some(scalar) => fast_getter(self.lua, get, scalar, ordinary),
+                    None => Ok(ordinary),
+                }),
             FieldKind::Nested { new_ref, .. } => {
                 self.lua.create_function(move |lua, owner: A::Owner| {
                     new_ref(A::project(owner, get, get_mut), lua)
@@ -327,7 +341,12 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
         if readonly {
             self.readonly.push(name);
         } else {
-            let setter = self.setter(name, get_mut, &kind);
+            let setter = self
+                .setter(name, get_mut, &kind)
+                .and_then(|ordinary| match &scalar {
+                    Some(scalar) => fast_setter(self.lua, get_mut, scalar, ordinary),
+                    None => Ok(ordinary),
+                });
             insert(&self.setters, name, setter, &mut self.error);
         }
     }

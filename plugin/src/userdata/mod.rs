@@ -7,6 +7,7 @@
 
 mod convert;
 mod error;
+mod fast;
 mod metatable;
 pub mod ops;
 mod reference;
@@ -17,6 +18,8 @@ use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
 pub use convert::{ConvertError, LuaConvert, describe};
 pub use error::{bad_argument, method_error, script_error};
+pub(crate) use fast::{KeyedAccess, register_keyed_access, set_key};
+pub use fast::{Scalar, ScalarConvert};
 pub use metatable::register_userdata;
 pub use reference::{LuaRef, Place, with_value, with_value_mut};
 pub use registry::{Field, FieldKind, Registrar};

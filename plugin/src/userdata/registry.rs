@@ -9,6 +9,7 @@ use mlua::{FromLuaMulti, IntoLua, IntoLuaMulti, Lua, MetaMethod, Table, Value};
 
 use super::LuaUserData;
 use super::convert::ConvertError;
+use super::fast::ScalarConvert;
 use super::reference::LuaRef;
 
 /// One exposed field, as the derive describes it. `O` is what a read hands to Lua.
@@ -30,6 +31,8 @@ pub enum FieldKind<F: 'static, O> {
         to_lua: fn(&F, &Lua) -> mlua::Result<O>,
         from_lua: fn(Value, &Lua) -> Result<F, ConvertError>,
         borrows: bool,
+        /// Numbers and booleans: what the fast field functions of references use.
+        scalar: Option<ScalarConvert<F>>,
     },
     /// A derived type: read as a live reference into the owner, written by copy.
     Nested {

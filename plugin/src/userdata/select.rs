@@ -55,6 +55,7 @@ impl<F: LuaConvert> FieldViaConvert<F> for &&FieldProbe<F> {
             to_lua: F::to_lua,
             from_lua: F::from_lua,
             borrows: F::BORROWS,
+            scalar: F::SCALAR,
         }
     }
 }
@@ -69,6 +70,7 @@ impl<F: IntoLua + FromLua + Clone + 'static> FieldViaMlua<F> for &FieldProbe<F> 
             to_lua: |value, _lua| Ok(value.clone()),
             from_lua: mlua_from_lua,
             borrows: true,
+            scalar: None,
         }
     }
 }

@@ -1,0 +1,433 @@
+//! Field access on live references without mlua's callback machinery (Lua 5.4).
+//!
+//! `p.health = p.health - dt` on a component reference runs four field accesses, and through
+//! mlua each costs about 900 instructions: the callback trampoline, the userdata type check,
+//! the borrow of the reference, the place's lookup. For numbers and booleans of references
+//! whose place is *keyed* (a component of an entity: the key is the entity), a plain C
+//! function does the same in a fraction: it reads the key from the userdata's own user value,
+//! asks the place's [`KeyedAccess`] for the value, and pushes it.
+//!
+//! The fast functions handle only the plain case. Anything else (a stale reference, a value of
+//! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
+//! function, called with the same arguments, so errors and conversions are exactly the same.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+
+use mlua::Lua;
+
+/// A field value on its way between Lua and a fast field function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Integer(i64),
+    Number(f64),
+    Boolean(bool),
+}
+
+/// How a field type converts to and from a [`Scalar`]; `from` returns `None` for anything the
+/// strict conversion would not accept as it is (the ordinary path then decides).
+pub struct ScalarConvert<F> {
+    pub to: fn(&F) -> Scalar,
+    pub from: fn(Scalar) -> Option<F>,
+}
+
+impl<F> Clone for ScalarConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for ScalarConvert<F> {}
+
+/// How a fast field function reaches the `T` of a keyed place; `false` when it cannot (the key
+/// names nothing, the world is not at hand), for the ordinary path to explain.
+#[cfg_attr(not(feature = "lua54"), allow(dead_code))] // read by the Lua 5.4 fast path only
+pub(crate) struct KeyedAccess<T> {
+    pub with_ref: WithRef<T>,
+    pub with_mut: WithMut<T>,
+}
+
+/// Calls the function with the `T` the key names; `false` if it cannot.
+pub(crate) type WithRef<T> = fn(u64, &mut dyn FnMut(&T)) -> bool;
+pub(crate) type WithMut<T> = fn(u64, &mut dyn FnMut(&mut T)) -> bool;
+
+impl<T> Clone for KeyedAccess<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for KeyedAccess<T> {}
+
+/// The keyed places of a Lua state, by target type: in its app data.
+#[derive(Default)]
+struct KeyedPlaces(HashMap<TypeId, Box<dyn Any>>);
+
+/// Declares that references to `T` may be keyed, reached through `access`. Call it before the
+/// first reference to `T` is made: the reference metatable is built then.
+pub(crate) fn register_keyed_access<T: 'static>(lua: &Lua, access: KeyedAccess<T>) {
+    if lua.app_data_ref::<KeyedPlaces>().is_none() {
+        lua.set_app_data(KeyedPlaces::default());
+    }
+    if let Some(mut places) = lua.app_data_mut::<KeyedPlaces>() {
+        places
+            .0
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(access));
+    }
+}
+
+#[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+fn keyed_access<T: 'static>(lua: &Lua) -> Option<KeyedAccess<T>> {
+    let places = lua.app_data_ref::<KeyedPlaces>()?;
+    places.0.get(&TypeId::of::<T>())?.downcast_ref().copied()
+}
+
+#[cfg(feature = "lua54")]
+pub(crate) use lua54::{fast_getter, fast_setter, set_key};
+
+#[cfg(not(feature = "lua54"))]
+pub(crate) use fallback::{fast_getter, fast_setter, set_key};
+
+/// Other Lua versions: the ordinary functions only.
+#[cfg(not(feature = "lua54"))]
+mod fallback {
+    use mlua::{AnyUserData, Function, Lua};
+
+    use super::ScalarConvert;
+
+    pub(crate) fn set_key(_lua: &Lua, _reference: &AnyUserData, _key: u64) -> mlua::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn fast_getter<T: 'static, F: 'static>(
+        _lua: &Lua,
+        _get: fn(&T) -> &F,
+        _convert: &ScalarConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<Function> {
+        Ok(ordinary)
+    }
+
+    pub(crate) fn fast_setter<T: 'static, F: 'static>(
+        _lua: &Lua,
+        _get_mut: fn(&mut T) -> &mut F,
+        _convert: &ScalarConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<Function> {
+        Ok(ordinary)
+    }
+}
+
+#[cfg(feature = "lua54")]
+mod lua54 {
+    use std::ffi::c_int;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use mlua::{AnyUserData, Function, Lua, ffi};
+
+    use super::{Scalar, ScalarConvert, WithMut, WithRef, keyed_access};
+
+    /// The upvalues of a fast field function: the ordinary function, and a userdata holding
+    /// its [`Getter`] or [`Setter`].
+    const ORDINARY: c_int = ffi::lua_upvalueindex(1);
+    const FIELD: c_int = ffi::lua_upvalueindex(2);
+
+    /// What the fast getter of one field needs: plain function pointers (no drop).
+    struct Getter<T, F> {
+        get: fn(&T) -> &F,
+        to: fn(&F) -> Scalar,
+        place: WithRef<T>,
+    }
+
+    struct Setter<T, F> {
+        get_mut: fn(&mut T) -> &mut F,
+        from: fn(Scalar) -> Option<F>,
+        place: WithMut<T>,
+    }
+
+    /// Stores `key` in the reference userdata itself (its first user value, which mlua leaves
+    /// unused unless `set_user_value` is called, as nothing here does): the fast functions
+    /// find it there without a lookup.
+    pub(crate) fn set_key(lua: &Lua, reference: &AnyUserData, key: u64) -> mlua::Result<()> {
+        // SAFETY: the stack holds the userdata and the key as pushed by `exec_raw`; the user
+        // value slot 1 exists on every userdata mlua makes (`lua_newuserdata` makes one).
+        unsafe {
+            lua.exec_raw::<()>((reference, key as i64), |state| {
+                ffi::lua_setiuservalue(state, -2, 1);
+                ffi::lua_pop(state, 1);
+            })
+        }
+    }
+
+    /// The getter of field `get` of `T` references: fast for keyed references, `ordinary`
+    /// otherwise. Without a [`KeyedAccess`](super::KeyedAccess) for `T`, `ordinary` itself.
+    pub(crate) fn fast_getter<T: 'static, F: 'static>(
+        lua: &Lua,
+        get: fn(&T) -> &F,
+        convert: &ScalarConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<Function> {
+        let Some(place) = keyed_access::<T>(lua) else {
+            return Ok(ordinary);
+        };
+        let to = convert.to;
+        let place = place.with_ref;
+        closure(lua, ordinary, Getter { get, to, place }, fast_get::<T, F>)
+    }
+
+    /// The setter counterpart of [`fast_getter`].
+    pub(crate) fn fast_setter<T: 'static, F: 'static>(
+        lua: &Lua,
+        get_mut: fn(&mut T) -> &mut F,
+        convert: &ScalarConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<Function> {
+        let Some(place) = keyed_access::<T>(lua) else {
+            return Ok(ordinary);
+        };
+        let from = convert.from;
+        let place = place.with_mut;
+        closure(
+            lua,
+            ordinary,
+            Setter {
+                get_mut,
+                from,
+                place,
+            },
+            fast_set::<T, F>,
+        )
+    }
+
+    /// A C closure of `function` over `ordinary` and `field` (moved into a userdata).
+    fn closure<D: 'static>(
+        lua: &Lua,
+        ordinary: Function,
+        field: D,
+        function: ffi::lua_CFunction,
+    ) -> mlua::Result<Function> {
+        const { assert!(!std::mem::needs_drop::<D>()) };
+        // SAFETY: `exec_raw` pushed `ordinary`. The userdata block is fresh, sized for a `D`
+        // and aligned for any Lua value (at least 8 bytes, enough for function pointers); `D`
+        // needs no drop, so Lua may free the block without running anything.
+        // `lua_pushcclosure` takes both values as upvalues, in the order the constants above
+        // name.
+        unsafe {
+            lua.exec_raw(ordinary, |state| {
+                let block = ffi::lua_newuserdatauv(state, size_of::<D>(), 0);
+                block.cast::<D>().write(field);
+                ffi::lua_pushcclosure(state, function, 2);
+            })
+        }
+    }
+
+    /// The key stored by [`set_key`] in the userdata at `index`, if it is one.
+    ///
+    /// SAFETY: `state` is a live Lua state in a C function call with `index` valid.
+    unsafe fn key(state: *mut ffi::lua_State, index: c_int) -> Option<u64> {
+        // SAFETY: per the caller; a full userdata has user value slots to read.
+        unsafe {
+            if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA {
+                return None;
+            }
+            let mut is_integer = 0;
+            ffi::lua_getiuservalue(state, index, 1);
+            let key = ffi::lua_tointegerx(state, -1, &mut is_integer) as u64;
+            ffi::lua_pop(state, 1);
+            (is_integer != 0).then_some(key)
+        }
+    }
+
+    /// The [`Getter`] or [`Setter`] of the running fast function.
+    ///
+    /// SAFETY: called from a function made by [`closure`] with a `D`.
+    unsafe fn field<'a, D>(state: *mut ffi::lua_State) -> &'a D {
+        // SAFETY: per the caller, upvalue `FIELD` is the userdata `closure` wrote a `D` into;
+        // the closure keeps it alive while it runs.
+        unsafe { &*ffi::lua_touserdata(state, FIELD).cast::<D>() }
+    }
+
+    /// Hands the call to the ordinary function: same arguments, its results (or its error).
+    ///
+    /// SAFETY: called from a fast field function, with no Rust value that needs dropping alive
+    /// in the caller: an error raised by the ordinary function leaves through Lua's `longjmp`.
+    unsafe fn ordinary(state: *mut ffi::lua_State, results: c_int) -> c_int {
+        // SAFETY: per the caller; `ORDINARY` holds a function.
+        unsafe {
+            let args = ffi::lua_gettop(state);
+            ffi::lua_pushvalue(state, ORDINARY);
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, args, results);
+        }
+        results
+    }
+
+    /// `reference.field`.
+    unsafe extern "C-unwind" fn fast_get<T: 'static, F: 'static>(
+        state: *mut ffi::lua_State,
+    ) -> c_int {
+        // A panic must not unwind into Lua's C frames: it falls back to the ordinary getter,
+        // which reports it as an error.
+        let value = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: this function is only made by `fast_getter`, with a `Getter<T, F>`.
+            let (key, field) = unsafe { (key(state, 1)?, field::<Getter<T, F>>(state)) };
+            let mut value = None;
+            (field.place)(key, &mut |target| {
+                value = Some((field.to)((field.get)(target)))
+            });
+            value
+        }))
+        .ok()
+        .flatten();
+        // SAFETY: a live state in a C function call; pushing a scalar needs no allocation.
+        unsafe {
+            match value {
+                Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
+                Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
+                Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
+                None => return ordinary(state, 1),
+            }
+        }
+        1
+    }
+
+    /// `reference.field = value`.
+    unsafe extern "C-unwind" fn fast_set<T: 'static, F: 'static>(
+        state: *mut ffi::lua_State,
+    ) -> c_int {
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: this function is only made by `fast_setter`, with a `Setter<T, F>`, and
+            // called with the reference and the value.
+            let (key, field, scalar) = unsafe {
+                let scalar = match ffi::lua_type(state, 2) {
+                    ffi::LUA_TNUMBER if ffi::lua_isinteger(state, 2) != 0 => {
+                        Scalar::Integer(ffi::lua_tointegerx(state, 2, std::ptr::null_mut()))
+                    }
+                    ffi::LUA_TNUMBER => {
+                        Scalar::Number(ffi::lua_tonumberx(state, 2, std::ptr::null_mut()))
+                    }
+                    ffi::LUA_TBOOLEAN => Scalar::Boolean(ffi::lua_toboolean(state, 2) != 0),
+                    _ => return false,
+                };
+                let Some(key) = key(state, 1) else {
+                    return false;
+                };
+                (key, field::<Setter<T, F>>(state), scalar)
+            };
+            let Some(value) = (field.from)(scalar) else {
+                return false;
+            };
+            let mut value = Some(value);
+            (field.place)(key, &mut |target| {
+                if let Some(value) = value.take() {
+                    *(field.get_mut)(target) = value;
+                }
+            })
+        }))
+        .unwrap_or(false);
+        if written {
+            0
+        } else {
+            // SAFETY: nothing to drop is alive here.
+            unsafe { ordinary(state, 0) }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::KeyedAccess;
+        use super::*;
+
+        #[test]
+        fn fast_functions_take_keyed_references_and_leave_the_rest_to_the_ordinary_ones() {
+            // A "place" keyed by an index into a thread-local array of two numbers.
+            thread_local! {
+                static VALUES: std::cell::RefCell<[f64; 2]> = const { std::cell::RefCell::new([1.5, 2.5]) };
+            }
+            let lua = Lua::new();
+            super::super::register_keyed_access::<[f64; 1]>(
+                &lua,
+                KeyedAccess {
+                    with_ref: |key, f| {
+                        VALUES.with(|v| {
+                            let values = v.borrow();
+                            let Some(x) = values.get(key as usize) else {
+                                return false;
+                            };
+                            f(&[*x]);
+                            true
+                        })
+                    },
+                    with_mut: |key, f| {
+                        VALUES.with(|v| {
+                            let mut values = v.borrow_mut();
+                            let Some(x) = values.get_mut(key as usize) else {
+                                return false;
+                            };
+                            let mut cell = [*x];
+                            f(&mut cell);
+                            *x = cell[0];
+                            true
+                        })
+                    },
+                },
+            );
+            let convert = ScalarConvert::<f64> {
+                to: |x| Scalar::Number(*x),
+                from: |s| match s {
+                    Scalar::Number(n) => Some(n),
+                    Scalar::Integer(i) => Some(i as f64),
+                    Scalar::Boolean(_) => None,
+                },
+            };
+            let ordinary_get = lua
+                .create_function(|_, _: mlua::Value| Ok("ordinary"))
+                .unwrap();
+            let ordinary_set = lua
+                .create_function(
+                    |_, (_, v): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                        Err(mlua::Error::runtime(format!(
+                            "ordinary setter got {}",
+                            v.type_name()
+                        )))
+                    },
+                )
+                .unwrap();
+            let get =
+                fast_getter::<[f64; 1], f64>(&lua, |a| &a[0], &convert, ordinary_get).unwrap();
+            let set =
+                fast_setter::<[f64; 1], f64>(&lua, |a| &mut a[0], &convert, ordinary_set).unwrap();
+            let keyed = |key: u64| {
+                let ud = lua.create_any_userdata(()).unwrap();
+                set_key(&lua, &ud, key).unwrap();
+                ud
+            };
+            let (first, second, missing) = (keyed(0), keyed(1), keyed(7));
+            let unkeyed = lua.create_any_userdata(()).unwrap();
+
+            assert_eq!(get.call::<f64>(&first).unwrap(), 1.5);
+            assert_eq!(get.call::<f64>(&second).unwrap(), 2.5);
+            set.call::<()>((&second, 4)).unwrap();
+            assert_eq!(
+                VALUES.with(|v| v.borrow()[1]),
+                4.0,
+                "written through the place"
+            );
+            assert_eq!(
+                get.call::<String>(&missing).unwrap(),
+                "ordinary",
+                "key names nothing"
+            );
+            assert_eq!(get.call::<String>(&unkeyed).unwrap(), "ordinary", "no key");
+            assert_eq!(get.call::<String>(5).unwrap(), "ordinary", "not a userdata");
+            let err = set.call::<()>((&first, true)).unwrap_err().to_string();
+            assert!(err.contains("ordinary setter got boolean"), "{err}");
+            assert_eq!(
+                VALUES.with(|v| v.borrow()[0]),
+                1.5,
+                "a refused write changes nothing"
+            );
+        }
+    }
+}
