@@ -10,6 +10,7 @@ use crate::asset::LuaScriptAsset;
 use crate::chunk;
 use crate::error::LuaScriptError;
 use crate::handle::EntityHandle;
+use crate::prefetch::HotObjects;
 use crate::sandbox::Vm;
 
 pub(crate) struct Instance {
@@ -22,6 +23,8 @@ pub(crate) struct Instance {
     /// The last error, held back while it repeats. Boxed: instances are walked every frame,
     /// errors are rare.
     repeated: Option<Box<LuaScriptError>>,
+    /// What `on_update` touches, for the runtime to prefetch.
+    pub hot: HotObjects,
 }
 
 impl Instance {
@@ -41,6 +44,7 @@ impl Instance {
             env,
             started: false,
             repeated: None,
+            hot: HotObjects::default(),
         })
     }
 
@@ -71,6 +75,7 @@ impl Instance {
         };
         self.on_update = function(&env, "on_update");
         self.env = env;
+        self.hot = HotObjects::default();
         self.path = script.path.clone();
         self.started = true;
         let result = match function(&self.env, "on_reload") {
@@ -108,6 +113,10 @@ impl Instance {
             result = vm.budgeted(|| on_update.call::<()>(dt));
         }
         self.report(entity, result, errors);
+        // After the update: the references it got from `entity:get` are in the handle now.
+        if self.hot.due() {
+            self.hot = HotObjects::collect(self.on_update.as_ref(), &self.env);
+        }
     }
 
     /// `function(payload)` for a [`LuaCall`](crate::LuaCall); nothing if the script has no such

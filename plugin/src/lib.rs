@@ -61,6 +61,7 @@ mod input;
 mod instance;
 mod message;
 mod plugin;
+mod prefetch;
 mod runtime;
 mod sandbox;
 mod script;

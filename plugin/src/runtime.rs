@@ -165,7 +165,11 @@ impl LuaRuntime {
         for call in calls {
             self.dispatch(&call, &mut errors);
         }
-        for (entity, instance) in &mut self.instances {
+        let mut instances = self.instances.iter_mut().peekable();
+        while let Some((entity, instance)) = instances.next() {
+            if let Some((_, next)) = instances.peek() {
+                next.hot.prefetch();
+            }
             instance.update(vm, *entity, dt, &mut errors);
         }
         errors
