@@ -61,9 +61,10 @@ impl HotObjects {
         hot.push_table(env);
         if let Ok(Value::Table(handle)) = env.raw_get::<Value>("entity") {
             hot.push_table(&handle);
-            // The references `entity:get` cached in the handle (see `handle.rs`).
-            for slot in 3..=handle.raw_len() as i64 {
-                if let Ok(Value::UserData(reference)) = handle.raw_get::<Value>(slot) {
+            // The references `entity:get` cached in the handle (see `handle.rs`); their slots
+            // need not be consecutive.
+            for (_, value) in handle.pairs::<Value, Value>().flatten() {
+                if let Value::UserData(reference) = value {
                     // The userdata's header (with its metatable and user value) sits just
                     // before the block `to_pointer` gives.
                     hot.push((reference.to_pointer() as usize).saturating_sub(56));
