@@ -88,6 +88,9 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Componen
     pub(crate) fn install_fast_access(lua: &Lua) {
         register_keyed_access::<T>(
             lua,
+            // The same lookups as the `Place` impl above, without its error: the ordinary
+            // path builds that. (Going through the `Place` impl costs 170 instructions per
+            // entity-frame in the scripts bench.)
             KeyedAccess {
                 with_ref: |key, f| {
                     Entity::try_from_bits(key).is_some_and(|entity| {

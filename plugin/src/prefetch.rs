@@ -65,9 +65,7 @@ impl HotObjects {
             // need not be consecutive.
             for (_, value) in handle.pairs::<Value, Value>().flatten() {
                 if let Value::UserData(reference) = value {
-                    // The userdata's header (with its metatable and user value) sits just
-                    // before the block `to_pointer` gives.
-                    hot.push((reference.to_pointer() as usize).saturating_sub(56));
+                    hot.push(layout::userdata_header(reference.to_pointer() as usize));
                 }
             }
         }
@@ -103,6 +101,14 @@ mod layout {
     /// `LClosure`: `nupvalues` at 10, `upvals[0]` at 32.
     const CLOSURE_UPVALUES: usize = 10;
     const CLOSURE_FIRST_UPVALUE: usize = 32;
+    /// `Udata` with one user value (as mlua makes them): the block starts 56 bytes in.
+    const USERDATA_BLOCK: usize = 56;
+
+    /// The header of a userdata (with its metatable and user value), from the block
+    /// `to_pointer` gives.
+    pub(super) fn userdata_header(block: usize) -> usize {
+        block.saturating_sub(USERDATA_BLOCK)
+    }
 
     /// SAFETY: `object` is a live Lua object at least `offset + 8` bytes long.
     unsafe fn word(object: *const c_void, offset: usize) -> usize {
@@ -173,6 +179,18 @@ mod layout {
             assert_eq!(first_upvalue(&no_upvalues), None);
             let c_function = lua.create_function(|_, ()| Ok(())).unwrap();
             assert_eq!(first_upvalue(&c_function), None);
+
+            let userdata = lua.create_any_userdata(7u64).unwrap();
+            let header = userdata_header(userdata.to_pointer() as usize);
+            // SAFETY: a live `Udata` header: `nuvalue` at 10, the metatable at 24.
+            let (user_values, metatable) = unsafe {
+                (
+                    ((header + 10) as *const u16).read(),
+                    ((header + 24) as *const usize).read(),
+                )
+            };
+            assert_eq!(user_values, 1);
+            assert_ne!(metatable, 0, "mlua gives every userdata a metatable");
         }
     }
 }
@@ -187,5 +205,9 @@ mod layout {
 
     pub(super) fn first_upvalue(_function: &Function) -> Option<usize> {
         None
+    }
+
+    pub(super) fn userdata_header(block: usize) -> usize {
+        block
     }
 }

@@ -73,13 +73,12 @@ impl LuaTypeRegistry {
                 component_id: |world| world.register_component::<T>(),
             },
         );
-        self.add_type::<T>();
-        if let Some(entry) = self.type_tables.iter_mut().find(|t| t.name == T::TYPE_NAME) {
-            entry.install = |lua| {
-                ComponentPlace::<T>::install_fast_access(lua);
-                register_type::<T>(lua).map(drop)
-            };
-        }
+        // Registered as a plain type first or not, a component's type table also installs
+        // the fast field access of its references.
+        self.type_entry::<T>().install = |lua| {
+            ComponentPlace::<T>::install_fast_access(lua);
+            register_type::<T>(lua).map(drop)
+        };
     }
 
     pub(crate) fn add_resource<T: Resource<Mutability = Mutable> + LuaUserData>(&mut self) {
@@ -93,13 +92,23 @@ impl LuaTypeRegistry {
     }
 
     pub(crate) fn add_type<T: LuaUserData>(&mut self) {
-        if !self.type_tables.iter().any(|t| t.name == T::TYPE_NAME) {
-            self.type_tables.push(TypeEntry {
-                name: T::TYPE_NAME,
-                install: |lua| register_type::<T>(lua).map(drop),
-                define: Definitions::class::<T>,
-            });
-        }
+        self.type_entry::<T>();
+    }
+
+    /// The type table entry of `T`, added on first use.
+    fn type_entry<T: LuaUserData>(&mut self) -> &mut TypeEntry {
+        let index = match self.type_tables.iter().position(|t| t.name == T::TYPE_NAME) {
+            Some(index) => index,
+            None => {
+                self.type_tables.push(TypeEntry {
+                    name: T::TYPE_NAME,
+                    install: |lua| register_type::<T>(lua).map(drop),
+                    define: Definitions::class::<T>,
+                });
+                self.type_tables.len() - 1
+            }
+        };
+        &mut self.type_tables[index]
     }
 
     /// The LuaLS / EmmyLua definition file of every registered type and of the script API
