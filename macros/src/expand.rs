@@ -396,6 +396,7 @@ fn registration(function: &Function, target: &TokenStream) -> TokenStream {
         let ty = param.ty;
         let param_span = param.pat.span();
         let refused = quote!(|err| #rt::bad_argument::<#target>(#lua_name, #position, err));
+        let described = target;
         arg_values.push(value.clone());
         match &param.kind {
             ParamKind::Value | ParamKind::OtherRef => {
@@ -421,11 +422,22 @@ fn registration(function: &Function, target: &TokenStream) -> TokenStream {
             }
             ParamKind::UserData { target, mutable } => {
                 arg_types.push(quote!(#rt::__private::Value));
+                // Resolved before `self` is lent: a live reference is copied out here when
+                // its type is `Clone` (see the runtime's `receiver.rs`).
+                let binding = if *mutable {
+                    quote!(let mut)
+                } else {
+                    quote!(let)
+                };
                 conversions.push(quote_spanned! {param_span=>
-                    let #value = UserDataArg::<#target>::from_lua(#value).map_err(#refused)?;
+                    #binding #value = UserDataArg::<#target>::from_lua(
+                        #value,
+                        (&&CloneProbe::<#target>::new()).cloner(),
+                    )
+                    .map_err(|err| #rt::bad_argument_cause::<#described>(#lua_name, #position, err))?;
                 });
                 call_args.push(quote!(#value));
-                borrowed.push((value.clone(), *mutable));
+                borrowed.push((value.clone(), *mutable, position));
             }
             ParamKind::Variadic { item } => {
                 arg_types.push(quote!(::bevy_lunar::mlua::Variadic<#rt::__private::Value>));
@@ -457,15 +469,57 @@ fn registration(function: &Function, target: &TokenStream) -> TokenStream {
         }
     };
     let mut body = convert_output(&function.output, call);
-    // Derived-type references are borrowed around the call, innermost last.
-    for (value, mutable) in borrowed.iter().rev() {
-        let with = if *mutable {
-            quote!(with_mut)
+    // Derived-type arguments are borrowed around the call, innermost last; a failure names the
+    // argument.
+    for (value, mutable, position) in borrowed.iter().rev() {
+        let refused = quote!(|err| #rt::bad_argument_cause::<#target>(#lua_name, #position, err));
+        body = if *mutable {
+            quote!(#value.with_mut(__self_span, |#value| #body).map_err(#refused)?)
         } else {
-            quote!(with)
+            quote!(#value.with(|#value| #body).map_err(#refused)?)
         };
-        body = quote!(#value.#with(|#value| #body)?);
     }
+    // `&mut T` arguments copied out of live references go back once `self` is released.
+    let write_backs =
+        borrowed
+            .iter()
+            .filter(|(_, mutable, _)| *mutable)
+            .map(|(value, _, position)| {
+                quote! {
+                    #value.write_back().map_err(|err| {
+                        #rt::bad_argument_cause::<#target>(#lua_name, #position, err)
+                    })?;
+                }
+            });
+    let mlua = quote!(::bevy_lunar::mlua);
+    let span_type = quote!(::std::option::Option<#rt::__private::Span>);
+    let call = match function.receiver {
+        Receiver::None => quote! {
+            let __self_span: #span_type = ::std::option::Option::None;
+            let _ = __self_span;
+            let __result = { #body }?;
+        },
+        Receiver::Ref | Receiver::Value | Receiver::Mut => {
+            let with = if function.receiver == Receiver::Mut {
+                quote!(with_mut)
+            } else {
+                quote!(with)
+            };
+            quote! {
+                let __result = this.#with(|this| -> #mlua::Result<_> {
+                    let __self_span: #span_type =
+                        ::std::option::Option::Some(#rt::__private::Span::of(&*this));
+                    let _ = __self_span;
+                    #body
+                })??;
+            }
+        }
+    };
+    let body = quote! {
+        #call
+        #(#write_backs)*
+        ::std::result::Result::Ok(__result)
+    };
 
     let args_pattern = quote!((#(#arg_values,)*));
     let args_type = quote!((#(#arg_types,)*));
@@ -479,14 +533,14 @@ fn registration(function: &Function, target: &TokenStream) -> TokenStream {
             });
         },
         Receiver::Ref | Receiver::Value => quote_spanned! {span=>
-            registrar.method(#lua_name, |lua, this: &#target, #args_pattern: #args_type| {
+            registrar.method(#lua_name, |lua, this: #rt::This<'_, #target>, #args_pattern: #args_type| {
                 let _ = lua;
                 #(#conversions)*
                 #body
             });
         },
         Receiver::Mut => quote_spanned! {span=>
-            registrar.method_mut(#lua_name, |lua, this: &mut #target, #args_pattern: #args_type| {
+            registrar.method_mut(#lua_name, |lua, this: #rt::ThisMut<'_, #target>, #args_pattern: #args_type| {
                 let _ = lua;
                 #(#conversions)*
                 #body

@@ -13,7 +13,7 @@ use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value
 
 use crate::types::{component_entries, component_entry, resource_entry};
 use crate::userdata::{KeyedAccess, LuaRef, Place, register_keyed_access, script_error, set_key};
-use crate::world::with_world;
+use crate::world::{with_world, with_world_ref};
 
 /// The error of a reference whose entity or component is gone.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 {
     fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
         let entity = self.entity;
-        with_world(|world| match world.get::<T>(entity) {
+        with_world_ref(|world| match world.get::<T>(entity) {
             Some(component) => {
                 f(component);
                 Ok(())
@@ -94,7 +94,8 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Componen
             KeyedAccess {
                 with_ref: |key, f| {
                     Entity::try_from_bits(key).is_some_and(|entity| {
-                        with_world(|world| world.get::<T>(entity).map(f).is_some()).unwrap_or(false)
+                        with_world_ref(|world| world.get::<T>(entity).map(f).is_some())
+                            .unwrap_or(false)
                     })
                 },
                 with_mut: |key, f| {
@@ -143,7 +144,7 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
     for ResourcePlace<T>
 {
     fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
-        with_world(|world| match world.get_resource::<T>() {
+        with_world_ref(|world| match world.get_resource::<T>() {
             Some(resource) => {
                 f(resource);
                 Ok(())
@@ -319,7 +320,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         "has",
         lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
             let (name, entry) = component_entry(lua, &name.to_str()?)?;
-            with_world(|world| (entry.has)(world, this.entity))?
+            with_world_ref(|world| (entry.has)(world, this.entity))?
                 .ok_or_else(|| stale_despawned(this.entity, name))
         })?,
     )?;
@@ -390,7 +391,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
 fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Option<AnyUserData>> {
     let entity = EntityHandle::from_lua(Value::Table(handle.clone()), lua)?.entity;
     let (name, entry) = component_entry(lua, &name.to_str()?)?;
-    match with_world(|world| (entry.has)(world, entity))? {
+    match with_world_ref(|world| (entry.has)(world, entity))? {
         None => Err(stale_despawned(entity, name)),
         Some(false) => Ok(None),
         Some(true) => {
@@ -434,7 +435,7 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|_, id: i64| {
             let entity = Entity::try_from_bits(id as u64)
                 .ok_or_else(|| script_error(format!("{id} is not an entity id")))?;
-            let alive = with_world(|world| world.get_entity(entity).is_ok())?;
+            let alive = with_world_ref(|world| world.get_entity(entity).is_ok())?;
             Ok(alive.then(|| EntityHandle::new(entity)))
         })?,
     )?;

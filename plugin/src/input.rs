@@ -23,7 +23,7 @@ use bevy::window::{PrimaryWindow, Window};
 use mlua::{Function, Lua, LuaString, Table};
 
 use crate::userdata::{NewUserData, script_error};
-use crate::world::with_world;
+use crate::world::{with_world, with_world_ref};
 
 pub(crate) fn input_table(lua: &Lua) -> mlua::Result<Table> {
     let input = lua.create_table()?;
@@ -70,7 +70,7 @@ where
 {
     lua.create_function(move |_, name: LuaString| {
         let button = parse(&name.to_str()?)?;
-        with_world(|world| {
+        with_world_ref(|world| {
             world
                 .get_resource::<ButtonInput<B>>()
                 .is_some_and(|input| query(input, button))

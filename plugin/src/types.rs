@@ -11,7 +11,7 @@ use mlua::{AnyUserData, Lua, Value};
 use crate::definitions::{ClassDef, Definitions, ScriptApi};
 use crate::handle::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
-use crate::world::with_world;
+use crate::world::with_world_ref;
 
 /// How many registered components were removed (or their entities despawned) so far: when it
 /// changes, the runtime forgets the references `entity:get` cached.
@@ -155,7 +155,7 @@ fn insert_component<T: Component<Mutability = Mutable> + LuaUserData>(
 }
 
 fn get_resource<T: Resource<Mutability = Mutable> + LuaUserData>(lua: &Lua) -> mlua::Result<Value> {
-    if !with_world(|world| world.contains_resource::<T>())? {
+    if !with_world_ref(|world| world.contains_resource::<T>())? {
         return Ok(Value::Nil);
     }
     lua.create_userdata(LuaRef::new(ResourcePlace::<T>::default()))

@@ -2,35 +2,56 @@
 //!
 //! Scripts run only inside the plugin's exclusive system, which holds `&mut World`. For the
 //! duration of that system a pointer to the world is published here ([`WorldScope`]); every
-//! script access to the world goes through [`with_world`], which lends it out as `&mut World`.
+//! script access to the world goes through [`with_world`] (exclusive, `&mut World`) or
+//! [`with_world_ref`] (shared, `&World`), which lend it out like a `RefCell` would.
 //!
 //! Why this is sound:
 //! - the pointer exists only while the exclusive system runs ([`WorldScope`] clears it on drop,
 //!   panics included), so no access can outlive the `&mut World` it came from;
 //! - while the scope is open the system itself does not touch the world: the script runtime is
 //!   taken out of the world first, so nothing else holds a borrow into it;
-//! - Lua runs on this one thread, and [`with_world`] refuses to lend the world while it is
-//!   already lent (a Rust method that calls back into Lua while holding a component), so two
-//!   `&mut World` never exist at once.
+//! - Lua runs on this one thread, and the lending counts its borrows: any number of shared
+//!   `&World` at once (a method reading one component while its argument reads another), or
+//!   one `&mut World` and nothing else. A lend that would break this is refused with an error,
+//!   so `&World` and `&mut World` never exist at the same time.
+//!
+//! Arguments are resolved before their method's `self` is lent (`userdata/receiver.rs`): a live
+//! reference passed where a value, `&T` or `&mut T` is expected is copied out first (and a
+//! `&mut T` copy written back after the call), so a method on one component can take another
+//! component, or another field of the same one, without two borrows of the world overlapping.
+//! The only lend still refused is a real conflict: a Rust method that calls back into Lua while
+//! it holds a component, and Lua then reaching for the world; the error names that method.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
 
 use bevy::ecs::world::World;
 
-use crate::userdata::script_error;
+use crate::userdata::{current_call, script_error};
 
-/// The published world, and whether it is lent out right now.
+/// How the published world is lent out right now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lent {
+    No,
+    /// This many `&World` are out.
+    Shared(u32),
+    /// One `&mut World` is out.
+    Exclusive,
+}
+
+/// The published world, how it is lent, and the Rust call that holds it (for errors).
 struct Slot {
     world: Cell<Option<NonNull<World>>>,
-    lent: Cell<bool>,
+    lent: Cell<Lent>,
+    holder: Cell<Option<(&'static str, &'static str)>>,
 }
 
 thread_local! {
     static SLOT: Slot = const {
         Slot {
             world: Cell::new(None),
-            lent: Cell::new(false),
+            lent: Cell::new(Lent::No),
+            holder: Cell::new(None),
         }
     };
 }
@@ -54,31 +75,82 @@ impl Drop for WorldScope {
     }
 }
 
-/// Lends the world to `f`, or explains why it cannot.
+/// Gives the lend back when dropped (also on unwinding).
+struct Return<'a> {
+    slot: &'a Slot,
+    previous: Lent,
+}
+
+impl Drop for Return<'_> {
+    fn drop(&mut self) {
+        self.slot.lent.set(self.previous);
+        if self.previous == Lent::No {
+            self.slot.holder.set(None);
+        }
+    }
+}
+
+fn unreachable_world() -> mlua::Error {
+    script_error("the world is only reachable while scripts run (inside a callback)")
+}
+
+/// The refusal of a lend that conflicts with the one out.
+fn busy(slot: &Slot) -> mlua::Error {
+    match slot.holder.get() {
+        Some((type_name, method)) => script_error(format!(
+            "the world is in use by the Rust method `{type_name}.{method}`, which called back \
+             into Lua: components and resources cannot be reached until it returns"
+        )),
+        None => script_error(
+            "the world is busy: a Rust method that calls back into Lua cannot reach the world",
+        ),
+    }
+}
+
+/// Lends the world exclusively to `f`, or explains why it cannot.
 pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> {
     SLOT.with(|slot| {
         let Some(mut world) = slot.world.get() else {
-            return Err(script_error(
-                "the world is only reachable while scripts run (inside a callback)",
-            ));
+            return Err(unreachable_world());
         };
-        if slot.lent.replace(true) {
-            return Err(script_error(
-                "the world is busy: a Rust method that calls back into Lua cannot reach the world",
-            ));
+        if slot.lent.get() != Lent::No {
+            return Err(busy(slot));
         }
-        struct Return<'a>(&'a Cell<bool>);
-        impl Drop for Return<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
-        let _return = Return(&slot.lent);
+        slot.lent.set(Lent::Exclusive);
+        slot.holder.set(current_call());
+        let _return = Return {
+            slot,
+            previous: Lent::No,
+        };
         // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it
         // points to the world the running exclusive system holds mutably and does not use
-        // meanwhile, and `lent` guarantees this is the only `&mut World` made from it until `f`
+        // meanwhile, and `lent` was `No`, so this is the only reference made from it until `f`
         // returns.
         let world = unsafe { world.as_mut() };
+        Ok(f(world))
+    })
+}
+
+/// Lends the world to `f` for reading; any number of such lends may be out at once.
+pub(crate) fn with_world_ref<R>(f: impl FnOnce(&World) -> R) -> mlua::Result<R> {
+    SLOT.with(|slot| {
+        let Some(world) = slot.world.get() else {
+            return Err(unreachable_world());
+        };
+        let previous = slot.lent.get();
+        let readers = match previous {
+            Lent::No => {
+                slot.holder.set(current_call());
+                1
+            }
+            Lent::Shared(readers) => readers + 1,
+            Lent::Exclusive => return Err(busy(slot)),
+        };
+        slot.lent.set(Lent::Shared(readers));
+        let _return = Return { slot, previous };
+        // SAFETY: as in `with_world`, the pointer is live for the scope; `lent` was not
+        // `Exclusive`, so only shared references are made from it until every reader returns.
+        let world = unsafe { world.as_ref() };
         Ok(f(world))
     })
 }
@@ -88,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_world_is_lent_only_inside_a_scope_and_never_twice() {
+    fn the_world_is_lent_only_inside_a_scope_and_never_aliased() {
         let mut world = World::new();
         assert!(with_world(|_| ()).is_err(), "no scope: no world");
         let entity;
@@ -100,12 +172,21 @@ mod tests {
                 nested.unwrap_err(),
                 "the world is busy: a Rust method that calls back into Lua cannot reach the world"
             );
+            let read_in_write = with_world(|_| with_world_ref(|_| ()).is_err()).unwrap();
+            assert!(read_in_write, "no &World while a &mut World is out");
+            let write_in_read = with_world_ref(|_| with_world(|_| ()).is_err()).unwrap();
+            assert!(write_in_read, "no &mut World while a &World is out");
+            let reads = with_world_ref(|a| {
+                with_world_ref(|b| a.get_entity(entity).is_ok() && b.get_entity(entity).is_ok())
+            });
+            assert!(reads.unwrap().unwrap(), "shared lends nest");
             assert!(
                 with_world(|w| w.get_entity(entity).is_ok()).unwrap(),
                 "lent again after return"
             );
         }
         assert!(with_world(|_| ()).is_err(), "scope closed: no world");
+        assert!(with_world_ref(|_| ()).is_err(), "scope closed: no world");
         assert!(
             world.get_entity(entity).is_ok(),
             "spawned through the scope"

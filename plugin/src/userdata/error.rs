@@ -77,6 +77,16 @@ pub fn bad_argument<T: LuaUserData>(
     argument_error::<T>(function, position, None, mlua::Error::external(err))
 }
 
+/// `bad argument #N to 'Type.method': ...` for an argument that could not be resolved (a live
+/// reference whose value is gone, or that is in use).
+pub fn bad_argument_cause<T: LuaUserData>(
+    function: &str,
+    position: usize,
+    cause: mlua::Error,
+) -> mlua::Error {
+    argument_error::<T>(function, position, None, cause)
+}
+
 /// The error for a method called on something that is not a `T` (`obj.method(5)`), or on a `T`
 /// that cannot be borrowed right now.
 pub(crate) fn bad_self<T: LuaUserData>(function: &str, cause: mlua::Error) -> mlua::Error {

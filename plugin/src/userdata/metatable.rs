@@ -26,7 +26,8 @@ use super::LuaUserData;
 use super::convert::ConvertError;
 use super::error;
 use super::fast::{fast_getter, fast_setter};
-use super::reference::{LuaRef, project_userdata, with_value, with_value_mut};
+use super::receiver::{CallScope, This, ThisMut};
+use super::reference::{LuaRef, project_userdata};
 use super::registry::{Field, FieldKind, Registrar};
 
 /// How a Lua `self` reaches the `T` it stands for.
@@ -44,6 +45,9 @@ trait Access<T: LuaUserData>: 'static {
 
     fn with<R>(this: &Self::Shared, f: impl FnOnce(&T) -> R) -> mlua::Result<R>;
     fn with_mut<R>(this: &mut Self::Exclusive, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R>;
+    /// `self` for a method, not reached yet (methods convert their arguments first).
+    fn this(this: &Self::Shared) -> This<'_, T>;
+    fn this_mut(this: &mut Self::Exclusive) -> ThisMut<'_, T>;
     fn with_owner_mut<R>(owner: &Self::Owner, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R>;
     fn project<F>(
         owner: Self::Owner,
@@ -69,6 +73,16 @@ impl<T: LuaUserData> Access<T> for Owned {
     #[inline]
     fn with_mut<R>(this: &mut UserDataRefMut<T>, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
         Ok(f(this))
+    }
+
+    #[inline]
+    fn this(this: &UserDataRef<T>) -> This<'_, T> {
+        This::value(this)
+    }
+
+    #[inline]
+    fn this_mut(this: &mut UserDataRefMut<T>) -> ThisMut<'_, T> {
+        ThisMut::value(this)
     }
 
     fn with_owner_mut<R>(owner: &AnyUserData, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
@@ -101,6 +115,16 @@ impl<T: LuaUserData> Access<T> for ByRef {
     #[inline]
     fn with_mut<R>(this: &mut Self::Exclusive, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
         this.with_mut(f)
+    }
+
+    #[inline]
+    fn this(this: &Self::Shared) -> This<'_, T> {
+        This::reference(this)
+    }
+
+    #[inline]
+    fn this_mut(this: &mut Self::Exclusive) -> ThisMut<'_, T> {
+        ThisMut::reference(this)
     }
 
     fn with_owner_mut<R>(owner: &Self::Owner, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
@@ -356,7 +380,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
     fn method<Args, R>(
         &mut self,
         name: &'static str,
-        method: impl Fn(&Lua, &T, Args) -> mlua::Result<R> + 'static,
+        method: impl Fn(&Lua, This<'_, T>, Args) -> mlua::Result<R> + 'static,
     ) where
         Args: FromLuaMulti,
         R: IntoLuaMulti,
@@ -365,15 +389,24 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
         let function =
             self.lua
                 .create_function(move |lua, (this, args): (Either<A::Shared, Value>, Args)| {
+                    let _call = CallScope::enter(T::TYPE_NAME, name);
                     match this {
-                        Either::Left(this) => A::with(&this, |value| method(lua, value, args))?,
-                        // Not this metatable's own kind of `self`: an owned value calling a reference's
-                        // method or the other way round works; anything else is an error.
-                        Either::Right(other) => {
-                            with_value::<T, _>(&other, |value| method(lua, value, args))
-                                .map_err(|e| error::bad_self::<T>(name, e))?
-                                .ok_or_else(|| error::bad_self::<T>(name, not_a::<T>(&other)))?
-                        }
+                        Either::Left(this) => method(lua, A::this(&this), args),
+                        // Not this metatable's own kind of `self`: an owned value calling a
+                        // reference's method or the other way round works; anything else is an
+                        // error.
+                        Either::Right(other) => match &other {
+                            Value::UserData(ud) if ud.is::<T>() => ud
+                                .borrow_scoped::<T, _>(|value| {
+                                    method(lua, This::value(value), args)
+                                })
+                                .map_err(|e| error::bad_self::<T>(name, e))?,
+                            Value::UserData(ud) if ud.is::<LuaRef<T>>() => {
+                                let reference = ud.borrow_scoped::<LuaRef<T>, _>(LuaRef::clone)?;
+                                method(lua, This::reference(&reference), args)
+                            }
+                            _ => Err(error::bad_self::<T>(name, not_a::<T>(&other))),
+                        },
                     }
                 });
         insert(&self.methods, name, function, &mut self.error);
@@ -382,19 +415,29 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
     fn method_mut<Args, R>(
         &mut self,
         name: &'static str,
-        method: impl Fn(&Lua, &mut T, Args) -> mlua::Result<R> + 'static,
+        method: impl Fn(&Lua, ThisMut<'_, T>, Args) -> mlua::Result<R> + 'static,
     ) where
         Args: FromLuaMulti,
         R: IntoLuaMulti,
     {
         self.method_names.push(name);
         let function = self.lua.create_function(
-            move |lua, (this, args): (Either<A::Exclusive, Value>, Args)| match this {
-                Either::Left(mut this) => A::with_mut(&mut this, |value| method(lua, value, args))?,
-                Either::Right(other) => {
-                    with_value_mut::<T, _>(&other, |value| method(lua, value, args))
-                        .map_err(|e| error::bad_self::<T>(name, e))?
-                        .ok_or_else(|| error::bad_self::<T>(name, not_a::<T>(&other)))?
+            move |lua, (this, args): (Either<A::Exclusive, Value>, Args)| {
+                let _call = CallScope::enter(T::TYPE_NAME, name);
+                match this {
+                    Either::Left(mut this) => method(lua, A::this_mut(&mut this), args),
+                    Either::Right(other) => match &other {
+                        Value::UserData(ud) if ud.is::<T>() => ud
+                            .borrow_mut_scoped::<T, _>(|value| {
+                                method(lua, ThisMut::value(value), args)
+                            })
+                            .map_err(|e| error::bad_self::<T>(name, e))?,
+                        Value::UserData(ud) if ud.is::<LuaRef<T>>() => {
+                            let reference = ud.borrow_scoped::<LuaRef<T>, _>(LuaRef::clone)?;
+                            method(lua, ThisMut::reference(&reference), args)
+                        }
+                        _ => Err(error::bad_self::<T>(name, not_a::<T>(&other))),
+                    },
                 }
             },
         );

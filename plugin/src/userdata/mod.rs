@@ -10,6 +10,7 @@ mod error;
 mod fast;
 mod metatable;
 pub mod ops;
+mod receiver;
 mod reference;
 mod registry;
 mod select;
@@ -17,20 +18,22 @@ mod select;
 use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
 pub use convert::{ConvertError, LuaConvert, describe};
-pub use error::{bad_argument, method_error, script_error};
+pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
 pub(crate) use fast::{KeyedAccess, register_keyed_access, set_key};
 pub use fast::{Scalar, ScalarConvert};
 pub use metatable::register_userdata;
+pub use receiver::{Span, This, ThisMut, UserDataArg, current_call};
 pub use reference::{LuaRef, Place, with_value, with_value_mut};
 pub use registry::{Field, FieldKind, Registrar};
 
 #[doc(hidden)]
 pub mod __private {
     pub use super::ops::{ScalarBothWays, ScalarOneWay};
+    pub use super::receiver::{CloneProbe, CloneViaClone, CloneViaNone, Span, UserDataArg};
     pub use super::select::{
         ArgProbe, ArgViaConvert, ArgViaMlua, ArgViaUnsupported, FieldProbe, FieldViaConvert,
         FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, ReturnProbe,
-        ReturnViaConvert, ReturnViaMlua, ReturnViaUserData, StrArg, UserDataArg,
+        ReturnViaConvert, ReturnViaMlua, ReturnViaUserData, StrArg,
     };
     pub use crate::definitions::{
         NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,

@@ -10,6 +10,7 @@ use mlua::{FromLuaMulti, IntoLua, IntoLuaMulti, Lua, MetaMethod, Table, Value};
 use super::LuaUserData;
 use super::convert::ConvertError;
 use super::fast::ScalarConvert;
+use super::receiver::{CallScope, This, ThisMut};
 use super::reference::LuaRef;
 
 /// One exposed field, as the derive describes it. `O` is what a read hands to Lua.
@@ -60,11 +61,12 @@ pub trait Registrar<T: LuaUserData> {
         let _ = field;
     }
 
-    /// A method taking `&self`.
+    /// A method taking `&self`. It converts its arguments first, then reaches `self` through
+    /// [`This::with`] (see `receiver.rs`).
     fn method<A, R>(
         &mut self,
         name: &'static str,
-        method: impl Fn(&Lua, &T, A) -> mlua::Result<R> + 'static,
+        method: impl Fn(&Lua, This<'_, T>, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
         R: IntoLuaMulti,
@@ -72,11 +74,11 @@ pub trait Registrar<T: LuaUserData> {
         let _ = (name, method);
     }
 
-    /// A method taking `&mut self`.
+    /// A method taking `&mut self`, reached through [`ThisMut::with_mut`].
     fn method_mut<A, R>(
         &mut self,
         name: &'static str,
-        method: impl Fn(&Lua, &mut T, A) -> mlua::Result<R> + 'static,
+        method: impl Fn(&Lua, ThisMut<'_, T>, A) -> mlua::Result<R> + 'static,
     ) where
         A: FromLuaMulti,
         R: IntoLuaMulti,
@@ -134,7 +136,10 @@ impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
     {
         let result = self
             .lua
-            .create_function(move |lua, args: A| function(lua, args))
+            .create_function(move |lua, args: A| {
+                let _call = CallScope::enter(T::TYPE_NAME, name);
+                function(lua, args)
+            })
             .and_then(|f| self.table.raw_set(name, f));
         if let Err(err) = result {
             self.error.get_or_insert(err);

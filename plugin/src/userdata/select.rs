@@ -12,12 +12,11 @@
 use std::any::type_name;
 use std::marker::PhantomData;
 
-use super::error::script_error;
 use mlua::{BorrowedStr, FromLua, IntoLua, Lua, Value};
 
 use super::LuaUserData;
 use super::convert::{ConvertError, LuaConvert};
-use super::reference::{LuaRef, with_value, with_value_mut};
+use super::reference::LuaRef;
 use super::registry::{FieldKind, Registrar};
 
 /// The probe for a field of type `F`.
@@ -201,41 +200,6 @@ impl StrArg {
                 .map_err(ConvertError::or_nil),
         }
     }
-}
-
-/// A `&T` or `&mut T` parameter of a derived type: the value is borrowed in place, from an owned
-/// userdata or through a live reference.
-pub struct UserDataArg<T> {
-    value: Value,
-    _type: PhantomData<T>,
-}
-
-impl<T: LuaUserData> UserDataArg<T> {
-    pub fn from_lua(value: Value) -> Result<Self, ConvertError> {
-        let fits = matches!(&value, Value::UserData(ud) if ud.is::<T>() || ud.is::<LuaRef<T>>());
-        if !fits {
-            return Err(ConvertError::new(T::TYPE_NAME, &value));
-        }
-        Ok(UserDataArg {
-            value,
-            _type: PhantomData,
-        })
-    }
-
-    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> mlua::Result<R> {
-        with_value(&self.value, f)?.ok_or_else(|| unreachable_type::<T>())
-    }
-
-    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> mlua::Result<R> {
-        with_value_mut(&self.value, f)?.ok_or_else(|| unreachable_type::<T>())
-    }
-}
-
-fn unreachable_type<T: LuaUserData>() -> mlua::Error {
-    script_error(format!(
-        "internal error: argument is no longer a {}",
-        T::TYPE_NAME
-    ))
 }
 
 /// The methods of a type without a `#[lua_methods]` block: none.
