@@ -215,7 +215,7 @@ fn variadic_function_table_and_value_parameters() {
     assert_eq!(seen, "abc");
     assert_eq!(
         error_of(&lua, "inv:add_all('d', 5)"),
-        "bad argument #3 to `Inventory.add_all`: expected string, got 5"
+        "bad argument #3 to `Inventory.add_all`: expected string, got number"
     );
     with_inventory(&lua, |inv| {
         assert_eq!(inv.items.len(), 3, "the refused call added nothing")
@@ -277,7 +277,7 @@ fn argument_errors_name_the_method_position_and_cause() {
     );
     assert_eq!(
         error_of(&lua, "Inventory.new(5)"),
-        "bad argument #1 to `Inventory.new`: expected string, got 5"
+        "bad argument #1 to `Inventory.new`: expected string, got number"
     );
     assert_eq!(
         error_of(&lua, "Point.new(1, 2^31)"),

@@ -174,7 +174,7 @@ fn refused_nested_writes_change_nothing() {
     );
     assert_eq!(
         error_of(&lua, "ship.body.pos = 5"),
-        "Body: bad value for field 'pos': expected Vec2, got 5"
+        "Body: bad value for field 'pos': expected Vec2, got number"
     );
     assert_eq!(
         error_of(&lua, "ship.body.anchor = Vec2.new(0, 0)"),

@@ -492,7 +492,7 @@ fn entity_and_world_api() {
             local stats = world.resource("Stats")
             stats.score = seen * 10 + both
             assert(rawequal(world.entity(other:id()), other), "one handle per entity")
-            assert(tostring(other):find("^Entity%("))
+            assert(tostring(other) == other:id() and other:id():find("^%d+v%d+$"), other:id())
             local ok, err = pcall(function() other.health = 1 end)
             assert(not ok and tostring(err):find("entity handles are read%-only"), tostring(err))
             local player = entity:get("Player")

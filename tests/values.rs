@@ -207,3 +207,357 @@ fn a_rust_method_calling_back_into_lua_is_named_when_the_world_is_out_of_reach()
     ));
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// A component with a collection field of every kind.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub struct Inventory {
+    pub items: Vec<String>,
+    pub weights: Vec<f64>,
+    pub queue: std::collections::VecDeque<i32>,
+    pub slots: [u8; 3],
+    pub stash: std::collections::HashMap<String, i64>,
+    pub ordered: std::collections::BTreeMap<i64, String>,
+    pub tags: std::collections::HashSet<String>,
+    pub seen: std::collections::BTreeSet<i64>,
+    pub party: Vec<Part>,
+    pub grid: Vec<Vec<i32>>,
+    pub best: Option<Part>,
+    pub holes: Vec<Option<i32>>,
+    pub by_name: std::collections::BTreeMap<String, Part>,
+}
+
+#[lua_methods]
+impl Inventory {
+    pub fn new() -> Self {
+        Inventory::sample()
+    }
+
+    /// Collections as parameters and results convert by copy, strictly.
+    pub fn replace_items(&mut self, items: Vec<String>) -> usize {
+        self.items = items;
+        self.items.len()
+    }
+
+    pub fn item_list(&self) -> Vec<String> {
+        self.items.clone()
+    }
+}
+
+impl Inventory {
+    fn sample() -> Self {
+        Inventory {
+            items: vec!["bow".into(), "rope".into()],
+            weights: vec![1.5, 2.5],
+            queue: [1, 2].into(),
+            slots: [0, 0, 7],
+            stash: [("potion".to_owned(), 2)].into(),
+            ordered: [(1, "one".to_owned()), (3, "three".to_owned())].into(),
+            tags: ["boss".to_owned()].into(),
+            seen: [5, 1].into(),
+            party: vec![Part { hp: 1.0 }, Part { hp: 2.0 }],
+            grid: vec![vec![1, 2], vec![3]],
+            best: Some(Part { hp: 9.0 }),
+            holes: vec![Some(1), None, Some(3)],
+            by_name: [("ann".to_owned(), Part { hp: 4.0 })].into(),
+        }
+    }
+}
+
+/// Runs `checks` (Lua defining `check(inv)`) on an owned `Inventory.new()` and on the live
+/// component of the script's entity; returns the errors and the component after.
+fn run_on_both(checks: &str) -> (Vec<String>, Inventory) {
+    let script = format!(
+        r#"
+        function expect_error(f, text)
+            local ok, err = pcall(f)
+            assert(not ok, "expected an error containing: " .. text)
+            if not string.find(tostring(err), text, 1, true) then
+                error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
+            end
+        end
+        {checks}
+        function on_start()
+            check(Inventory.new(), "owned")
+            check(entity:get("Inventory"), "live")
+        end
+        "#
+    );
+    let mut test = TestApp::new(&[("scripts/test.lua", &script)]);
+    test.app
+        .register_lua_component::<Inventory>()
+        .register_lua_type::<Part>();
+    let e = test.spawn_script("scripts/test.lua", Inventory::sample());
+    test.settle(1);
+    let inventory = test.app.world().get::<Inventory>(e).unwrap().clone();
+    (test.errors(), inventory)
+}
+
+#[test]
+fn lists_are_live_one_based_sequences() {
+    let (errors, after) = run_on_both(
+        r#"
+        function check(inv)
+            local items = inv.items
+            assert(#items == 2 and items[1] == "bow" and items[2] == "rope")
+            assert(items[0] == nil and items[3] == nil and items[-1] == nil)
+            items[2] = "axe"
+            assert(inv.items[2] == "axe", "a write through a kept view reaches the owner")
+            inv.items[3] = "lamp"                       -- #t + 1 appends
+            inv.items:push("sword")
+            assert(#inv.items == 4 and inv.items[4] == "sword")
+            inv.items:insert(1, "map")
+            assert(inv.items:remove(2) == "bow")
+            assert(inv.items:pop() == "sword")
+            assert(inv.items:contains("lamp") and not inv.items:contains("bow"))
+            local seen = {}
+            for i, v in ipairs(inv.items) do seen[#seen + 1] = i .. "=" .. v end
+            assert(table.concat(seen, ",") == "1=map,2=axe,3=lamp", table.concat(seen, ","))
+            seen = {}
+            for i, v in pairs(inv.items) do seen[#seen + 1] = i .. "=" .. v end
+            assert(table.concat(seen, ",") == "1=map,2=axe,3=lamp")
+            inv.items[#inv.items] = nil                 -- removes the last, as in Lua
+            assert(#inv.items == 2)
+            -- VecDeque, arrays, numbers
+            inv.queue:push(3)
+            assert(#inv.queue == 3 and inv.queue[3] == 3 and inv.queue:remove(1) == 1)
+            inv.slots[1] = 4
+            assert(inv.slots[1] == 4 and #inv.slots == 3)
+            inv.weights[1] = inv.weights[1] + inv.weights[2]
+            assert(inv.weights[1] == 4)
+            -- lists of derived values and of lists write through
+            inv.party[1].hp = 5
+            inv.party:push(inv.party[2])
+            assert(inv.party[1].hp == 5 and #inv.party == 3)
+            inv.grid[1][2] = 20
+            inv.grid[2]:push(4)
+            assert(inv.grid[1][2] == 20 and #inv.grid[2] == 2)
+            -- Option elements take nil
+            assert(inv.holes[2] == nil and inv.holes[3] == 3 and #inv.holes == 3)
+            inv.holes[3] = nil
+            inv.holes[2] = 2
+            assert(inv.holes[2] == 2 and inv.holes[3] == nil and #inv.holes == 3)
+            -- whole writes copy, strictly
+            inv.weights = { 1, 2.5 }
+            assert(#inv.weights == 2 and inv.weights[2] == 2.5)
+            inv.queue = inv.items and { 7 } or nil
+            assert(inv.queue[1] == 7)
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(after.items, ["map", "axe"]);
+    assert_eq!(after.slots, [4, 0, 7]);
+    assert_eq!(after.party.len(), 3);
+    assert_eq!(after.party[0].hp, 5.0);
+    assert_eq!(after.grid, [vec![1, 20], vec![3, 4]]);
+    assert_eq!(after.holes, [Some(1), Some(2), None]);
+    assert_eq!(after.weights, [1.0, 2.5]);
+    assert_eq!(after.queue, [7]);
+}
+
+#[test]
+fn maps_and_sets_are_live_tables() {
+    let (errors, after) = run_on_both(
+        r#"
+        function check(inv)
+            assert(inv.stash.potion == 2 and inv.stash.elixir == nil and #inv.stash == 1)
+            inv.stash.elixir = 1
+            inv.stash["two words"] = 3
+            inv.stash.potion = nil                      -- removes the key
+            assert(inv.stash.potion == nil and #inv.stash == 2)
+            assert(inv.stash:contains("elixir") and inv.stash:get("elixir") == 1)
+            local keys = {}
+            for k, v in pairs(inv.stash) do keys[#keys + 1] = k .. "=" .. v end
+            assert(table.concat(keys, ",") == "elixir=1,two words=3", table.concat(keys, ","))
+            assert(inv.ordered[3] == "three" and inv.ordered[2] == nil)
+            inv.ordered[2] = "two"
+            keys = {}
+            for k, v in pairs(inv.ordered) do keys[#keys + 1] = k .. v end
+            assert(table.concat(keys, ",") == "1one,2two,3three")
+            -- derived values in a map write through
+            inv.by_name.ann.hp = 40
+            assert(inv.by_name.ann.hp == 40 and inv.by_name.bob == nil)
+            -- sets: {[v] = true}
+            assert(inv.tags.boss == true and inv.tags.minion == nil)
+            inv.tags.flying = true
+            inv.tags.boss = nil
+            assert(inv.tags:contains("flying") and not inv.tags:contains("boss") and #inv.tags == 1)
+            inv.seen[3] = true
+            keys = {}
+            for v, yes in pairs(inv.seen) do assert(yes == true); keys[#keys + 1] = v end
+            assert(table.concat(keys, ",") == "1,3,5")
+            -- whole writes
+            inv.tags = { "a", "b" }
+            assert(inv.tags.a and inv.tags.b and #inv.tags == 2)
+            inv.tags = { c = true }
+            assert(inv.tags.c and #inv.tags == 1)
+            -- Option of a derived value: live when present
+            inv.best.hp = 10
+            assert(inv.best.hp == 10)
+            inv.best = nil
+            assert(inv.best == nil)
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(after.stash.get("elixir"), Some(&1));
+    assert_eq!(after.stash.get("potion"), None);
+    assert_eq!(after.by_name["ann"].hp, 40.0);
+    assert_eq!(after.tags, ["c".to_owned()].into());
+    assert_eq!(after.seen, [1, 3, 5].into());
+    assert_eq!(after.best, None);
+}
+
+#[test]
+fn collection_misuse_is_an_error_naming_the_place_and_changes_nothing() {
+    let (errors, after) = run_on_both(
+        r#"
+        function check(inv)
+            expect_error(function() inv.items[2] = 5 end,
+                "Inventory: bad value for items[2]: expected string, got number")
+            expect_error(function() inv.items:push(true) end,
+                "Inventory: bad value for items[3]: expected string, got boolean")
+            expect_error(function() inv.items = { "a", 2 } end,
+                "Inventory: bad value for items[2]: expected string, got number")
+            expect_error(function() inv.items = { "a", x = "b" } end,
+                "Inventory: bad value for field 'items': expected string[], got a table with the key 'x'")
+            expect_error(function() inv.items = "a" end,
+                "Inventory: bad value for field 'items': expected string[], got string")
+            expect_error(function() inv.items[5] = "far" end,
+                "index 5 is out of range for items (length 2)")
+            expect_error(function() inv.items[1] = nil end, "use items:remove(1)")
+            expect_error(function() inv.items:insert(9, "x") end, "index 9 is out of range")
+            expect_error(function() inv.items:remove(3) end, "index 3 is out of range")
+            expect_error(function() return inv.items.size end,
+                "items is a list: it has no field or method 'size'")
+            expect_error(function() inv.slots:push(1) end,
+                "slots has a fixed length of 3: it cannot grow or shrink")
+            expect_error(function() inv.slots[1] = 300 end,
+                "Inventory: bad value for slots[1]: expected an integer between 0 and 255, got 300")
+            expect_error(function() inv.weights[1] = "heavy" end,
+                "Inventory: bad value for weights[1]: expected number, got string")
+            expect_error(function() inv.stash.potion = "x" end,
+                "Inventory: bad value for stash.potion: expected an integer between")
+            expect_error(function() inv.stash[1] = 1 end,
+                "Inventory: bad key for stash: expected string, got number")
+            expect_error(function() inv.stash = { potion = 1.5 } end,
+                "Inventory: bad value for stash.potion: expected an integer")
+            expect_error(function() inv.tags.x = 1 end, "can only be set to true (a member) or nil")
+            expect_error(function() inv.grid[1][1] = "x" end,
+                "Inventory: bad value for grid[1][1]: expected an integer")
+            expect_error(function() inv.party[1].hp = "x" end,
+                "Part: bad value for field 'hp': expected number, got string")
+            expect_error(function() inv:replace_items({ 1 }) end,
+                "bad argument #2 to `Inventory.replace_items`: [1]: expected string, got number")
+            -- a kept element view whose element is gone
+            local last = inv.party[2]
+            inv.party:pop()
+            expect_error(function() return last.hp end, "party[2]: no longer in the list")
+            inv.party:push(inv.party[1])
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut expected = Inventory::sample();
+    expected.party[1] = expected.party[0].clone();
+    assert_eq!(after, expected, "refused writes change nothing");
+}
+
+#[test]
+fn collections_as_parameters_and_results_are_copies() {
+    let (errors, after) = run_on_both(
+        r#"
+        function check(inv, kind)
+            local copy = inv:item_list()
+            assert(type(copy) == "table" and #copy == 2)
+            copy[1] = "changed"
+            assert(inv.items[1] == "bow")
+            if kind == "live" then
+                assert(inv:replace_items(inv.items) == 2, "a live list converts to a parameter")
+            else
+                -- an owned value's `&mut self` method holds it: a view into it cannot be read
+                expect_error(function() inv:replace_items(inv.items) end,
+                    "got string[] that cannot be read (the Inventory it is part of is in use by a method call on it)")
+            end
+            local other = Inventory.new()
+            assert(inv:replace_items(other.items) == 2, "a view of another value converts")
+            assert(inv:replace_items({ "x", "y", "z" }) == 3)
+            inv:replace_items({ "bow", "rope" })
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(after, Inventory::sample());
+}
+
+/// Entities as field, parameter and result types.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub struct Hunter {
+    pub target: Option<Entity>,
+    pub pack: Vec<Entity>,
+    pub threat: std::collections::HashMap<Entity, f64>,
+}
+
+#[lua_methods]
+impl Hunter {
+    pub fn first_of_pack(&self) -> Option<Entity> {
+        self.pack.first().copied()
+    }
+
+    pub fn is_target(&self, entity: Entity) -> bool {
+        self.target == Some(entity)
+    }
+}
+
+#[test]
+fn entities_are_values_scripts_hold_as_handles() {
+    let mut test = TestApp::new(&[(
+        "scripts/hunter.lua",
+        r#"
+        function expect_error(f, text)
+            local ok, err = pcall(f)
+            assert(not ok and string.find(tostring(err), text, 1, true), tostring(err))
+        end
+        function on_start()
+            local h = entity:get("Hunter")
+            local prey = h.target
+            assert(prey ~= nil and rawequal(prey, world.entity(prey:id())), "the same handle")
+            assert(prey:get("Body").mass == 3, "a handle reaches the entity's components")
+            assert(tostring(prey) == prey:id() and prey:id():match("^%d+v%d+$"))
+            assert(h:is_target(prey) and not h:is_target(entity))
+            h.pack:push(prey)
+            h.pack:push(entity)
+            assert(rawequal(h:first_of_pack(), prey) and rawequal(h.pack[2], entity))
+            h.threat[prey] = 2.5
+            assert(h.threat[prey] == 2.5 and h.threat[entity] == nil)
+            h.target = entity
+            expect_error(function() h.target = "nobody" end,
+                "Hunter: bad value for field 'target': expected Entity or nil, got string")
+            expect_error(function() h.pack:push(5) end,
+                "Hunter: bad value for pack[3]: expected Entity, got number")
+            local gone = world.spawn()
+            h.pack:push(gone)
+            gone:despawn()
+            expect_error(function() return h.pack[3]:get("Body") end, "the entity was despawned")
+            h.pack:pop()
+        end
+        "#,
+    )]);
+    test.app
+        .register_lua_component::<Hunter>()
+        .register_lua_component::<Body>();
+    let prey = test.app.world_mut().spawn(Body::new(3.0)).id();
+    let hunter = test.spawn_script(
+        "scripts/hunter.lua",
+        Hunter {
+            target: Some(prey),
+            ..default()
+        },
+    );
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let h = test.app.world().get::<Hunter>(hunter).unwrap();
+    assert_eq!(h.target, Some(hunter));
+    assert_eq!(h.pack, [prey, hunter]);
+    assert_eq!(h.threat.get(&prey), Some(&2.5));
+}

@@ -539,8 +539,8 @@ function Entity__value:remove(name) end
 ---@return boolean
 function Entity__value:despawn() end
 
----The entity's id, for `world.entity(id)`.
----@return integer
+---The entity's id as Bevy displays it (`"51v0"`), for `world.entity(id)`.
+---@return string
 function Entity__value:id() end
 
 ---The Bevy world.
@@ -550,8 +550,8 @@ world = {}
 ---@return Entity
 function world.spawn() end
 
----The entity with this id, or nil if it is gone.
----@param id integer
+---The entity with this id (what `entity:id()` returns), or nil if it is gone.
+---@param id string|integer|Entity
 ---@return Entity?
 function world.entity(id) end
 

@@ -117,7 +117,7 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
             match inner.downcast_ref::<crate::budget::BudgetExceeded>() {
                 Some(_) => LuaScriptErrorKind::Budget,
                 None if inner
-                    .downcast_ref::<crate::handle::StaleReference>()
+                    .downcast_ref::<crate::userdata::StaleReference>()
                     .is_some() =>
                 {
                     LuaScriptErrorKind::StaleReference

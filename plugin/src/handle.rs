@@ -2,30 +2,23 @@
 //! the `world` table.
 
 use std::cell::Cell;
-use std::fmt;
 use std::marker::PhantomData;
 
 use bevy::ecs::component::{Component, Mutable};
-use bevy::ecs::entity::Entity;
+use bevy::ecs::entity::{Entity, EntityGeneration, EntityIndex};
 use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::resource::Resource;
+use std::borrow::Cow;
+
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
 use crate::types::{component_entries, component_entry, resource_entry};
-use crate::userdata::{KeyedAccess, LuaRef, Place, register_keyed_access, script_error, set_key};
+use crate::userdata::collection::LuaKey;
+use crate::userdata::{
+    ConvertError, KeyedAccess, LuaConvert, LuaRef, Place, StaleReference, register_keyed_access,
+    script_error, set_key,
+};
 use crate::world::{with_world, with_world_ref};
-
-/// The error of a reference whose entity or component is gone.
-#[derive(Debug)]
-pub struct StaleReference(pub String);
-
-impl fmt::Display for StaleReference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StaleReference {}
 
 pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
     mlua::Error::external(StaleReference(format!(
@@ -269,6 +262,57 @@ impl FromLua for EntityHandle {
     }
 }
 
+/// `Entity` in a derived type's field, a method's parameter or result: the script's entity
+/// handle.
+impl LuaConvert for Entity {
+    fn lua_type() -> Cow<'static, str> {
+        Cow::Borrowed("Entity")
+    }
+
+    type Out = EntityHandle;
+
+    fn to_lua(&self, _lua: &Lua) -> mlua::Result<EntityHandle> {
+        Ok(EntityHandle::new(*self))
+    }
+
+    fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
+        match &value {
+            Value::Table(table) => match EntityHandle::of(lua, table) {
+                Ok(Some(handle)) => Ok(handle.entity),
+                _ => Err(ConvertError::new("Entity", &value)),
+            },
+            _ => Err(ConvertError::new("Entity", &value)),
+        }
+    }
+}
+
+impl LuaKey for Entity {
+    fn segment(&self) -> String {
+        format!("[{self}]")
+    }
+}
+
+/// The entity `id` names: Bevy's display form (`51v0`, what `entity:id()` returns) or the
+/// entity's bits as an integer.
+fn parse_entity(id: &Value) -> Option<Entity> {
+    match id {
+        Value::Integer(bits) => Entity::try_from_bits(*bits as u64),
+        Value::String(text) => {
+            let text = text.to_str().ok()?;
+            let (index, generation) = text.split_once('v')?;
+            let index: u32 = index.parse().ok()?;
+            let generation: u32 = generation.parse().ok()?;
+            let entity = Entity::from_index_and_generation(
+                EntityIndex::from_raw_u32(index)?,
+                EntityGeneration::from_bits(generation),
+            );
+            // Only what Bevy would display (no leading zeros, no signs).
+            (entity.to_string() == *text).then_some(entity)
+        }
+        _ => None,
+    }
+}
+
 impl EntityHandle {
     /// The handle `table` is, if it is one.
     pub(crate) fn of(lua: &Lua, table: &Table) -> mlua::Result<Option<Self>> {
@@ -360,7 +404,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     )?;
     methods.raw_set(
         "id",
-        lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_bits() as i64))?,
+        lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_string()))?,
     )?;
 
     let metatable = lua.create_table()?;
@@ -373,7 +417,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     )?;
     metatable.raw_set(
         "__tostring",
-        lua.create_function(|_, this: EntityHandle| Ok(format!("Entity({})", this.entity)))?,
+        lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_string()))?,
     )?;
     metatable.raw_set("__metatable", "Entity")?;
     lua.set_app_data(Handles {
@@ -432,9 +476,17 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     world.set(
         "entity",
-        lua.create_function(|_, id: i64| {
-            let entity = Entity::try_from_bits(id as u64)
-                .ok_or_else(|| script_error(format!("{id} is not an entity id")))?;
+        lua.create_function(|lua, id: Value| {
+            let entity = match &id {
+                Value::Table(table) => EntityHandle::of(lua, table)?.map(|h| h.entity),
+                other => parse_entity(other),
+            };
+            let entity = entity.ok_or_else(|| {
+                script_error(format!(
+                    "world.entity: {} is not an entity id (ids look like \"51v0\", as entity:id() returns)",
+                    crate::userdata::describe(&id)
+                ))
+            })?;
             let alive = with_world_ref(|world| world.get_entity(entity).is_ok())?;
             Ok(alive.then(|| EntityHandle::new(entity)))
         })?,

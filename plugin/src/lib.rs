@@ -73,14 +73,14 @@ pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 pub use budget::BudgetExceeded;
 pub use error::{LuaScriptError, LuaScriptErrorKind};
-pub use handle::{EntityHandle, StaleReference};
+pub use handle::EntityHandle;
 pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
 pub use runtime::LuaScriptStats;
 pub use script::LuaScript;
 pub use types::LuaTypeRegistry;
-pub use userdata::{LuaUserData, register_type};
+pub use userdata::{LuaUserData, StaleReference, register_type};
 
 /// `use bevy_lunar::prelude::*;` brings in the derive and trait `LuaUserData`, `lua_methods`,
 /// the plugin and its component, message and `App` extension.

@@ -9,8 +9,9 @@ use std::fmt;
 
 use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 
+use super::collection::Origin;
 use super::fast::{Scalar, ScalarConvert};
-use super::reference::with_value;
+use super::reference::{LuaRef, with_value};
 use super::{LuaUserData, NewUserData};
 
 /// Why a Lua value was refused.
@@ -20,15 +21,36 @@ pub struct ConvertError {
     pub expected: Cow<'static, str>,
     /// What the script gave, e.g. `string` or `300`.
     pub got: String,
+    /// Where in the given value the refused part is (`[2]`, `.potion`), empty for the value
+    /// itself.
+    pub path: String,
 }
 
 impl ConvertError {
-    /// A refusal of `value` because it is not `expected`.
+    /// A refusal of `value` because it is not of the `expected` type: the error names the type
+    /// it has (`expected string, got number`).
     pub fn new(expected: impl Into<Cow<'static, str>>, value: &Value) -> Self {
         ConvertError {
             expected: expected.into(),
-            got: describe(value),
+            got: describe_type(value),
+            path: String::new(),
         }
+    }
+
+    /// A refusal of a number out of the `expected` range: the error shows the number
+    /// (`expected an integer between 0 and 255, got 300`); other values by their type.
+    pub fn out_of_range(expected: impl Into<Cow<'static, str>>, value: &Value) -> Self {
+        ConvertError {
+            expected: expected.into(),
+            got: describe(value),
+            path: String::new(),
+        }
+    }
+
+    /// The same refusal, of a part of the value: `segment` (`[2]`) is put before the path.
+    pub fn within(mut self, segment: &str) -> Self {
+        self.path.insert_str(0, segment);
+        self
     }
 
     /// The same refusal for an optional value: `nil` was accepted too.
@@ -40,11 +62,22 @@ impl ConvertError {
 
 impl fmt::Display for ConvertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
         write!(f, "expected {}, got {}", self.expected, self.got)
     }
 }
 
 impl std::error::Error for ConvertError {}
+
+/// A value's type as errors name it: `number`, `string`, a userdata's type name (`Vec2`).
+pub fn describe_type(value: &Value) -> String {
+    match value {
+        Value::Integer(_) | Value::Number(_) => "number".to_owned(),
+        other => describe(other),
+    }
+}
 
 /// How a value appears in an error: numbers by value (so range errors show it), the rest by
 /// type name.
@@ -76,6 +109,20 @@ pub trait LuaConvert: Sized {
 
     /// For numbers and booleans: the conversion the fast field functions use (`fast.rs`).
     const SCALAR: Option<ScalarConvert<Self>> = None;
+
+    /// Whether reading the value where it lives hands out a live view of it (derived types,
+    /// collections) rather than a copy ([`read_at`](Self::read_at)).
+    const LIVE: bool = false;
+
+    /// Reads the value at `place` for Lua: a copy of plain values, a live view of derived types
+    /// and collections. `origin` names the place in errors.
+    fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value>
+    where
+        Self: 'static,
+    {
+        let _ = origin;
+        place.with(|value| value.to_lua(lua))??.into_lua(lua)
+    }
 
     /// What a borrowed value becomes on its way to Lua: the value itself for numbers and
     /// booleans (pushed without going through `mlua::Value`), a Lua value otherwise.
@@ -145,7 +192,7 @@ macro_rules! convert_int {
                         <$ty>::MIN,
                         <$ty>::MAX
                     );
-                    ConvertError::new(expected, &value)
+                    ConvertError::out_of_range(expected, &value)
                 })
             }
         }
@@ -222,7 +269,7 @@ impl LuaConvert for f32 {
         let n = f64::from_lua(value, lua)?;
         // A finite number beyond f32's range would silently become infinity.
         if n.is_finite() && n.abs() > f64::from(f32::MAX) {
-            return Err(ConvertError::new(
+            return Err(ConvertError::out_of_range(
                 "a number within f32 range",
                 &Value::Number(n),
             ));
@@ -284,6 +331,29 @@ impl LuaConvert for String {
 
 impl<T: LuaConvert> LuaConvert for Option<T> {
     const BORROWS: bool = T::BORROWS;
+
+    const LIVE: bool = T::LIVE;
+
+    /// `nil`, or the content read as `T` reads (a live view of a derived value).
+    fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value>
+    where
+        Self: 'static,
+    {
+        if !T::LIVE {
+            return place.with(|value| value.to_lua(lua))??.into_lua(lua);
+        }
+        if !place.with(Option::is_some)? {
+            return Ok(Value::Nil);
+        }
+        let content = place.part(
+            (),
+            |option: &Option<T>, _| option.as_ref(),
+            |option: &mut Option<T>, _| option.as_mut(),
+            origin.clone(),
+            "it is nil now",
+        );
+        T::read_at(content, origin, lua)
+    }
 
     fn lua_type() -> Cow<'static, str> {
         Cow::Owned(format!("{}?", T::lua_type()))
@@ -365,6 +435,13 @@ convert_handle! {
 impl<T: LuaUserData + Clone> LuaConvert for T {
     const BORROWS: bool = true;
 
+    const LIVE: bool = true;
+
+    /// A live reference to the value.
+    fn read_at(place: LuaRef<Self>, _origin: Origin, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_userdata(place).map(Value::UserData)
+    }
+
     fn lua_type() -> Cow<'static, str> {
         Cow::Borrowed(T::TYPE_NAME)
     }
@@ -390,6 +467,7 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
             Err(err) => Err(ConvertError {
                 expected: Cow::Borrowed(T::TYPE_NAME),
                 got: format!("{} that cannot be read ({err})", describe(&value)),
+                path: String::new(),
             }),
         }
     }

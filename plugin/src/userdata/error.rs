@@ -6,6 +6,7 @@ use std::sync::Arc;
 use mlua::Value;
 
 use super::LuaUserData;
+use super::collection::Origin;
 use super::convert::{ConvertError, describe};
 
 /// A message for scripts, raised as an mlua external error so that it reads exactly as written
@@ -60,12 +61,10 @@ pub(crate) fn refused_write<T: LuaUserData>(
     script_error(message)
 }
 
-/// `Player: bad value for field 'health': expected number, got string`
+/// `Player: bad value for field 'health': expected number, got string`, or for a part of a
+/// collection written whole, `Inventory: bad value for items[2]: expected string, got number`.
 pub(crate) fn bad_field_value<T: LuaUserData>(field: &str, err: ConvertError) -> mlua::Error {
-    script_error(format!(
-        "{}: bad value for field '{field}': {err}",
-        T::TYPE_NAME
-    ))
+    Origin::field(T::TYPE_NAME, field).bad_value(err)
 }
 
 /// mlua's `bad argument #N to 'Type.method': ...` for a refused method argument.

@@ -23,6 +23,7 @@ use mlua::{
 };
 
 use super::LuaUserData;
+use super::collection::Origin;
 use super::convert::ConvertError;
 use super::error;
 use super::fast::{fast_getter, fast_setter};
@@ -357,9 +358,13 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                     Some(scalar) => fast_getter(self.lua, get, scalar, ordinary),
                     None => Ok(ordinary),
                 }),
-            FieldKind::Nested { new_ref, .. } => {
+            FieldKind::Live { read, .. } => {
                 self.lua.create_function(move |lua, owner: A::Owner| {
-                    new_ref(A::project(owner, get, get_mut), lua)
+                    read(
+                        A::project(owner, get, get_mut),
+                        Origin::field(T::TYPE_NAME, name),
+                        lua,
+                    )
                 })
             }
         };

@@ -5,6 +5,7 @@
 //! references for nested fields ([`LuaRef`]), error messages, operator metamethods ([`ops`]),
 //! and the global type tables ([`register_type`]).
 
+pub mod collection;
 mod convert;
 mod error;
 mod fast;
@@ -17,13 +18,13 @@ mod select;
 
 use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
-pub use convert::{ConvertError, LuaConvert, describe};
+pub use convert::{ConvertError, LuaConvert, describe, describe_type};
 pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
 pub(crate) use fast::{KeyedAccess, register_keyed_access, set_key};
 pub use fast::{Scalar, ScalarConvert};
 pub use metatable::register_userdata;
 pub use receiver::{Span, This, ThisMut, UserDataArg, current_call};
-pub use reference::{LuaRef, Place, with_value, with_value_mut};
+pub use reference::{LuaRef, Place, StaleReference, with_value, with_value_mut};
 pub use registry::{Field, FieldKind, Registrar};
 
 #[doc(hidden)]
@@ -32,8 +33,8 @@ pub mod __private {
     pub use super::receiver::{CloneProbe, CloneViaClone, CloneViaNone, Span, UserDataArg};
     pub use super::select::{
         ArgProbe, ArgViaConvert, ArgViaMlua, ArgViaUnsupported, FieldProbe, FieldViaConvert,
-        FieldViaMlua, FieldViaNested, FieldViaUnsupported, NoLuaMethods, ReturnProbe,
-        ReturnViaConvert, ReturnViaMlua, ReturnViaUserData, StrArg,
+        FieldViaMlua, FieldViaUnsupported, NoLuaMethods, ReturnProbe, ReturnViaConvert,
+        ReturnViaMlua, ReturnViaUserData, StrArg,
     };
     pub use crate::definitions::{
         NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,

@@ -7,12 +7,27 @@
 //! Chains (`a.b.c.x`) are places of places, resolved from the root on each access, so a
 //! reference never dangles: if the root is gone the access fails with an error instead.
 
+use std::fmt;
 use std::rc::Rc;
 
 use super::error::script_error;
 use mlua::{AnyUserData, Value};
 
 use super::LuaUserData;
+use super::collection::Origin;
+
+/// The error of a live reference whose value is gone: a despawned entity, a removed component,
+/// an element no longer in its list.
+#[derive(Debug)]
+pub struct StaleReference(pub String);
+
+impl fmt::Display for StaleReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StaleReference {}
 
 /// Somewhere a `T` lives that Lua code can reach.
 ///
@@ -89,6 +104,59 @@ impl<T: 'static> LuaRef<T> {
     }
 }
 
+impl<T: 'static> LuaRef<T> {
+    /// A reference to a part of the referenced value found by `key` on each access (a list
+    /// element, a map entry, the content of an `Option`); an access finding none fails with
+    /// `missing`, naming `origin`.
+    pub(crate) fn part<U: 'static, K: 'static>(
+        &self,
+        key: K,
+        get: PartGet<T, K, U>,
+        get_mut: PartGetMut<T, K, U>,
+        origin: Origin,
+        missing: &'static str,
+    ) -> LuaRef<U> {
+        LuaRef::new(PartPlace {
+            parent: self.clone(),
+            key,
+            get,
+            get_mut,
+            origin,
+            missing,
+        })
+    }
+}
+
+/// How [`LuaRef::part`] finds the part of a `P` that `K` names.
+pub(crate) type PartGet<P, K, U> = for<'a> fn(&'a P, &K) -> Option<&'a U>;
+pub(crate) type PartGetMut<P, K, U> = for<'a> fn(&'a mut P, &K) -> Option<&'a mut U>;
+
+/// See [`LuaRef::part`].
+struct PartPlace<P: 'static, K: 'static, U: 'static> {
+    parent: LuaRef<P>,
+    key: K,
+    get: PartGet<P, K, U>,
+    get_mut: PartGetMut<P, K, U>,
+    origin: Origin,
+    missing: &'static str,
+}
+
+impl<P: 'static, K: 'static, U: 'static> Place<U> for PartPlace<P, K, U> {
+    fn with_ref(&self, f: &mut dyn FnMut(&U)) -> mlua::Result<()> {
+        let found = self
+            .parent
+            .with(|parent| (self.get)(parent, &self.key).map(f))?;
+        found.ok_or_else(|| self.origin.gone(self.missing))
+    }
+
+    fn with_mut(&self, f: &mut dyn FnMut(&mut U)) -> mlua::Result<()> {
+        let found = self
+            .parent
+            .with_mut(|parent| (self.get_mut)(parent, &self.key).map(f))?;
+        found.ok_or_else(|| self.origin.gone(self.missing))
+    }
+}
+
 fn place_not_visited() -> mlua::Error {
     script_error("internal error: a place did not call back with its value")
 }
@@ -98,11 +166,36 @@ pub(crate) struct UserDataPlace(pub(crate) AnyUserData);
 
 impl<T: 'static> Place<T> for UserDataPlace {
     fn with_ref(&self, f: &mut dyn FnMut(&T)) -> mlua::Result<()> {
-        self.0.borrow_scoped::<T, _>(f)
+        self.0
+            .borrow_scoped::<T, _>(f)
+            .map_err(|err| self.in_use(err))
     }
 
     fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
-        self.0.borrow_mut_scoped::<T, _>(f)
+        self.0
+            .borrow_mut_scoped::<T, _>(f)
+            .map_err(|err| self.in_use(err))
+    }
+}
+
+impl UserDataPlace {
+    /// A borrow conflict in words: a `&mut self` method of the owner is running (its part was
+    /// passed to it, say).
+    fn in_use(&self, err: mlua::Error) -> mlua::Error {
+        match err {
+            mlua::Error::UserDataBorrowError | mlua::Error::UserDataBorrowMutError => {
+                let owner = self
+                    .0
+                    .type_name()
+                    .ok()
+                    .map(|name| name.to_string_lossy())
+                    .unwrap_or_else(|| "value".to_owned());
+                script_error(format!(
+                    "the {owner} it is part of is in use by a method call on it"
+                ))
+            }
+            other => other,
+        }
     }
 }
 

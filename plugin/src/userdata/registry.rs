@@ -8,6 +8,7 @@
 use mlua::{FromLuaMulti, IntoLua, IntoLuaMulti, Lua, MetaMethod, Table, Value};
 
 use super::LuaUserData;
+use super::collection::Origin;
 use super::convert::ConvertError;
 use super::fast::ScalarConvert;
 use super::receiver::{CallScope, This, ThisMut};
@@ -35,9 +36,10 @@ pub enum FieldKind<F: 'static, O> {
         /// Numbers and booleans: what the fast field functions of references use.
         scalar: Option<ScalarConvert<F>>,
     },
-    /// A derived type: read as a live reference into the owner, written by copy.
-    Nested {
-        new_ref: fn(LuaRef<F>, &Lua) -> mlua::Result<Value>,
+    /// A derived type or a collection: read as a live view into the owner
+    /// ([`LuaConvert::read_at`](super::LuaConvert::read_at)), written by copy.
+    Live {
+        read: fn(LuaRef<F>, Origin, &Lua) -> mlua::Result<Value>,
         from_lua: fn(Value, &Lua) -> Result<F, ConvertError>,
     },
 }
@@ -45,7 +47,7 @@ pub enum FieldKind<F: 'static, O> {
 impl<F: 'static, O> FieldKind<F, O> {
     pub(crate) fn converter(&self) -> fn(Value, &Lua) -> Result<F, ConvertError> {
         match *self {
-            FieldKind::Value { from_lua, .. } | FieldKind::Nested { from_lua, .. } => from_lua,
+            FieldKind::Value { from_lua, .. } | FieldKind::Live { from_lua, .. } => from_lua,
         }
     }
 

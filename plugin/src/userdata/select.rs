@@ -16,7 +16,6 @@ use mlua::{BorrowedStr, FromLua, IntoLua, Lua, Value};
 
 use super::LuaUserData;
 use super::convert::{ConvertError, LuaConvert};
-use super::reference::LuaRef;
 use super::registry::{FieldKind, Registrar};
 
 /// The probe for a field of type `F`.
@@ -29,32 +28,24 @@ impl<F> FieldProbe<F> {
     }
 }
 
-pub trait FieldViaNested<F> {
-    fn field_kind(self) -> FieldKind<F, Value>;
-}
-
-impl<F: LuaUserData + Clone> FieldViaNested<F> for &&&FieldProbe<F> {
-    fn field_kind(self) -> FieldKind<F, Value> {
-        FieldKind::Nested {
-            new_ref: |reference: LuaRef<F>, lua| {
-                lua.create_userdata(reference).map(Value::UserData)
-            },
-            from_lua: F::from_lua,
-        }
-    }
-}
-
 pub trait FieldViaConvert<F: LuaConvert> {
     fn field_kind(self) -> FieldKind<F, F::Out>;
 }
 
-impl<F: LuaConvert> FieldViaConvert<F> for &&FieldProbe<F> {
+impl<F: LuaConvert + 'static> FieldViaConvert<F> for &&FieldProbe<F> {
     fn field_kind(self) -> FieldKind<F, F::Out> {
-        FieldKind::Value {
-            to_lua: F::to_lua,
-            from_lua: F::from_lua,
-            borrows: F::BORROWS,
-            scalar: F::SCALAR,
+        if F::LIVE {
+            FieldKind::Live {
+                read: F::read_at,
+                from_lua: F::from_lua,
+            }
+        } else {
+            FieldKind::Value {
+                to_lua: F::to_lua,
+                from_lua: F::from_lua,
+                borrows: F::BORROWS,
+                scalar: F::SCALAR,
+            }
         }
     }
 }
@@ -79,6 +70,7 @@ fn mlua_from_lua<T: FromLua>(value: Value, lua: &Lua) -> Result<T, ConvertError>
     T::from_lua(value, lua).map_err(|err| ConvertError {
         expected: short_type_name::<T>().into(),
         got: format!("{got} ({err})"),
+        path: String::new(),
     })
 }
 

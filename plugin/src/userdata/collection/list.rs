@@ -1,0 +1,560 @@
+//! Lists: `Vec<T>`, `VecDeque<T>` and `[T; N]` as live, 1-based Lua sequences.
+//!
+//! `#items`, `items[i]` (nil past the end), `items[i] = v` (`#items + 1` appends),
+//! `items:push(v)`, `:insert(i, v)`, `:remove(i)`, `:pop()`, `:clear()`, `:contains(v)`,
+//! `ipairs` and `pairs`. Lua 5.4's `table.insert`/`table.remove`/`table.sort` work on a list too,
+//! through the same metamethods. `items[#items] = nil` removes the last element, as in Lua; a nil
+//! anywhere else would leave a hole, and is refused unless the element type takes nil.
+//! Arrays have a fixed length: they are read and written in place but never grow or shrink.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, IntoLua, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value,
+};
+
+use super::{Origin, list_type, lua_index, table_error};
+use crate::userdata::convert::{ConvertError, LuaConvert, describe};
+use crate::userdata::reference::LuaRef;
+
+/// A Rust container scripts see as a list of `Item`.
+pub trait LuaList: Sized + 'static {
+    type Item: LuaConvert + Clone + 'static;
+    /// A fixed length (arrays): `insert`, `remove` and `clear` are never called.
+    const FIXED: bool = false;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn item(&self, index: usize) -> Option<&Self::Item>;
+    fn item_mut(&mut self, index: usize) -> Option<&mut Self::Item>;
+    fn insert(&mut self, index: usize, item: Self::Item);
+    fn remove(&mut self, index: usize) -> Option<Self::Item>;
+    fn clear(&mut self);
+    /// The container holding `items`, or why it cannot (an array of another length).
+    fn from_items(items: Vec<Self::Item>) -> Result<Self, ConvertError>;
+}
+
+impl<T: LuaConvert + Clone + 'static> LuaList for Vec<T> {
+    type Item = T;
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn item(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+
+    fn item_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.get_mut(index)
+    }
+
+    fn insert(&mut self, index: usize, item: T) {
+        Vec::insert(self, index, item);
+    }
+
+    fn remove(&mut self, index: usize) -> Option<T> {
+        (index < Vec::len(self)).then(|| Vec::remove(self, index))
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+
+    fn from_items(items: Vec<T>) -> Result<Self, ConvertError> {
+        Ok(items)
+    }
+}
+
+impl<T: LuaConvert + Clone + 'static> LuaList for VecDeque<T> {
+    type Item = T;
+
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+
+    fn item(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+
+    fn item_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.get_mut(index)
+    }
+
+    fn insert(&mut self, index: usize, item: T) {
+        VecDeque::insert(self, index, item);
+    }
+
+    fn remove(&mut self, index: usize) -> Option<T> {
+        VecDeque::remove(self, index)
+    }
+
+    fn clear(&mut self) {
+        VecDeque::clear(self);
+    }
+
+    fn from_items(items: Vec<T>) -> Result<Self, ConvertError> {
+        Ok(items.into())
+    }
+}
+
+impl<T: LuaConvert + Clone + 'static, const N: usize> LuaList for [T; N] {
+    type Item = T;
+    const FIXED: bool = true;
+
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn item(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+
+    fn item_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.get_mut(index)
+    }
+
+    fn insert(&mut self, _index: usize, _item: T) {}
+
+    fn remove(&mut self, _index: usize) -> Option<T> {
+        None
+    }
+
+    fn clear(&mut self) {}
+
+    fn from_items(items: Vec<T>) -> Result<Self, ConvertError> {
+        let len = items.len();
+        <[T; N]>::try_from(items).map_err(|_| ConvertError {
+            expected: Cow::Owned(format!("a list of {N} elements")),
+            got: format!("{len} elements"),
+            path: String::new(),
+        })
+    }
+}
+
+/// A list of `T` whatever its container (what a [`ListRef`] works on).
+trait DynList<T> {
+    fn len(&self) -> usize;
+    fn item(&self, index: usize) -> Option<&T>;
+    fn item_mut(&mut self, index: usize) -> Option<&mut T>;
+    fn insert(&mut self, index: usize, item: T);
+    fn remove(&mut self, index: usize) -> Option<T>;
+    fn clear(&mut self);
+}
+
+impl<C: LuaList> DynList<C::Item> for C {
+    fn len(&self) -> usize {
+        LuaList::len(self)
+    }
+
+    fn item(&self, index: usize) -> Option<&C::Item> {
+        LuaList::item(self, index)
+    }
+
+    fn item_mut(&mut self, index: usize) -> Option<&mut C::Item> {
+        LuaList::item_mut(self, index)
+    }
+
+    fn insert(&mut self, index: usize, item: C::Item) {
+        LuaList::insert(self, index, item);
+    }
+
+    fn remove(&mut self, index: usize) -> Option<C::Item> {
+        LuaList::remove(self, index)
+    }
+
+    fn clear(&mut self) {
+        LuaList::clear(self);
+    }
+}
+
+/// Where a list of `T` is, its container type erased.
+trait ListPlace<T>: 'static {
+    fn read(&self, f: &mut dyn FnMut(&dyn DynList<T>)) -> mlua::Result<()>;
+    fn write(&self, f: &mut dyn FnMut(&mut dyn DynList<T>)) -> mlua::Result<()>;
+    /// A live reference to the element at `index` (0-based).
+    fn element(&self, index: usize, origin: Origin) -> LuaRef<T>;
+    fn fixed(&self) -> bool;
+}
+
+impl<C: LuaList> ListPlace<C::Item> for LuaRef<C> {
+    fn read(&self, f: &mut dyn FnMut(&dyn DynList<C::Item>)) -> mlua::Result<()> {
+        self.with(|list| f(list))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn DynList<C::Item>)) -> mlua::Result<()> {
+        self.with_mut(|list| f(list))
+    }
+
+    fn element(&self, index: usize, origin: Origin) -> LuaRef<C::Item> {
+        self.part(
+            index,
+            |list: &C, index| list.item(*index),
+            |list: &mut C, index| list.item_mut(*index),
+            origin,
+            "no longer in the list",
+        )
+    }
+
+    fn fixed(&self) -> bool {
+        C::FIXED
+    }
+}
+
+/// A live view of a list of `T` where it lives (see the module docs).
+pub struct ListRef<T: 'static> {
+    list: Rc<dyn ListPlace<T>>,
+    origin: Origin,
+}
+
+impl<T: LuaConvert + Clone + 'static> ListRef<T> {
+    pub(crate) fn new<C: LuaList<Item = T>>(place: LuaRef<C>, origin: Origin) -> Self {
+        ListRef {
+            list: Rc::new(place),
+            origin,
+        }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&dyn DynList<T>) -> R) -> mlua::Result<R> {
+        let mut f = Some(f);
+        let mut result = None;
+        self.list
+            .read(&mut |list| result = f.take().map(|f| f(list)))?;
+        result.ok_or_else(|| self.origin.error("internal error: a list was not reached"))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut dyn DynList<T>) -> R) -> mlua::Result<R> {
+        let mut f = Some(f);
+        let mut result = None;
+        self.list
+            .write(&mut |list| result = f.take().map(|f| f(list)))?;
+        result.ok_or_else(|| self.origin.error("internal error: a list was not reached"))
+    }
+
+    fn len(&self) -> mlua::Result<usize> {
+        self.read(|list| list.len())
+    }
+
+    /// Copies of the elements.
+    pub(crate) fn items(&self) -> mlua::Result<Vec<T>> {
+        self.read(|list| {
+            (0..list.len())
+                .filter_map(|i| list.item(i).cloned())
+                .collect()
+        })
+    }
+
+    fn segment(position: i64) -> String {
+        format!("[{position}]")
+    }
+
+    /// The element at `index` (0-based) for Lua: a copy or a live view, nil past the end.
+    fn get(&self, lua: &Lua, index: usize) -> mlua::Result<Value> {
+        if T::LIVE {
+            if index >= self.len()? {
+                return Ok(Value::Nil);
+            }
+            let origin = self.origin.child(&Self::segment(index as i64 + 1));
+            return T::read_at(self.list.element(index, origin.clone()), origin, lua);
+        }
+        match self.read(|list| list.item(index).map(|item| item.to_lua(lua)))? {
+            Some(item) => item?.into_lua(lua),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    fn convert(&self, lua: &Lua, position: i64, value: Value) -> mlua::Result<T> {
+        T::from_lua(value, lua)
+            .map_err(|err| self.origin.child(&Self::segment(position)).bad_value(err))
+    }
+
+    fn refuse_resize(&self) -> mlua::Result<()> {
+        if self.list.fixed() {
+            let len = self.len()?;
+            return Err(self.origin.error(format_args!(
+                "{} has a fixed length of {len}: it cannot grow or shrink",
+                self.origin.path()
+            )));
+        }
+        Ok(())
+    }
+
+    fn out_of_range(&self, what: &str, position: i64, len: usize) -> mlua::Error {
+        self.origin.error(format_args!(
+            "{what}: index {position} is out of range for {} (length {len})",
+            self.origin.path()
+        ))
+    }
+
+    /// `list[key]`.
+    fn index(&self, lua: &Lua, key: Value) -> mlua::Result<Value> {
+        match lua_index(&key) {
+            Some(position) if position >= 1 => self.get(lua, (position - 1) as usize),
+            Some(_) => Ok(Value::Nil),
+            None => match key {
+                Value::String(name) => Err(self.origin.error(format_args!(
+                    "{} is a list: it has no field or method '{}'",
+                    self.origin.path(),
+                    name.to_string_lossy()
+                ))),
+                _ => Ok(Value::Nil),
+            },
+        }
+    }
+
+    /// `list[key] = value`.
+    fn set(&self, lua: &Lua, key: Value, value: Value) -> mlua::Result<()> {
+        let Some(position) = lua_index(&key) else {
+            return Err(self.origin.error(format_args!(
+                "{} is a list: its keys are 1 to #{0}, not {}",
+                self.origin.path(),
+                describe(&key)
+            )));
+        };
+        let len = self.len()?;
+        let is_nil = value.is_nil();
+        let item = match self.convert(lua, position, value) {
+            Ok(item) => item,
+            // `list[#list] = nil` removes the last element, as in Lua.
+            Err(_) if is_nil && position == len as i64 && len > 0 && !self.list.fixed() => {
+                self.write(|list| list.remove(len - 1))?;
+                return Ok(());
+            }
+            Err(_) if is_nil && position >= 1 && position < len as i64 => {
+                return Err(self.origin.error(format_args!(
+                    "cannot set {0}[{position}] to nil: that would leave a hole (use {0}:remove({position}))",
+                    self.origin.path()
+                )));
+            }
+            Err(err) => return Err(err),
+        };
+        if position >= 1 && position <= len as i64 {
+            let index = (position - 1) as usize;
+            self.write(|list| {
+                if let Some(slot) = list.item_mut(index) {
+                    *slot = item;
+                }
+            })
+        } else if position == len as i64 + 1 && !self.list.fixed() {
+            self.write(|list| list.insert(len, item))
+        } else {
+            Err(self.out_of_range("cannot set an element", position, len))
+        }
+    }
+
+    fn push(&self, lua: &Lua, value: Value) -> mlua::Result<()> {
+        self.refuse_resize()?;
+        let len = self.len()?;
+        let item = self.convert(lua, len as i64 + 1, value)?;
+        self.write(|list| {
+            let end = list.len();
+            list.insert(end, item);
+        })
+    }
+
+    fn insert(&self, lua: &Lua, position: Value, value: Value) -> mlua::Result<()> {
+        self.refuse_resize()?;
+        let len = self.len()?;
+        let position = match lua_index(&position) {
+            Some(p) if p >= 1 && p <= len as i64 + 1 => p,
+            Some(p) => return Err(self.out_of_range("insert", p, len)),
+            None => {
+                return Err(self.origin.error(format_args!(
+                    "insert: expected an index, got {}",
+                    describe(&position)
+                )));
+            }
+        };
+        let item = self.convert(lua, position, value)?;
+        self.write(|list| {
+            let index = ((position - 1) as usize).min(list.len());
+            list.insert(index, item);
+        })
+    }
+
+    /// Removes the element at `position` (the last without one) and returns it.
+    fn remove(&self, lua: &Lua, position: Option<Value>) -> mlua::Result<Value> {
+        self.refuse_resize()?;
+        let len = self.len()?;
+        let position = match position.as_ref().map(lua_index) {
+            None if len == 0 => return Ok(Value::Nil),
+            None => len as i64,
+            Some(Some(p)) if p >= 1 && p <= len as i64 => p,
+            Some(Some(p)) => return Err(self.out_of_range("remove", p, len)),
+            Some(None) => {
+                return Err(self.origin.error(format_args!(
+                    "remove: expected an index, got {}",
+                    describe(position.as_ref().unwrap_or(&Value::Nil))
+                )));
+            }
+        };
+        match self.write(|list| list.remove((position - 1) as usize))? {
+            Some(item) => item.into_lua_owned(lua)?.into_lua(lua),
+            None => Ok(Value::Nil),
+        }
+    }
+
+    fn clear(&self) -> mlua::Result<()> {
+        self.refuse_resize()?;
+        self.write(|list| list.clear())
+    }
+
+    /// Whether an element equals `value` as Lua compares them (`==`).
+    fn contains(&self, lua: &Lua, value: Value) -> mlua::Result<bool> {
+        for index in 0..self.len()? {
+            if self.get(lua, index)?.equals(&value)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The `next` of `pairs(list)`: (index, element) from 1 to `#list`.
+fn next<T: LuaConvert + Clone + 'static>(
+    lua: &Lua,
+    (list, position): (AnyUserData, i64),
+) -> mlua::Result<(Value, Value)> {
+    list.borrow_scoped::<ListRef<T>, _>(|list| {
+        let index = position.max(0) as usize;
+        if index >= list.len()? {
+            return Ok((Value::Nil, Value::Nil));
+        }
+        Ok((Value::Integer(position + 1), list.get(lua, index)?))
+    })?
+}
+
+impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field(MetaMethod::Type, list_type::<T>().into_owned());
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("push", |lua, this, value: Value| this.push(lua, value));
+        methods.add_method("insert", |lua, this, (position, value): (Value, Value)| {
+            this.insert(lua, position, value)
+        });
+        methods.add_method("remove", |lua, this, position: Option<Value>| {
+            this.remove(lua, position)
+        });
+        methods.add_method("pop", |lua, this, ()| this.remove(lua, None));
+        methods.add_method("clear", |_, this, ()| this.clear());
+        methods.add_method("contains", |lua, this, value: Value| {
+            this.contains(lua, value)
+        });
+        methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            this.index(lua, key)
+        });
+        methods.add_meta_method(
+            MetaMethod::NewIndex,
+            |lua, this, (key, value): (Value, Value)| this.set(lua, key, value),
+        );
+        methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
+        methods.add_meta_function(MetaMethod::Pairs, |lua, list: AnyUserData| {
+            Ok((lua.create_function(next::<T>)?, list, 0))
+        });
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("{} ({} elements)", list_type::<T>(), this.len()?))
+        });
+    }
+}
+
+/// A list as a new Lua table of copies.
+pub(crate) fn to_table<'a, T: LuaConvert + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    lua: &Lua,
+) -> mlua::Result<Value> {
+    let table = lua.create_table()?;
+    for (index, item) in items.enumerate() {
+        table.raw_set(index + 1, item.to_lua(lua)?)?;
+    }
+    Ok(Value::Table(table))
+}
+
+/// The elements of a Lua sequence, each converted strictly; any key but 1..n is refused.
+fn table_items<T: LuaConvert>(table: &Table, lua: &Lua) -> Result<Vec<T>, ConvertError> {
+    let len = table.raw_len();
+    let mut items = Vec::with_capacity(len);
+    for position in 1..=len {
+        let value: Value = table
+            .raw_get(position)
+            .map_err(|err| table_error(list_type::<T>(), err))?;
+        items.push(T::from_lua(value, lua).map_err(|err| err.within(&format!("[{position}]")))?);
+    }
+    for pair in table.pairs::<Value, Value>() {
+        let (key, _) = pair.map_err(|err| table_error(list_type::<T>(), err))?;
+        if !matches!(lua_index(&key), Some(i) if i >= 1 && i <= len as i64) {
+            return Err(ConvertError {
+                expected: list_type::<T>(),
+                got: format!("a table with the key {}", key_text(&key)),
+                path: String::new(),
+            });
+        }
+    }
+    Ok(items)
+}
+
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => format!("'{}'", s.to_string_lossy()),
+        other => describe(other),
+    }
+}
+
+/// A list converted from Lua: a sequence table, or a copy of a live list of the same elements.
+pub(crate) fn from_lua<C: LuaList>(value: Value, lua: &Lua) -> Result<C, ConvertError> {
+    let items = match &value {
+        Value::Table(table) => table_items::<C::Item>(table, lua)?,
+        Value::UserData(ud) if ud.is::<ListRef<C::Item>>() => ud
+            .borrow_scoped::<ListRef<C::Item>, _>(ListRef::items)
+            .and_then(|items| items)
+            .map_err(|err| ConvertError {
+                expected: list_type::<C::Item>(),
+                got: format!("{} that cannot be read ({err})", describe(&value)),
+                path: String::new(),
+            })?,
+        _ => return Err(ConvertError::new(list_type::<C::Item>(), &value)),
+    };
+    C::from_items(items)
+}
+
+/// Implements `LuaConvert` for a list container.
+macro_rules! convert_list {
+    ($({$($generics:tt)*} $ty:ty;)*) => {$(
+        impl<$($generics)*> LuaConvert for $ty {
+            const BORROWS: bool = true;
+            const LIVE: bool = true;
+
+            fn lua_type() -> Cow<'static, str> {
+                list_type::<T>()
+            }
+
+            type Out = Value;
+
+            fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+                to_table((0..LuaList::len(self)).filter_map(|i| LuaList::item(self, i)), lua)
+            }
+
+            fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
+                from_lua::<Self>(value, lua)
+            }
+
+            fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value> {
+                lua.create_userdata(ListRef::new(place, origin)).map(Value::UserData)
+            }
+
+            fn define(defs: &mut crate::definitions::Definitions) -> String {
+                format!("{}[]", T::define(defs))
+            }
+        }
+    )*};
+}
+
+convert_list! {
+    {T: LuaConvert + Clone + 'static} Vec<T>;
+    {T: LuaConvert + Clone + 'static} VecDeque<T>;
+    {T: LuaConvert + Clone + 'static, const N: usize} [T; N];
+}

@@ -1,0 +1,176 @@
+//! Collections as live values: `Vec`, `VecDeque` and arrays are lists, `HashMap` and `BTreeMap`
+//! are maps, `HashSet` and `BTreeSet` are sets.
+//!
+//! A collection field reads, like a nested derived field, as a live view of the collection
+//! where it lives ([`ListRef`], [`MapRef`], [`SetRef`]): `inv.items[2] = "axe"`,
+//! `inv.items:push("sword")` and `inv.stash.potion = nil` change the component, not a copy.
+//! Each view holds its collection's place erased behind a trait object, so one metatable per
+//! element type serves every container kind (a `Vec<String>` and a `[String; 4]` field are both
+//! `string[]`), and a view of one kind converts into a field of another.
+//!
+//! Elements are read as Lua values read fields: numbers, strings and entities by value, derived
+//! types and nested collections as live views of the element (`party.members[1].health = 5`
+//! writes through). A view of an element is a path (list, index), found again on each access.
+//!
+//! Nothing converts loosely and nothing is lost: every written element is converted strictly
+//! before anything is changed, and a refusal names the owner, the path and both types
+//! (`Inventory: bad value for items[2]: expected string, got number`).
+
+mod list;
+mod map;
+mod set;
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use mlua::Value;
+
+pub use list::{ListRef, LuaList};
+pub use map::{LuaMap, MapRef};
+pub use set::{LuaSet, SetRef};
+
+use super::convert::{ConvertError, LuaConvert};
+use super::error::script_error;
+use super::reference::StaleReference;
+
+/// Where a live value is, as errors name it: the type owning it and the path from there
+/// (`items`, `items[2]`, `stash.potion`).
+#[derive(Clone, Debug)]
+pub struct Origin {
+    owner: &'static str,
+    path: Rc<str>,
+    /// The path is a field's name alone (errors then say `field 'items'`).
+    field: bool,
+}
+
+impl Origin {
+    /// The field `name` of a `owner`.
+    pub fn field(owner: &'static str, name: &str) -> Self {
+        Origin {
+            owner,
+            path: Rc::from(name),
+            field: true,
+        }
+    }
+
+    /// A value that is not inside another (a method's argument or result).
+    pub fn value(type_name: &str) -> Self {
+        Origin {
+            owner: "",
+            path: Rc::from(type_name),
+            field: false,
+        }
+    }
+
+    /// The element `segment` of this value (`[2]`, `.potion`).
+    pub(crate) fn child(&self, segment: &str) -> Self {
+        Origin {
+            owner: self.owner,
+            path: Rc::from(format!("{}{segment}", self.path)),
+            field: false,
+        }
+    }
+
+    /// The path as scripts wrote it.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `Owner: message`, or the message alone for a value with no owner.
+    pub(crate) fn error(&self, message: impl std::fmt::Display) -> mlua::Error {
+        if self.owner.is_empty() {
+            script_error(message.to_string())
+        } else {
+            script_error(format!("{}: {message}", self.owner))
+        }
+    }
+
+    /// `Inventory: bad value for items[2]: expected string, got number`.
+    pub(crate) fn bad_value(&self, err: ConvertError) -> mlua::Error {
+        let place = if self.field && err.path.is_empty() {
+            format!("field '{}'", self.path)
+        } else {
+            format!("{}{}", self.path, err.path)
+        };
+        self.error(format_args!(
+            "bad value for {place}: expected {}, got {}",
+            err.expected, err.got
+        ))
+    }
+
+    /// The error of a view whose element is gone.
+    pub(crate) fn gone(&self, why: impl std::fmt::Display) -> mlua::Error {
+        let message = if self.owner.is_empty() {
+            format!("{}: {why}", self.path)
+        } else {
+            format!("{}: {}: {why}", self.owner, self.path)
+        };
+        mlua::Error::external(StaleReference(message))
+    }
+}
+
+/// A type that can key a map or be in a set: strings, integers, booleans and entities.
+pub trait LuaKey: LuaConvert + Clone + Eq + std::hash::Hash + Ord + 'static {
+    /// The key as a path segment: `.potion`, `["two words"]`, `[3]`.
+    fn segment(&self) -> String;
+}
+
+impl LuaKey for String {
+    fn segment(&self) -> String {
+        let identifier = self
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && self.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if identifier {
+            format!(".{self}")
+        } else {
+            format!("[{self:?}]")
+        }
+    }
+}
+
+macro_rules! plain_keys {
+    ($($ty:ty),*) => {$(
+        impl LuaKey for $ty {
+            fn segment(&self) -> String {
+                format!("[{self}]")
+            }
+        }
+    )*};
+}
+
+plain_keys!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, bool);
+
+/// The element or key a Lua index names, 1-based: Lua integers and integral floats.
+pub(crate) fn lua_index(key: &Value) -> Option<i64> {
+    match *key {
+        Value::Integer(i) => Some(i),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(n as i64),
+        _ => None,
+    }
+}
+
+/// `string[]` for a list of `T`.
+pub(crate) fn list_type<T: LuaConvert>() -> Cow<'static, str> {
+    Cow::Owned(format!("{}[]", T::lua_type()))
+}
+
+/// `table<string, integer>` for a map.
+pub(crate) fn map_type<K: LuaConvert, V: LuaConvert>() -> Cow<'static, str> {
+    Cow::Owned(format!("table<{}, {}>", K::lua_type(), V::lua_type()))
+}
+
+/// `table<string, true>` for a set.
+pub(crate) fn set_type<T: LuaConvert>() -> Cow<'static, str> {
+    Cow::Owned(format!("table<{}, true>", T::lua_type()))
+}
+
+/// An mlua failure while reading a table that should convert, as a conversion error.
+pub(crate) fn table_error(expected: Cow<'static, str>, err: mlua::Error) -> ConvertError {
+    ConvertError {
+        expected,
+        got: format!("a table that cannot be read ({err})"),
+        path: String::new(),
+    }
+}
