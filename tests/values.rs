@@ -561,3 +561,49 @@ fn entities_are_values_scripts_hold_as_handles() {
     assert_eq!(h.pack, [prey, hunter]);
     assert_eq!(h.threat.get(&prey), Some(&2.5));
 }
+
+#[test]
+fn pairs_visits_the_exposed_fields_in_declaration_order() {
+    let (errors, _) = run_on_both(
+        r#"
+        function check(inv)
+            local names = {}
+            for name, value in pairs(inv) do
+                names[#names + 1] = name
+                assert(rawequal(value, inv[name]) or type(value) == "userdata" or value == inv[name])
+            end
+            assert(table.concat(names, ",") ==
+                "items,weights,queue,slots,stash,ordered,tags,seen,party,grid,best,holes,by_name",
+                table.concat(names, ","))
+            local part = inv.party[1]
+            for name, value in pairs(part) do assert(name == "hp" and value == part.hp) end
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn table_insert_and_remove_work_on_live_lists_and_name_the_method_elsewhere() {
+    let (errors, after) = run_on_both(
+        r#"
+        function check(inv)
+            table.insert(inv.items, "sword")
+            table.insert(inv.items, 1, "map")
+            assert(#inv.items == 4 and inv.items[1] == "map" and inv.items[4] == "sword")
+            assert(table.remove(inv.items) == "sword")
+            assert(table.remove(inv.items, 1) == "map")
+            expect_error(function() table.insert(inv.stash, 1) end,
+                "table.insert does not work on stash (a map): use stash:insert(key, value)")
+            expect_error(function() table.remove(inv.tags) end,
+                "table.remove does not work on tags (a set): use tags:insert(value)")
+            expect_error(function() table.insert(inv.items, 9, "x") end, "index 9 is out of range")
+            local plain = { 1 }
+            table.insert(plain, 2)
+            assert(#plain == 2 and table.remove(plain, 1) == 1, "tables are Lua's own")
+        end
+        "#,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(after, Inventory::sample());
+}

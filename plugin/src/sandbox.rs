@@ -98,6 +98,29 @@ fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
     )
     .set_name("=[bevy_lunar sandbox]")
     .call::<()>(keep_os)?;
+    // `table.insert`/`table.remove` on a live list work as its methods do, on every Lua version
+    // (`userdata/collection`); on tables they are Lua's own.
+    lua.load(
+        r#"
+        local insert, remove, type, handler_of = table.insert, table.remove, type, ...
+        table.insert = function(t, ...)
+            if type(t) == "userdata" then
+                local handler = handler_of(t)
+                if handler then return handler("insert", t, ...) end
+            end
+            return insert(t, ...)
+        end
+        table.remove = function(t, ...)
+            if type(t) == "userdata" then
+                local handler = handler_of(t)
+                if handler then return handler("remove", t, ...) end
+            end
+            return remove(t, ...)
+        end
+        "#,
+    )
+    .set_name("=[bevy_lunar table]")
+    .call::<()>(lua.create_function(crate::userdata::collection::table_functions)?)?;
     lua.globals().set("print", lua.create_function(print)?)
 }
 

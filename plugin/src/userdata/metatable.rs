@@ -158,6 +158,7 @@ impl<T: LuaUserData> mlua::UserData for LuaRef<T> {
 /// The functions of one metatable, built together because they share their tables.
 struct Built {
     newindex: Option<Function>,
+    pairs: Option<Function>,
     metamethods: HashMap<&'static str, Function>,
 }
 
@@ -180,6 +181,10 @@ fn install<T: LuaUserData, A: Access<T>, U>(reg: &mut UserDataRegistry<U>) {
     reg.add_meta_field_with(MetaMethod::NewIndex, move |_| {
         take(&slot, |built| built.newindex.take())
     });
+    let slot = Rc::clone(&built);
+    reg.add_meta_field_with(MetaMethod::Pairs, move |_| {
+        take(&slot, |built| built.pairs.take())
+    });
     for name in names.0 {
         let slot = Rc::clone(&built);
         reg.add_meta_field_with(name, move |_| {
@@ -198,9 +203,10 @@ fn take(
         .ok_or_else(|| error::script_error("internal error: metatable built out of order"))
 }
 
-/// The Lua side of the dispatch. Truthiness tests and tail calls keep it short.
+/// The Lua side of the dispatch. Truthiness tests and tail calls keep it short. `pairs(value)`
+/// visits the exposed fields in declaration order, reading each as `value.name` does.
 const DISPATCH: &str = r#"
-local getters, methods, setters, missing, refused = ...
+local getters, methods, setters, missing, refused, names = ...
 local function index(self, key)
     local get = getters[key]
     if get then return get(self) end
@@ -213,7 +219,18 @@ local function newindex(self, key, value)
     if set then return set(self, value) end
     return refused(self, key, value)
 end
-return index, newindex
+local order = {}
+for position, name in ipairs(names) do order[name] = position end
+local function next_field(self, key)
+    local position = 1
+    if key ~= nil then position = (order[key] or #names) + 1 end
+    local name = names[position]
+    if name ~= nil then return name, index(self, name) end
+end
+local function fields(self)
+    return next_field, self, nil
+end
+return index, newindex, fields
 "#;
 
 fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Built)> {
@@ -247,14 +264,16 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
     let refused = lua.create_function(move |_, (_this, key, _value): (Value, Value, Value)| {
         Err::<(), _>(error::refused_write::<T>(&key, &readonly, &method_names))
     })?;
-    let (index, newindex): (Function, Function) = lua
+    let names = lua.create_sequence_from(T::field_names().iter().copied())?;
+    let (index, newindex, fields): (Function, Function, Function) = lua
         .load(DISPATCH)
         .set_name("=[bevy_lunar dispatch]")
-        .call((getters, methods, setters, missing, refused))?;
+        .call((getters, methods, setters, missing, refused, names))?;
     Ok((
         index,
         Built {
             newindex: Some(newindex),
+            pairs: Some(fields),
             metamethods,
         },
     ))

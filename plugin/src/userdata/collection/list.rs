@@ -12,10 +12,11 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use mlua::{
-    AnyUserData, IntoLua, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Value,
+    AnyUserData, IntoLua, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods,
+    UserDataRef, Value, Variadic,
 };
 
-use super::{Origin, list_type, lua_index, table_error};
+use super::{Origin, TABLE_FUNCTIONS, list_type, lua_index, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -430,6 +431,24 @@ fn next<T: LuaConvert + Clone + 'static>(
 impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, list_type::<T>().into_owned());
+        fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
+            lua.create_function(
+                |lua, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
+                    let mut args = args.into_iter();
+                    match (op.as_str(), args.next(), args.next()) {
+                        ("insert", Some(value), None) => this.push(lua, value).map(|_| Value::Nil),
+                        ("insert", Some(position), Some(value)) => {
+                            this.insert(lua, position, value).map(|_| Value::Nil)
+                        }
+                        ("remove", position, None) => this.remove(lua, position),
+                        _ => Err(this.origin.error(format_args!(
+                            "wrong number of arguments to table.{op} on {}",
+                            this.origin.path()
+                        ))),
+                    }
+                },
+            )
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {

@@ -12,10 +12,11 @@ use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use mlua::{
-    AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value,
+    AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, UserDataRef,
+    Value, Variadic,
 };
 
-use super::{LuaKey, Origin, map_type, table_error};
+use super::{LuaKey, Origin, TABLE_FUNCTIONS, map_type, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -278,6 +279,15 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> MapRef<K, V> {
 impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, map_type::<K, V>().into_owned());
+        fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
+            lua.create_function(
+                |_, (op, this, _): (String, UserDataRef<Self>, Variadic<Value>)| {
+                    let path = this.origin.path();
+                    let methods = format!("{0}:insert(key, value) or {0}:remove(key)", path);
+                    Err::<(), _>(this.origin.refuse_table_function(&op, "map", &methods))
+                },
+            )
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {

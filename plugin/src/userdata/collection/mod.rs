@@ -23,7 +23,7 @@ mod set;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use mlua::Value;
+use mlua::{Function, Lua, Value};
 
 pub use list::{ListRef, LuaList};
 pub use map::{LuaMap, MapRef};
@@ -32,6 +32,23 @@ pub use set::{LuaSet, SetRef};
 use super::convert::{ConvertError, LuaConvert};
 use super::error::script_error;
 use super::reference::StaleReference;
+
+/// The metatable field of a collection view holding its `table.insert`/`table.remove`: called
+/// as `handler(op, view, ...)` by the wrappers the plugin installs over Lua's table library, so
+/// that those functions work on lists on every Lua version (LuaJIT's table library takes real
+/// tables only), and name the method to use on maps and sets.
+pub const TABLE_FUNCTIONS: &str = "__lunar_table";
+
+/// The `table.insert`/`table.remove` handler of a collection view, or nil for any other value.
+pub fn table_functions(_lua: &Lua, value: Value) -> mlua::Result<Option<Function>> {
+    match value {
+        Value::UserData(ud) => match ud.metatable() {
+            Ok(metatable) => metatable.get::<Option<Function>>(TABLE_FUNCTIONS),
+            Err(_) => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
 
 /// Where a live value is, as errors name it: the type owning it and the path from there
 /// (`items`, `items[2]`, `stash.potion`).
@@ -69,6 +86,14 @@ impl Origin {
             path: Rc::from(format!("{}{segment}", self.path)),
             field: false,
         }
+    }
+
+    /// `table.insert`/`table.remove` on a map or set: the error naming what to use instead.
+    pub(crate) fn refuse_table_function(&self, op: &str, kind: &str, methods: &str) -> mlua::Error {
+        self.error(format_args!(
+            "table.{op} does not work on {} (a {kind}): use {methods}",
+            self.path
+        ))
     }
 
     /// The path as scripts wrote it.

@@ -11,10 +11,11 @@ use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use mlua::{
-    AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value,
+    AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, UserDataRef,
+    Value, Variadic,
 };
 
-use super::{LuaKey, Origin, lua_index, set_type, table_error};
+use super::{LuaKey, Origin, TABLE_FUNCTIONS, lua_index, set_type, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -223,6 +224,15 @@ impl<T: LuaKey> SetRef<T> {
 impl<T: LuaKey> UserData for SetRef<T> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, set_type::<T>().into_owned());
+        fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
+            lua.create_function(
+                |_, (op, this, _): (String, UserDataRef<Self>, Variadic<Value>)| {
+                    let path = this.origin.path();
+                    let methods = format!("{0}:insert(value) or {0}:remove(value)", path);
+                    Err::<(), _>(this.origin.refuse_table_function(&op, "set", &methods))
+                },
+            )
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
