@@ -607,3 +607,161 @@ fn table_insert_and_remove_work_on_live_lists_and_name_the_method_elsewhere() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(after, Inventory::sample());
 }
+
+/// A unit-only enum: a string in Lua.
+#[derive(LuaUserData, Clone, Copy, Debug, PartialEq, Default)]
+pub enum Team {
+    #[default]
+    Red,
+    Blue,
+    #[lua(name = "Green")]
+    Verdant,
+    #[lua(skip)]
+    Hidden,
+}
+
+/// An enum with data: a userdata with `kind` and the variant's fields.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub enum State {
+    #[default]
+    Idle,
+    Chasing {
+        target: Entity,
+        speed: f64,
+    },
+    Fleeing {
+        target: Entity,
+        #[lua(readonly)]
+        panic: u8,
+    },
+    Hit(f64),
+    #[lua(skip)]
+    Secret {
+        code: u32,
+    },
+}
+
+#[lua_methods]
+impl State {
+    pub fn is_busy(&self) -> bool {
+        !matches!(self, State::Idle)
+    }
+
+    pub fn calm_down(&mut self) {
+        if let State::Chasing { speed, .. } = self {
+            *speed /= 2.0;
+        }
+    }
+}
+
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub struct Unit {
+    pub team: Team,
+    pub state: State,
+    pub history: Vec<Team>,
+}
+
+#[lua_methods]
+impl Unit {
+    pub fn new() -> Self {
+        Unit::default()
+    }
+
+    pub fn join(&mut self, team: Team) -> Team {
+        std::mem::replace(&mut self.team, team)
+    }
+}
+
+#[test]
+fn enums_are_strings_or_userdata_with_a_kind() {
+    let script = r#"
+        function expect_error(f, text)
+            local ok, err = pcall(f)
+            assert(not ok, "expected an error containing: " .. text)
+            if not string.find(tostring(err), text, 1, true) then
+                error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
+            end
+        end
+        function check(u)
+            -- unit-only enums are strings
+            assert(u.team == "Red" and Team.Red == "Red" and Team.Green == "Green")
+            assert(Team.Hidden == nil and Team.Verdant == nil)
+            u.team = "Blue"
+            assert(u.team == Team.Blue)
+            expect_error(function() u.team = "Purple" end,
+                [[Unit: bad value for field 'team': expected one of "Red", "Blue", "Green", got "Purple"]])
+            expect_error(function() u.team = "Hidden" end, [[got "Hidden"]])
+            expect_error(function() u.team = 1 end, [[expected one of "Red", "Blue", "Green", got number]])
+            assert(u:join("Green") == "Blue" and u.team == "Green")
+            expect_error(function() u:join("Pink") end, "bad argument #2 to `Unit.join`")
+            u.history:push("Red")
+            expect_error(function() u.history:push("Pink") end, "Unit: bad value for history[2]")
+            assert(u.history[1] == "Red" and #u.history == 1)
+            -- enums with data
+            assert(u.state.kind == "Idle" and not u.state:is_busy())
+            u.state = State.Chasing { target = entity, speed = 2 }
+            assert(u.state.kind == "Chasing" and u.state.speed == 2 and rawequal(u.state.target, entity))
+            u.state.speed = 3
+            local state = u.state
+            state:calm_down()
+            assert(u.state.speed == 1.5 and u.state:is_busy(), "fields and methods write through")
+            local names = {}
+            for name, value in pairs(u.state) do names[#names + 1] = name end
+            assert(table.concat(names, ",") == "kind,target,speed", table.concat(names, ","))
+            expect_error(function() return u.state.panic end,
+                "State: field 'panic' belongs to Fleeing, but this State is Chasing")
+            expect_error(function() u.state.panic = 1 end, "field 'panic' is read-only")
+            expect_error(function() return State.Chasing { target = entity, sped = 1 } end,
+                "State.Chasing has no field 'sped' (its fields: target, speed)")
+            expect_error(function() return State.Chasing { speed = 1 } end,
+                "State.Chasing: bad value for field 'target': expected Entity, got nil")
+            expect_error(function() return State.Chasing(5) end, "expected a table of fields")
+            u.state = State.Fleeing { target = entity, panic = 2 }
+            assert(u.state.panic == 2 and u.state.target == entity)
+            expect_error(function() return u.state.speed end,
+                "State: field 'speed' belongs to Chasing, but this State is Fleeing")
+            u.state = State.Hit(5)
+            assert(u.state.kind == "Hit" and u.state[1] == 5)
+            u.state[1] = 6
+            assert(u.state[1] == 6)
+            expect_error(function() return State.Hit("x") end, "bad argument #1 to `State.Hit`")
+            u.state.kind = "Idle"                       -- a variant without fields
+            assert(u.state.kind == "Idle")
+            expect_error(function() u.state.kind = "Chasing" end,
+                [[State: cannot set kind to "Chasing": that variant has fields]])
+            expect_error(function() u.state.kind = "Asleep" end,
+                [[State: bad value for field 'kind': expected one of "Idle", "Chasing", "Fleeing", "Hit", got "Asleep"]])
+            assert(not rawequal(State.Idle, State.Idle), "each read of State.Idle is a new value")
+            expect_error(function() u.state = "Idle" end, "Unit: bad value for field 'state': expected State, got string")
+            u.state = State.Chasing { target = entity, speed = 8 }
+        end
+        function on_start()
+            check(Unit.new())
+            check(entity:get("Unit"))
+            -- an enum as a component
+            local s = entity:get("State")
+            assert(s.kind == "Hit" and s[1] == 1)
+            s.kind = "Idle"
+        end
+    "#;
+    let mut test = TestApp::new(&[("scripts/test.lua", script)]);
+    test.app
+        .register_lua_component::<Unit>()
+        .register_lua_component::<State>()
+        .register_lua_type::<Team>();
+    let e = test.spawn_script("scripts/test.lua", (Unit::default(), State::Hit(1.0)));
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let world = test.app.world();
+    let unit = world.get::<Unit>(e).unwrap();
+    assert_eq!(unit.team, Team::Verdant);
+    assert_eq!(unit.history, [Team::Red]);
+    assert_eq!(
+        unit.state,
+        State::Chasing {
+            target: e,
+            speed: 8.0
+        }
+    );
+    assert_eq!(world.get::<State>(e), Some(&State::Idle));
+}

@@ -10,15 +10,75 @@ use syn::{
 
 use crate::attr::{self, ContainerAttr, ImplEntry, LuaAttr};
 
-/// A struct with `#[derive(LuaUserData)]`.
+/// A struct or enum with `#[derive(LuaUserData)]`.
 pub struct Struct<'a> {
     pub ident: &'a Ident,
     pub input: &'a DeriveInput,
     pub attr: ContainerAttr,
+    /// A struct's fields (none for an enum).
     pub fields: Vec<Field<'a>>,
+    /// An enum's variants; `None` for a struct.
+    pub variants: Option<Vec<Variant<'a>>>,
     pub impls: Vec<ImplEntry>,
     /// The doc comment, for editor definitions.
     pub doc: String,
+}
+
+/// A variant of a derived enum.
+pub struct Variant<'a> {
+    pub ident: &'a Ident,
+    pub attr: LuaAttr,
+    pub style: VariantStyle,
+    pub fields: Vec<VariantField<'a>>,
+    pub doc: String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum VariantStyle {
+    Unit,
+    /// `Chasing { target: Entity }`: built from a table of fields.
+    Named,
+    /// `Hit(f64)`: built from positional arguments; its fields are `value[1]`, ...
+    Tuple,
+}
+
+pub struct VariantField<'a> {
+    /// The field's name, or its position in a tuple variant.
+    pub member: syn::Member,
+    pub ty: &'a Type,
+    pub attr: LuaAttr,
+    pub doc: String,
+}
+
+impl Variant<'_> {
+    /// Whether scripts can see the variant.
+    pub fn exposed(&self) -> bool {
+        self.attr.skip.is_none()
+    }
+
+    pub fn lua_name(&self) -> String {
+        match &self.attr.name {
+            Some(name) => name.value(),
+            None => self.ident.to_string(),
+        }
+    }
+}
+
+impl VariantField<'_> {
+    pub fn exposed(&self) -> bool {
+        self.attr.skip.is_none()
+    }
+
+    /// The name scripts use: the field's, or its position from 1 in a tuple variant.
+    pub fn lua_name(&self) -> String {
+        if let Some(name) = &self.attr.name {
+            return name.value();
+        }
+        match &self.member {
+            syn::Member::Named(ident) => ident.to_string(),
+            syn::Member::Unnamed(index) => (index.index + 1).to_string(),
+        }
+    }
 }
 
 impl Struct<'_> {
@@ -74,10 +134,11 @@ impl<'a> Struct<'a> {
     pub fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
         let data = match &input.data {
             syn::Data::Struct(data) => data,
-            _ => {
+            syn::Data::Enum(data) => return Self::from_enum(input, data),
+            syn::Data::Union(_) => {
                 return Err(syn::Error::new(
                     input.ident.span(),
-                    "LuaUserData can only be derived for structs with named fields",
+                    "LuaUserData can only be derived for structs with named fields and for enums",
                 ));
             }
         };
@@ -89,6 +150,7 @@ impl<'a> Struct<'a> {
                     input,
                     attr: attr::container_attr(&input.attrs)?,
                     fields: Vec::new(),
+                    variants: None,
                     impls: attr::lua_impl_entries(&input.attrs)?,
                     doc: attr::doc(&input.attrs),
                 });
@@ -127,6 +189,66 @@ impl<'a> Struct<'a> {
             input,
             attr: container,
             fields,
+            variants: None,
+            impls,
+            doc: attr::doc(&input.attrs),
+        })
+    }
+
+    fn from_enum(input: &'a DeriveInput, data: &'a syn::DataEnum) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let mut variants = Vec::new();
+        for variant in &data.variants {
+            let Some(attr) = errors.ok(attr::lua_attr(&variant.attrs)) else {
+                continue;
+            };
+            let style = match &variant.fields {
+                syn::Fields::Unit => VariantStyle::Unit,
+                syn::Fields::Named(_) => VariantStyle::Named,
+                syn::Fields::Unnamed(_) => VariantStyle::Tuple,
+            };
+            let fields = variant
+                .fields
+                .iter()
+                .enumerate()
+                .filter_map(|(index, field)| {
+                    let attr = errors.ok(attr::lua_attr(&field.attrs))?;
+                    let member = match &field.ident {
+                        Some(ident) => syn::Member::Named(ident.clone()),
+                        None => syn::Member::Unnamed(syn::Index {
+                            index: index as u32,
+                            span: field.ty.span(),
+                        }),
+                    };
+                    Some(VariantField {
+                        member,
+                        ty: &field.ty,
+                        attr,
+                        doc: attr::doc(&field.attrs),
+                    })
+                })
+                .collect();
+            variants.push(Variant {
+                ident: &variant.ident,
+                attr,
+                style,
+                fields,
+                doc: attr::doc(&variant.attrs),
+            });
+        }
+        let impls = errors
+            .ok(attr::lua_impl_entries(&input.attrs))
+            .unwrap_or_default();
+        let container = errors
+            .ok(attr::container_attr(&input.attrs))
+            .unwrap_or_default();
+        errors.finish()?;
+        Ok(Struct {
+            ident: &input.ident,
+            input,
+            attr: container,
+            fields: Vec::new(),
+            variants: Some(variants),
             impls,
             doc: attr::doc(&input.attrs),
         })

@@ -7,7 +7,8 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, ItemImpl, Path};
 
 use crate::ast::{
-    Bodiless, Constant, Errors, Function, Methods, Output, ParamKind, Receiver, Struct,
+    Bodiless, Constant, Errors, Function, Methods, Output, ParamKind, Receiver, Struct, Variant,
+    VariantField, VariantStyle,
 };
 use crate::attr::{self, ImplEntry};
 use crate::valid;
@@ -15,6 +16,9 @@ use crate::valid;
 pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     let input = Struct::from_syn(input)?;
     valid::check_struct(&input)?;
+    if let Some(variants) = &input.variants {
+        return Ok(derive_enum(&input, variants));
+    }
 
     let ident = input.ident;
     let target = input.target();
@@ -564,5 +568,287 @@ fn convert_output(output: &Output, call: TokenStream) -> TokenStream {
                 quote_spanned!(ty.span()=> #call.map_err(::bevy_lunar::userdata::method_error)?);
             convert_output(ok, unwrapped)
         }
+    }
+}
+
+/// `#[derive(LuaUserData)]` on an enum: the variants to the runtime ([`EnumInfo`]), `kind`, the
+/// fields of the variants, a constructor per variant in the type table, then methods and
+/// operators as for a struct.
+fn derive_enum(input: &Struct, variants: &[Variant]) -> TokenStream {
+    let rt = quote!(::bevy_lunar::userdata);
+    let mlua = quote!(::bevy_lunar::mlua);
+    let ident = input.ident;
+    let type_name = input.lua_name();
+    let unit_only = variants.iter().all(|v| v.style == VariantStyle::Unit);
+    let exposed: Vec<&Variant> = variants.iter().filter(|v| v.exposed()).collect();
+    let variant_names: Vec<String> = exposed.iter().map(|v| v.lua_name()).collect();
+
+    // `name_of`, `unit` and `fields_of` of the EnumInfo.
+    let name_arms = variants.iter().map(|variant| {
+        let v = variant.ident;
+        let name = variant.lua_name();
+        quote!(Self::#v { .. } => #name,)
+    });
+    let unit_arms = exposed
+        .iter()
+        .filter(|variant| variant.style == VariantStyle::Unit)
+        .map(|variant| {
+            let v = variant.ident;
+            let name = variant.lua_name();
+            quote!(#name => ::std::option::Option::Some(Self::#v),)
+        });
+    let fields_of_arms = variants.iter().map(|variant| {
+        let v = variant.ident;
+        let names: Vec<String> = if variant.exposed() {
+            variant
+                .fields
+                .iter()
+                .filter(|f| f.exposed())
+                .map(|f| f.lua_name())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        quote!(Self::#v { .. } => &["kind", #(#names),*],)
+    });
+
+    // One Lua field per distinct name, reached through the variants that have it.
+    let mut field_names: Vec<String> = Vec::new();
+    for variant in &exposed {
+        for field in variant.fields.iter().filter(|f| f.exposed()) {
+            if !field_names.contains(&field.lua_name()) {
+                field_names.push(field.lua_name());
+            }
+        }
+    }
+    let fields = field_names.iter().map(|name| {
+        let holders: Vec<(&Variant, &VariantField)> = exposed
+            .iter()
+            .flat_map(|variant| {
+                variant
+                    .fields
+                    .iter()
+                    .filter(|f| f.exposed() && f.lua_name() == *name)
+                    .map(move |f| (*variant, f))
+            })
+            .collect();
+        let (_, first) = holders[0];
+        let ty = first.ty;
+        let member_span = first.ty.span();
+        let readonly = holders.iter().any(|(_, f)| f.attr.readonly.is_some());
+        let arms = holders.iter().map(|(variant, field)| {
+            let v = variant.ident;
+            let member = &field.member;
+            quote!(Self::#v { #member: __field, .. } => ::std::option::Option::Some(__field),)
+        });
+        let arms_mut = arms.clone();
+        let described: Vec<String> = holders.iter().map(|(v, _)| v.lua_name()).collect();
+        let described = described.join(" or ");
+        let kind = quote_spanned!(member_span=> (&&&FieldProbe::<#ty>::new()).field_kind());
+        quote! {
+            registrar.variant_field(#rt::VariantField {
+                name: #name,
+                get: {
+                    #[allow(unreachable_patterns)]
+                    let get: for<'a> fn(&'a Self) -> ::std::option::Option<&'a #ty> = |value| match value {
+                        #(#arms)*
+                        _ => ::std::option::Option::None,
+                    };
+                    get
+                },
+                get_mut: {
+                    #[allow(unreachable_patterns)]
+                    let get_mut: for<'a> fn(&'a mut Self) -> ::std::option::Option<&'a mut #ty> = |value| match value {
+                        #(#arms_mut)*
+                        _ => ::std::option::Option::None,
+                    };
+                    get_mut
+                },
+                readonly: #readonly,
+                kind: #kind,
+                variants: #described,
+            });
+        }
+    });
+
+    // The type table: a value per unit variant, a constructor per variant with fields.
+    let constructors = exposed.iter().map(|variant| {
+        let v = variant.ident;
+        let name = variant.lua_name();
+        match variant.style {
+            VariantStyle::Unit if unit_only => quote! {
+                registrar.constant(#name, |lua| #mlua::IntoLua::into_lua(#name, lua));
+            },
+            VariantStyle::Unit => quote! {
+                registrar.fresh_constant(#name, |lua| {
+                    #mlua::IntoLua::into_lua(#rt::__private::NewUserData(Self::#v), lua)
+                });
+            },
+            VariantStyle::Named => {
+                let names: Vec<String> = variant
+                    .fields
+                    .iter()
+                    .filter(|f| f.exposed())
+                    .map(|f| f.lua_name())
+                    .collect();
+                let inits = variant.fields.iter().map(|field| {
+                    let member = &field.member;
+                    let ty = field.ty;
+                    if field.exposed() {
+                        let lua_name = field.lua_name();
+                        quote_spanned! {ty.span()=>
+                            #member: __fields.field(lua, #lua_name, |value, lua| {
+                                (&&ArgProbe::<#ty>::new()).convert(value, lua)
+                            })?,
+                        }
+                    } else {
+                        quote!(#member: ::std::default::Default::default(),)
+                    }
+                });
+                quote! {
+                    registrar.function(#name, |lua, (__fields,): (#rt::__private::Value,)| {
+                        let __fields = VariantArgs::new(#type_name, #name, __fields, &[#(#names),*])?;
+                        ::std::result::Result::Ok(#rt::__private::NewUserData(Self::#v { #(#inits)* }))
+                    });
+                }
+            }
+            VariantStyle::Tuple => {
+                let mut params = Vec::new();
+                let mut types = Vec::new();
+                let mut values = Vec::new();
+                let mut position = 0usize;
+                for field in &variant.fields {
+                    let ty = field.ty;
+                    if field.exposed() {
+                        position += 1;
+                        let arg = format_ident!("__arg{}", position);
+                        params.push(arg.clone());
+                        types.push(quote!(#rt::__private::Value));
+                        let function = name.clone();
+                        values.push(quote_spanned! {ty.span()=>
+                            (&&ArgProbe::<#ty>::new())
+                                .convert(#arg, lua)
+                                .map_err(|err| #rt::bad_argument::<Self>(#function, #position, err))?
+                        });
+                    } else {
+                        values.push(quote!(::std::default::Default::default()));
+                    }
+                }
+                quote! {
+                    registrar.function(#name, |lua, (#(#params,)*): (#(#types,)*)| {
+                        let _ = lua;
+                        ::std::result::Result::Ok(#rt::__private::NewUserData(Self::#v(#(#values),*)))
+                    });
+                }
+            }
+        }
+    });
+
+    let operators = operators(&input.impls);
+    let definition = enum_definition(input, variants, &field_names);
+    let all_names = std::iter::once("kind".to_owned()).chain(field_names.iter().cloned());
+
+    quote! {
+        impl ::bevy_lunar::userdata::LuaUserData for #ident {
+            const TYPE_NAME: &'static str = #type_name;
+
+            const ENUM: ::std::option::Option<#rt::__private::EnumInfo<Self>> =
+                ::std::option::Option::Some(#rt::__private::EnumInfo {
+                    variants: &[#(#variant_names),*],
+                    unit_only: #unit_only,
+                    name_of: |value| match value {
+                        #(#name_arms)*
+                    },
+                    unit: |name| match name {
+                        #(#unit_arms)*
+                        _ => ::std::option::Option::None,
+                    },
+                    fields_of: |value| match value {
+                        #(#fields_of_arms)*
+                    },
+                });
+
+            fn field_names() -> &'static [&'static str] {
+                &[#(#all_names),*]
+            }
+
+            fn describe<R: ::bevy_lunar::userdata::Registrar<Self>>(registrar: &mut R) {
+                #[allow(unused_imports)]
+                use ::bevy_lunar::userdata::__private::*;
+                registrar.enum_kind();
+                #(#fields)*
+                #(#constructors)*
+                <#ident>::__lua_register_methods(registrar);
+                #(#operators)*
+            }
+
+            fn define(
+                defs: &mut ::bevy_lunar::definitions::Definitions,
+            ) -> ::bevy_lunar::definitions::ClassDef {
+                #definition
+            }
+
+            fn into_userdata(
+                self,
+                lua: &#mlua::Lua,
+            ) -> #mlua::Result<#mlua::AnyUserData> {
+                #mlua::Lua::create_userdata(lua, self)
+            }
+        }
+
+        impl #mlua::UserData for #ident {
+            fn register(registry: &mut #mlua::UserDataRegistry<Self>) {
+                ::bevy_lunar::userdata::register_userdata(registry);
+            }
+        }
+    }
+}
+
+/// The editor definition of an enum: an alias of strings for a unit-only enum, else a class
+/// with `kind` and the variants' fields (see `ClassDef::variants`).
+fn enum_definition(input: &Struct, variants: &[Variant], field_names: &[String]) -> TokenStream {
+    let defs = quote!(::bevy_lunar::definitions);
+    let type_name = input.lua_name();
+    let doc = &input.doc;
+    let ident = input.ident;
+    let variant_defs = variants.iter().filter(|v| v.exposed()).map(|variant| {
+        let name = variant.lua_name();
+        let doc = &variant.doc;
+        let fields = variant.fields.iter().filter(|f| f.exposed()).map(|field| {
+            let name = field.lua_name();
+            let ty = field.ty;
+            let readonly = field.attr.readonly.is_some();
+            let doc = &field.doc;
+            quote! {
+                #defs::FieldDef {
+                    name: #name,
+                    ty: (&&TypeProbe::<#ty>::new()).lua_type(defs),
+                    readonly: #readonly,
+                    doc: #doc,
+                }
+            }
+        });
+        let style = match variant.style {
+            VariantStyle::Unit => quote!(#defs::VariantStyle::Unit),
+            VariantStyle::Named => quote!(#defs::VariantStyle::Named),
+            VariantStyle::Tuple => quote!(#defs::VariantStyle::Tuple),
+        };
+        quote! {
+            #defs::VariantDef {
+                name: #name,
+                doc: #doc,
+                style: #style,
+                fields: ::std::vec![#(#fields),*],
+            }
+        }
+    });
+    let _ = field_names;
+    quote! {
+        #[allow(unused_imports)]
+        use ::bevy_lunar::userdata::__private::*;
+        let mut class = #defs::ClassDef::new(#type_name, #doc);
+        class.variants = ::std::option::Option::Some(::std::vec![#(#variant_defs),*]);
+        <#ident>::__lua_define_methods(&mut class, defs);
+        class
     }
 }

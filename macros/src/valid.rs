@@ -1,11 +1,11 @@
 //! Checks on the parsed model, each reported at the span of what is wrong.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
-use crate::ast::{Errors, Methods, ParamKind, Receiver, Struct};
+use crate::ast::{Errors, Methods, ParamKind, Receiver, Struct, Variant};
 
 /// Traits `#[lua_impl]` understands; the binary operators also take an operand type.
 const UNARY_OR_COMPARISON: &[&str] = &["Display", "PartialEq", "PartialOrd", "Neg", "Not"];
@@ -20,6 +20,9 @@ pub fn check_struct(input: &Struct) -> syn::Result<()> {
             input.input.generics.span(),
             "LuaUserData cannot be derived for generic structs: Lua needs one concrete type",
         );
+    }
+    if let Some(variants) = &input.variants {
+        check_variants(input, variants, &mut errors);
     }
 
     let mut names = HashSet::new();
@@ -98,6 +101,83 @@ pub fn check_struct(input: &Struct) -> syn::Result<()> {
         }
     }
     errors.finish()
+}
+
+/// An enum's variants: attributes that mean something there, distinct Lua names, and one type
+/// per field name (a field shared by variants is one field in Lua).
+fn check_variants(input: &Struct, variants: &[Variant], errors: &mut Errors) {
+    if let Some(remote) = &input.attr.remote {
+        errors.error(
+            remote.span(),
+            "`remote` is not supported on enums: derive on a struct mirroring the foreign type",
+        );
+    }
+    let mut names = HashSet::new();
+    let mut fields: HashMap<String, String> = HashMap::new();
+    for variant in variants {
+        if let Some(span) = variant.attr.readonly {
+            errors.error(span, "`readonly` applies to fields, not to variants");
+        }
+        if let (Some(skip), Some(_)) = (variant.attr.skip, &variant.attr.name) {
+            errors.error(
+                skip,
+                "`skip` hides the variant, so it cannot be combined with `name`",
+            );
+        }
+        if !variant.exposed() {
+            continue;
+        }
+        let lua_name = variant.lua_name();
+        if !names.insert(lua_name.clone()) {
+            let span = variant
+                .attr
+                .name
+                .as_ref()
+                .map_or(variant.ident.span(), |n| n.span());
+            errors.error(
+                span,
+                format!("two variants are exposed to Lua as `{lua_name}`"),
+            );
+        }
+        for field in &variant.fields {
+            if let (Some(skip), true) = (
+                field.attr.skip,
+                field.attr.readonly.is_some() || field.attr.name.is_some(),
+            ) {
+                errors.error(
+                    skip,
+                    "`skip` hides the field, so it cannot be combined with `readonly` or `name`",
+                );
+            }
+            if !field.exposed() {
+                continue;
+            }
+            let field_name = field.lua_name();
+            let span = field
+                .attr
+                .name
+                .as_ref()
+                .map_or(field.ty.span(), |n| n.span());
+            if field_name == "kind" {
+                errors.error(
+                    span,
+                    "`kind` names an enum's variant in Lua: rename the field with #[lua(name = \"...\")]",
+                );
+            }
+            let ty = field.ty.to_token_stream().to_string();
+            match fields.get(&field_name) {
+                Some(other) if *other != ty => errors.error(
+                    span,
+                    format!(
+                        "field `{field_name}` has another type in an earlier variant: fields sharing a Lua name must share their type (rename one with #[lua(name = \"...\")])"
+                    ),
+                ),
+                _ => {
+                    fields.insert(field_name, ty);
+                }
+            }
+        }
+    }
 }
 
 pub fn check_methods(methods: &Methods) -> syn::Result<()> {

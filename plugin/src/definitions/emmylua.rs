@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::api::{self, ScriptApi};
-use super::{ClassDef, FunctionDef};
+use super::{ClassDef, FunctionDef, VariantDef, VariantStyle};
 
 /// The whole file: the classes of the derived types, their type tables, and the script API.
 pub fn render(classes: &[&ClassDef], api: &ScriptApi) -> String {
@@ -15,7 +15,16 @@ pub fn render(classes: &[&ClassDef], api: &ScriptApi) -> String {
     );
     for class in classes {
         out.push('\n');
-        instance_class(&mut out, class, api);
+        match &class.variants {
+            Some(variants) if variants.iter().all(|v| v.style == VariantStyle::Unit) => {
+                string_enum(&mut out, class, variants);
+            }
+            Some(variants) => {
+                instance_class(&mut out, class, api);
+                variant_classes(&mut out, class, variants);
+            }
+            None => instance_class(&mut out, class, api),
+        }
         if api.type_tables.contains(&class.name) {
             out.push('\n');
             type_table(&mut out, class);
@@ -40,6 +49,23 @@ fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
         ""
     };
     let _ = writeln!(out, "---@class {}{parent}", class.name);
+    if let Some(variants) = &class.variants {
+        // The enum's own class: `kind`, and each variant's fields, present for some values.
+        let _ = writeln!(out, "---@field kind {}", variant_names(variants));
+        let mut seen: Vec<&str> = Vec::new();
+        for field in variants.iter().flat_map(|v| &v.fields) {
+            if !seen.contains(&field.name) {
+                seen.push(field.name);
+                let _ = writeln!(
+                    out,
+                    "---@field {} {}?{}",
+                    field.name,
+                    field.ty,
+                    suffix(field.doc)
+                );
+            }
+        }
+    }
     for field in class.fields.iter().filter(|f| !f.readonly) {
         let _ = writeln!(
             out,
@@ -77,6 +103,96 @@ fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
     }
 }
 
+/// `"Red"|"Blue"`: the names of the variants as string literal types.
+fn variant_names(variants: &[VariantDef]) -> String {
+    let names: Vec<String> = variants.iter().map(|v| format!("{:?}", v.name)).collect();
+    names.join("|")
+}
+
+/// A unit-only enum: its values are strings, an alias of their names.
+fn string_enum(out: &mut String, class: &ClassDef, variants: &[VariantDef]) {
+    doc_lines(out, class.doc);
+    let _ = writeln!(out, "---@alias {} {}", class.name, variant_names(variants));
+}
+
+/// A class per variant of an enum with data, deriving from the enum's class (which has `kind`
+/// and, optional, the fields of every variant).
+fn variant_classes(out: &mut String, class: &ClassDef, variants: &[VariantDef]) {
+    for variant in variants {
+        out.push('\n');
+        doc_lines(out, variant.doc);
+        let _ = writeln!(
+            out,
+            "---@class {}.{}: {}",
+            class.name, variant.name, class.name
+        );
+        let _ = writeln!(out, "---@field kind {:?}", variant.name);
+        for field in &variant.fields {
+            let _ = writeln!(
+                out,
+                "---@field {} {}{}",
+                field.name,
+                field.ty,
+                suffix(field.doc)
+            );
+        }
+    }
+}
+
+/// The type table entries of an enum's variants: values, and constructors taking a table of
+/// fields or positional arguments.
+fn variant_constructors(out: &mut String, class: &ClassDef, variants: &[VariantDef]) {
+    let string_enum = variants.iter().all(|v| v.style == VariantStyle::Unit);
+    for variant in variants {
+        doc_lines(out, variant.doc);
+        match variant.style {
+            VariantStyle::Unit if string_enum => {
+                let _ = writeln!(
+                    out,
+                    "---@type {:?}\n{}.{} = nil",
+                    variant.name, class.name, variant.name
+                );
+            }
+            VariantStyle::Unit => {
+                let _ = writeln!(
+                    out,
+                    "---@type {}\n{}.{} = nil",
+                    class.name, class.name, variant.name
+                );
+            }
+            VariantStyle::Named => {
+                let fields: Vec<String> = variant
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, f.ty))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "---@param fields {{{0}}}\n---@return {1}.{2}\nfunction {1}.{2}(fields) end",
+                    fields.join(", "),
+                    class.name,
+                    variant.name
+                );
+            }
+            VariantStyle::Tuple => {
+                let params: Vec<String> = (1..=variant.fields.len())
+                    .map(|i| format!("arg{i}"))
+                    .collect();
+                for (name, field) in params.iter().zip(&variant.fields) {
+                    let _ = writeln!(out, "---@param {name} {}", field.ty);
+                }
+                let _ = writeln!(
+                    out,
+                    "---@return {0}.{1}\nfunction {0}.{1}({2}) end",
+                    class.name,
+                    variant.name,
+                    params.join(", ")
+                );
+            }
+        }
+    }
+}
+
 /// The global table `T` of static functions and constants (`Player.new`, `Vec3.ZERO`).
 fn type_table(out: &mut String, class: &ClassDef) {
     let _ = writeln!(
@@ -84,6 +200,9 @@ fn type_table(out: &mut String, class: &ClassDef) {
         "---The type table of `{0}`: its constructors and constants.\n{0} = {{}}",
         class.name
     );
+    if let Some(variants) = &class.variants {
+        variant_constructors(out, class, variants);
+    }
     for constant in &class.constants {
         doc_lines(out, constant.doc);
         let _ = writeln!(

@@ -53,6 +53,27 @@ pub struct ClassDef {
     /// In the type table: `Vec3.ZERO`.
     pub constants: Vec<ConstantDef>,
     pub operators: Vec<OperatorDef>,
+    /// For an enum: its variants (a unit-only enum is an alias of strings).
+    pub variants: Option<Vec<VariantDef>>,
+}
+
+/// A variant of an enum, with the fields it has.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantDef {
+    /// The Lua name.
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub style: VariantStyle,
+    pub fields: Vec<FieldDef>,
+}
+
+/// How a variant is built: a value (`State.Idle`), from a table of fields
+/// (`State.Chasing { target = e }`) or from positional arguments (`Shape.Circle(2)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VariantStyle {
+    Unit,
+    Named,
+    Tuple,
 }
 
 /// An exposed field: `---@field name type doc`, or a `---@readonly` member.

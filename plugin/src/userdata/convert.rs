@@ -12,7 +12,32 @@ use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 use super::collection::Origin;
 use super::fast::{Scalar, ScalarConvert};
 use super::reference::{LuaRef, with_value};
-use super::{LuaUserData, NewUserData};
+use super::{EnumInfo, LuaUserData, NewUserData, is_string_enum};
+
+/// A unit-only enum's value from its variant name, strictly: `expected one of "Red", "Blue",
+/// got "Green"`.
+fn variant_from_lua<T: LuaUserData>(info: EnumInfo<T>, value: &Value) -> Result<T, ConvertError> {
+    let expected = || {
+        let names: Vec<String> = info.variants.iter().map(|v| format!("{v:?}")).collect();
+        format!("one of {}", names.join(", "))
+    };
+    match value {
+        Value::String(name) => {
+            let name = name.to_string_lossy();
+            if info.variants.contains(&name.as_str())
+                && let Some(variant) = (info.unit)(&name)
+            {
+                return Ok(variant);
+            }
+            Err(ConvertError {
+                expected: Cow::Owned(expected()),
+                got: format!("{name:?}"),
+                path: String::new(),
+            })
+        }
+        other => Err(ConvertError::new(expected(), other)),
+    }
+}
 
 /// Why a Lua value was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -433,12 +458,18 @@ convert_handle! {
 /// A derived type converts by copy: out of an owned userdata or a live reference on the way in,
 /// into a new userdata on the way out.
 impl<T: LuaUserData + Clone> LuaConvert for T {
-    const BORROWS: bool = true;
+    const BORROWS: bool = !is_string_enum::<T>();
 
-    const LIVE: bool = true;
+    /// Unit-only enums are strings, read by value.
+    const LIVE: bool = !is_string_enum::<T>();
 
     /// A live reference to the value.
     fn read_at(place: LuaRef<Self>, _origin: Origin, lua: &Lua) -> mlua::Result<Value> {
+        if is_string_enum::<T>() {
+            return place
+                .with(|value| NewUserData(value.clone()))?
+                .into_lua(lua);
+        }
         lua.create_userdata(place).map(Value::UserData)
     }
 
@@ -461,6 +492,11 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
     }
 
     fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
+        if let Some(info) = T::ENUM
+            && info.unit_only
+        {
+            return variant_from_lua(info, &value);
+        }
         match with_value::<T, _>(&value, T::clone) {
             Ok(Some(copy)) => Ok(copy),
             Ok(None) => Err(ConvertError::new(T::TYPE_NAME, &value)),

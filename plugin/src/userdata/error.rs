@@ -112,3 +112,44 @@ fn argument_error<T: LuaUserData>(
 pub fn method_error(err: impl Display) -> mlua::Error {
     script_error(err.to_string())
 }
+
+/// `State: field 'target' belongs to Chasing, but this State is Idle`
+pub(crate) fn wrong_variant<T: LuaUserData>(field: &str, variants: &str, value: &T) -> mlua::Error {
+    let current = T::ENUM.map_or("?", |info| (info.name_of)(value));
+    script_error(format!(
+        "{0}: field '{field}' belongs to {variants}, but this {0} is {current}",
+        T::TYPE_NAME
+    ))
+}
+
+/// The unit variant a write to `kind` names, or why it cannot be switched to.
+pub(crate) fn unit_variant<T: LuaUserData>(
+    info: super::EnumInfo<T>,
+    value: &Value,
+) -> mlua::Result<T> {
+    let name = match value {
+        Value::String(name) => name.to_string_lossy(),
+        other => {
+            return Err(script_error(format!(
+                "{}: bad value for field 'kind': expected a variant name, got {}",
+                T::TYPE_NAME,
+                super::convert::describe_type(other)
+            )));
+        }
+    };
+    if info.variants.contains(&name.as_str()) {
+        if let Some(variant) = (info.unit)(&name) {
+            return Ok(variant);
+        }
+        return Err(script_error(format!(
+            "{0}: cannot set kind to {name:?}: that variant has fields; assign {0}.{name} {{ ... }} instead",
+            T::TYPE_NAME
+        )));
+    }
+    let names: Vec<String> = info.variants.iter().map(|v| format!("{v:?}")).collect();
+    Err(script_error(format!(
+        "{}: bad value for field 'kind': expected one of {}, got {name:?}",
+        T::TYPE_NAME,
+        names.join(", ")
+    )))
+}

@@ -28,8 +28,8 @@ use super::convert::ConvertError;
 use super::error;
 use super::fast::{fast_getter, fast_setter};
 use super::receiver::{CallScope, This, ThisMut};
-use super::reference::{LuaRef, project_userdata};
-use super::registry::{Field, FieldKind, Registrar};
+use super::reference::{LuaRef, UserDataPlace, project_userdata};
+use super::registry::{Field, FieldKind, Registrar, VariantField};
 
 /// How a Lua `self` reaches the `T` it stands for.
 trait Access<T: LuaUserData>: 'static {
@@ -55,6 +55,8 @@ trait Access<T: LuaUserData>: 'static {
         get: fn(&T) -> &F,
         get_mut: fn(&mut T) -> &mut F,
     ) -> LuaRef<F>;
+    /// A reference to the value `owner` stands for.
+    fn reference(owner: Self::Owner) -> LuaRef<T>;
 }
 
 /// `self` is the userdata holding the `T`.
@@ -97,6 +99,10 @@ impl<T: LuaUserData> Access<T> for Owned {
     ) -> LuaRef<F> {
         project_userdata(owner, get, get_mut)
     }
+
+    fn reference(owner: AnyUserData) -> LuaRef<T> {
+        LuaRef::new(UserDataPlace(owner))
+    }
 }
 
 /// `self` is a [`LuaRef<T>`]: the `T` is reached through its place on every access.
@@ -138,6 +144,10 @@ impl<T: LuaUserData> Access<T> for ByRef {
         get_mut: fn(&mut T) -> &mut F,
     ) -> LuaRef<F> {
         owner.project(get, get_mut)
+    }
+
+    fn reference(owner: Self::Owner) -> LuaRef<T> {
+        LuaRef::clone(&owner)
     }
 }
 
@@ -206,7 +216,7 @@ fn take(
 /// The Lua side of the dispatch. Truthiness tests and tail calls keep it short. `pairs(value)`
 /// visits the exposed fields in declaration order, reading each as `value.name` does.
 const DISPATCH: &str = r#"
-local getters, methods, setters, missing, refused, names = ...
+local getters, methods, setters, missing, refused, names, names_of = ...
 local function index(self, key)
     local get = getters[key]
     if get then return get(self) end
@@ -228,7 +238,14 @@ local function next_field(self, key)
     if name ~= nil then return name, index(self, name) end
 end
 local function fields(self)
-    return next_field, self, nil
+    if names_of == nil then return next_field, self, nil end
+    -- an enum: the fields of the value's variant
+    local list, position = names_of(self), 0
+    return function()
+        position = position + 1
+        local name = list[position]
+        if name ~= nil then return name, index(self, name) end
+    end, self, nil
 end
 return index, newindex, fields
 "#;
@@ -265,10 +282,17 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
         Err::<(), _>(error::refused_write::<T>(&key, &readonly, &method_names))
     })?;
     let names = lua.create_sequence_from(T::field_names().iter().copied())?;
+    let names_of = match T::ENUM {
+        Some(info) => Some(lua.create_function(move |lua, this: A::Shared| {
+            let names = A::with(&this, |value| (info.fields_of)(value))?;
+            lua.create_sequence_from(names.iter().copied())
+        })?),
+        None => None,
+    };
     let (index, newindex, fields): (Function, Function, Function) = lua
         .load(DISPATCH)
         .set_name("=[bevy_lunar dispatch]")
-        .call((getters, methods, setters, missing, refused, names))?;
+        .call((getters, methods, setters, missing, refused, names, names_of))?;
     Ok((
         index,
         Built {
@@ -316,7 +340,12 @@ fn insert(
     function: mlua::Result<Function>,
     error: &mut Option<mlua::Error>,
 ) {
-    if let Err(err) = function.and_then(|f| table.raw_set(name, f)) {
+    // The fields of a tuple variant are named by position: `value[1]`.
+    let result = match name.parse::<i64>() {
+        Ok(position) => function.and_then(|f| table.raw_set(position, f)),
+        Err(_) => function.and_then(|f| table.raw_set(name, f)),
+    };
+    if let Err(err) = result {
         error.get_or_insert(err);
     }
 }
@@ -399,6 +428,83 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                 });
             insert(&self.setters, name, setter, &mut self.error);
         }
+    }
+
+    fn variant_field<F: 'static, O: IntoLua + 'static>(&mut self, field: VariantField<T, F, O>) {
+        let VariantField {
+            name,
+            get,
+            get_mut,
+            readonly,
+            kind,
+            variants,
+        } = field;
+        let getter = match kind {
+            FieldKind::Value { to_lua, .. } => {
+                self.lua.create_function(move |lua, this: A::Shared| {
+                    A::with(&this, |value| match get(value) {
+                        Some(field) => to_lua(field, lua)?.into_lua(lua),
+                        None => Err(error::wrong_variant::<T>(name, variants, value)),
+                    })?
+                })
+            }
+            FieldKind::Live { read, .. } => {
+                self.lua.create_function(move |lua, owner: A::Owner| {
+                    let reference = A::reference(owner);
+                    reference.with(|value| match get(value) {
+                        Some(_) => Ok(()),
+                        None => Err(error::wrong_variant::<T>(name, variants, value)),
+                    })??;
+                    let origin = Origin::field(T::TYPE_NAME, name);
+                    // The key carries the accessors (`part` takes plain functions).
+                    let part = reference.part(
+                        (get, get_mut),
+                        |value, (get, _)| get(value),
+                        |value, (_, get_mut)| get_mut(value),
+                        origin.clone(),
+                        "the value is another variant now",
+                    );
+                    read(part, origin, lua)
+                })
+            }
+        };
+        insert(&self.getters, name, getter, &mut self.error);
+        if readonly {
+            self.readonly.push(name);
+            return;
+        }
+        let from_lua = kind.converter();
+        let setter = self
+            .lua
+            .create_function(move |lua, (owner, value): (A::Owner, Value)| {
+                let value = from_lua(value, lua)
+                    .map_err(|e: ConvertError| error::bad_field_value::<T>(name, e))?;
+                A::with_owner_mut(&owner, |target| match get_mut(target) {
+                    Some(slot) => {
+                        *slot = value;
+                        Ok(())
+                    }
+                    None => Err(error::wrong_variant::<T>(name, variants, target)),
+                })?
+            });
+        insert(&self.setters, name, setter, &mut self.error);
+    }
+
+    fn enum_kind(&mut self) {
+        let Some(info) = T::ENUM else {
+            return;
+        };
+        let getter = self.lua.create_function(move |_, this: A::Shared| {
+            A::with(&this, |value| (info.name_of)(value))
+        });
+        insert(&self.getters, "kind", getter, &mut self.error);
+        let setter = self
+            .lua
+            .create_function(move |_, (owner, value): (A::Owner, Value)| {
+                let variant = error::unit_variant::<T>(info, &value)?;
+                A::with_owner_mut(&owner, |target| *target = variant)
+            });
+        insert(&self.setters, "kind", setter, &mut self.error);
     }
 
     fn method<Args, R>(

@@ -15,6 +15,7 @@ mod receiver;
 mod reference;
 mod registry;
 mod select;
+mod variant;
 
 use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
@@ -25,7 +26,7 @@ pub use fast::{Scalar, ScalarConvert};
 pub use metatable::register_userdata;
 pub use receiver::{Span, This, ThisMut, UserDataArg, current_call};
 pub use reference::{LuaRef, Place, StaleReference, with_value, with_value_mut};
-pub use registry::{Field, FieldKind, Registrar};
+pub use registry::{Field, FieldKind, Registrar, VariantField};
 
 #[doc(hidden)]
 pub mod __private {
@@ -36,6 +37,8 @@ pub mod __private {
         FieldViaMlua, FieldViaUnsupported, NoLuaMethods, ReturnProbe, ReturnViaConvert,
         ReturnViaMlua, ReturnViaUserData, StrArg,
     };
+    pub use super::variant::VariantArgs;
+    pub use super::{EnumInfo, NewUserData};
     pub use crate::definitions::{
         NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,
         TypeViaClass, TypeViaConvert,
@@ -66,6 +69,10 @@ pub trait LuaUserData: Sized + 'static {
     /// The Lua names of the exposed fields, in declaration order.
     fn field_names() -> &'static [&'static str];
 
+    /// For enums: their variants, and whether the type is a string in Lua (see [`EnumInfo`]).
+    #[doc(hidden)]
+    const ENUM: Option<EnumInfo<Self>> = None;
+
     /// Describes fields, methods and operators to `registrar`. Generated; not for calling.
     #[doc(hidden)]
     fn describe<R: Registrar<Self>>(registrar: &mut R);
@@ -81,12 +88,51 @@ pub trait LuaUserData: Sized + 'static {
     fn into_userdata(self, lua: &Lua) -> mlua::Result<AnyUserData>;
 }
 
-/// A derived value on its way into Lua as a new userdata.
+/// What a derived enum tells the runtime about its variants. Generated.
+///
+/// An enum whose variants all have no fields (`unit_only`) is a string in Lua: its values cross
+/// as their variant names (`"Red"`), checked against the list on the way in. Other enums are
+/// userdata with a `kind` naming the variant and the variant's fields.
+pub struct EnumInfo<T: 'static> {
+    /// The Lua names of the variants scripts may name, in declaration order.
+    pub variants: &'static [&'static str],
+    /// No variant has fields: values are strings in Lua.
+    pub unit_only: bool,
+    /// The Lua name of a value's variant.
+    pub name_of: fn(&T) -> &'static str,
+    /// The value of the unit variant called `name`, if there is one.
+    pub unit: fn(&str) -> Option<T>,
+    /// The Lua names of a value's fields (`kind` first), for `pairs`.
+    pub fields_of: fn(&T) -> &'static [&'static str],
+}
+
+impl<T: 'static> Clone for EnumInfo<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: 'static> Copy for EnumInfo<T> {}
+
+/// Whether `T` is an enum whose values are strings in Lua.
+pub(crate) const fn is_string_enum<T: LuaUserData>() -> bool {
+    match T::ENUM {
+        Some(info) => info.unit_only,
+        None => false,
+    }
+}
+
+/// A derived value on its way into Lua as a new userdata (a string for a unit-only enum).
 pub struct NewUserData<T>(pub T);
 
 impl<T: LuaUserData> IntoLua for NewUserData<T> {
     #[inline]
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        if let Some(info) = T::ENUM
+            && info.unit_only
+        {
+            return (info.name_of)(&self.0).into_lua(lua);
+        }
         self.0.into_userdata(lua).map(Value::UserData)
     }
 }
@@ -144,12 +190,14 @@ pub fn register_type<T: LuaUserData>(lua: &Lua) -> mlua::Result<Table> {
     let mut registrar = registry::TypeTableRegistrar {
         lua,
         table: table.clone(),
+        fresh: None,
         error: None,
     };
     T::describe(&mut registrar);
     if let Some(err) = registrar.error {
         return Err(err);
     }
+    registrar.finish()?;
     lua.globals().set(T::TYPE_NAME, &table)?;
     Ok(table)
 }

@@ -56,11 +56,38 @@ impl<F: 'static, O> FieldKind<F, O> {
     }
 }
 
+/// A field of some variants of an enum: reachable while the value is one of them.
+pub struct VariantField<T, F: 'static, O> {
+    /// The name scripts use.
+    pub name: &'static str,
+    pub get: for<'a> fn(&'a T) -> Option<&'a F>,
+    pub get_mut: for<'a> fn(&'a mut T) -> Option<&'a mut F>,
+    pub readonly: bool,
+    pub kind: FieldKind<F, O>,
+    /// The variants having the field, as errors name them (`Chasing or Fleeing`).
+    pub variants: &'static str,
+}
+
 /// The sink of a type's description; the generated code only ever calls these methods. Each
 /// registrar keeps what it needs and ignores the rest (the defaults do nothing).
 pub trait Registrar<T: LuaUserData> {
     fn field<F: 'static, O: IntoLua + 'static>(&mut self, field: Field<T, F, O>) {
         let _ = field;
+    }
+
+    /// A field of an enum's variants (see [`VariantField`]).
+    fn variant_field<F: 'static, O: IntoLua + 'static>(&mut self, field: VariantField<T, F, O>) {
+        let _ = field;
+    }
+
+    /// An enum's `kind`: the name of the value's variant ([`LuaUserData::ENUM`]); writing the
+    /// name of a variant without fields switches the value to it.
+    fn enum_kind(&mut self) {}
+
+    /// A constant of the type table made anew on each read (`State.Idle`), so that no script
+    /// changes what another reads.
+    fn fresh_constant(&mut self, name: &'static str, value: fn(&Lua) -> mlua::Result<Value>) {
+        let _ = (name, value);
     }
 
     /// A method taking `&self`. It converts its arguments first, then reaches `self` through
@@ -123,8 +150,36 @@ pub trait Registrar<T: LuaUserData> {
 pub(crate) struct TypeTableRegistrar<'l> {
     pub(crate) lua: &'l Lua,
     pub(crate) table: Table,
+    /// Constants made on each read: `name -> function` (see [`Registrar::fresh_constant`]).
+    pub(crate) fresh: Option<Table>,
     /// The first failure; registration goes on so the caller gets one error at the end.
     pub(crate) error: Option<mlua::Error>,
+}
+
+/// The type table's `__index` for its fresh constants.
+const FRESH_CONSTANTS: &str = r#"
+local makers = ...
+return function(_, key)
+    local make = makers[key]
+    if make then return make() end
+end
+"#;
+
+impl TypeTableRegistrar<'_> {
+    /// Installs the lookup of the fresh constants, if there are any.
+    pub(crate) fn finish(&mut self) -> mlua::Result<()> {
+        if let Some(makers) = self.fresh.take() {
+            let index: mlua::Function = self
+                .lua
+                .load(FRESH_CONSTANTS)
+                .set_name("=[bevy_lunar type table]")
+                .call(makers)?;
+            let metatable = self.lua.create_table()?;
+            metatable.raw_set("__index", index)?;
+            self.table.set_metatable(Some(metatable))?;
+        }
+        Ok(())
+    }
 }
 
 impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
@@ -150,6 +205,20 @@ impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
 
     fn constant(&mut self, name: &'static str, value: fn(&Lua) -> mlua::Result<Value>) {
         if let Err(err) = value(self.lua).and_then(|v| self.table.raw_set(name, v)) {
+            self.error.get_or_insert(err);
+        }
+    }
+
+    fn fresh_constant(&mut self, name: &'static str, value: fn(&Lua) -> mlua::Result<Value>) {
+        let result = (|| {
+            let makers = match &self.fresh {
+                Some(makers) => makers.clone(),
+                None => self.fresh.insert(self.lua.create_table()?).clone(),
+            };
+            let make = self.lua.create_function(move |lua, ()| value(lua))?;
+            makers.raw_set(name, make)
+        })();
+        if let Err(err) = result {
             self.error.get_or_insert(err);
         }
     }

@@ -230,7 +230,7 @@ pub trait ReturnViaUserData<V> {
 impl<V: LuaUserData> ReturnViaUserData<V> for &&&ReturnProbe<V> {
     #[inline]
     fn into_lua(self, value: V, lua: &Lua) -> mlua::Result<Value> {
-        value.into_userdata(lua).map(Value::UserData)
+        super::NewUserData(value).into_lua(lua)
     }
 }
 
