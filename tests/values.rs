@@ -95,6 +95,10 @@ fn run(script: &str) -> (Vec<String>, Body, Body) {
     );
     test.settle(1);
     let world = test.app.world();
+    // `LuaScriptStats` comes with the prelude.
+    let stats: &LuaScriptStats = world.resource();
+    assert_eq!(stats.instances, 1);
+    assert!(stats.lua_memory > 0);
     (
         test.errors(),
         world.get::<Body>(me).unwrap().clone(),

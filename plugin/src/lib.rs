@@ -83,12 +83,12 @@ pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, StaleReference, register_type};
 
 /// `use bevy_lunar::prelude::*;` brings in the derive and trait `LuaUserData`, `lua_methods`,
-/// the plugin and its component, message and `App` extension.
+/// the plugin and its component, messages, statistics and `App` extension.
 pub mod prelude {
     pub use crate::userdata::LuaUserData;
     pub use crate::{
         LuaAppExt, LuaCall, LuaMessage, LuaScript, LuaScriptAsset, LuaScriptError, LuaScriptSet,
-        LuaScriptingPlugin, ScriptValue,
+        LuaScriptStats, LuaScriptingPlugin, ScriptValue,
     };
     pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 }
