@@ -157,7 +157,7 @@ fn check_variants(input: &Struct, variants: &[Variant], errors: &mut Errors) {
                 .attr
                 .name
                 .as_ref()
-                .map_or(field.ty.span(), |n| n.span());
+                .map_or(field.member.span(), |n| n.span());
             if field_name == "kind" {
                 errors.error(
                     span,
