@@ -311,3 +311,159 @@ fn emmylua_check_passes_the_showcase_scripts_and_finds_each_mistake() {
         "one diagnostic per mistake"
     );
 }
+
+/// A unit-only enum: a string alias in editors.
+#[derive(LuaUserData, Clone, Copy, Debug, Default)]
+pub enum Team {
+    #[default]
+    Red,
+    Blue,
+}
+
+/// What a guard does.
+#[derive(Component, LuaUserData, Clone, Debug, Default)]
+pub enum Order {
+    #[default]
+    Idle,
+    /// Walks to a point.
+    Walk {
+        x: f64,
+        y: f64,
+    },
+    Hold(u32),
+}
+
+#[derive(Component, LuaUserData, Clone, Debug, Default)]
+pub struct Squad {
+    pub names: Vec<String>,
+    pub scores: std::collections::HashMap<String, i64>,
+    pub tags: std::collections::BTreeSet<String>,
+    pub members: Vec<Pet>,
+    pub team: Team,
+    pub order: Order,
+    pub leader: Option<Entity>,
+}
+
+fn squad_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        LuaScriptingPlugin::default(),
+    ))
+    .register_lua_component::<Squad>()
+    .register_lua_component::<Order>()
+    .register_lua_type::<Team>();
+    app
+}
+
+#[test]
+fn collections_and_enums_are_typed_for_editors() {
+    let text = squad_app().lua_definitions();
+    assert!(
+        text.contains(
+            "---@class Squad: Component\n\
+             ---@field names string[]\n\
+             ---@field scores table<string, integer>\n\
+             ---@field tags table<string, true>\n\
+             ---@field members Pet[]\n\
+             ---@field team Team\n\
+             ---@field order Order\n\
+             ---@field leader Entity?\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("---@alias Team \"Red\"|\"Blue\"\n"), "{text}");
+    assert!(
+        text.contains("---@type \"Red\"\nTeam.Red = nil\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "---What a guard does.\n\
+             ---@class Order: Component\n\
+             ---@field kind \"Idle\"|\"Walk\"|\"Hold\"\n\
+             ---@field x number?\n\
+             ---@field y number?\n\
+             ---@field [1] integer?\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "---Walks to a point.\n---@class Order.Walk: Order\n---@field kind \"Walk\"\n---@field x number\n---@field y number\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("---@type Order\nOrder.Idle = nil\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "---@param fields {x: number, y: number}\n---@return Order.Walk\nfunction Order.Walk(fields) end\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "---@param arg1 integer\n---@return Order.Hold\nfunction Order.Hold(arg1) end\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn emmylua_check_reads_collections_and_enums() {
+    if !has_emmylua_check() {
+        eprintln!("SKIPPED: emmylua_check is not installed (see the test above)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("types")).unwrap();
+    std::fs::write(
+        dir.path().join("types/lunar.lua"),
+        squad_app().lua_definitions(),
+    )
+    .unwrap();
+    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    std::fs::write(
+        dir.path().join("squad.lua"),
+        r#"
+function on_update(dt)
+    local squad = entity:get("Squad")
+    squad.names[1] = "Ann"
+    squad.scores.ann = 3
+    squad.tags.brave = true
+    squad.members[1].kind = "cat"
+    squad.team = "Blue"
+    squad.order = Order.Walk({ x = 1, y = 2 })
+    local order = entity:get("Order")
+    if order.kind == "Walk" then order.x = order.x + dt end
+    squad.order = Order.Idle
+    squad.leader = entity
+end
+"#,
+    )
+    .unwrap();
+    let diagnostics = emmylua_check(dir.path());
+    assert_eq!(
+        diagnostics,
+        [],
+        "correct use of collections and enums checks clean"
+    );
+    std::fs::write(
+        dir.path().join("squad.lua"),
+        "local squad = entity:get(\"Squad\")\nsquad.team = \"Purple\"\n",
+    )
+    .unwrap();
+    let found: Vec<String> = emmylua_check(dir.path())
+        .into_iter()
+        .map(|d| d.code)
+        .collect();
+    assert_eq!(
+        found,
+        ["assign-type-mismatch"],
+        "a variant that does not exist is flagged"
+    );
+}

@@ -59,7 +59,7 @@ fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
                 let _ = writeln!(
                     out,
                     "---@field {} {}?{}",
-                    field.name,
+                    field_key(field.name),
                     field.ty,
                     suffix(field.doc)
                 );
@@ -109,6 +109,15 @@ fn variant_names(variants: &[VariantDef]) -> String {
     names.join("|")
 }
 
+/// A field's name as `---@field` takes it: a tuple variant's positions as `[1]`.
+fn field_key(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        format!("[{name}]")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// A unit-only enum: its values are strings, an alias of their names.
 fn string_enum(out: &mut String, class: &ClassDef, variants: &[VariantDef]) {
     doc_lines(out, class.doc);
@@ -131,7 +140,7 @@ fn variant_classes(out: &mut String, class: &ClassDef, variants: &[VariantDef]) 
             let _ = writeln!(
                 out,
                 "---@field {} {}{}",
-                field.name,
+                field_key(field.name),
                 field.ty,
                 suffix(field.doc)
             );

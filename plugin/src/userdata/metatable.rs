@@ -23,7 +23,7 @@ use mlua::{
 };
 
 use super::LuaUserData;
-use super::collection::Origin;
+use super::collection::{Origin, PAIRS};
 use super::convert::ConvertError;
 use super::error;
 use super::fast::{fast_getter, fast_setter};
@@ -192,9 +192,7 @@ fn install<T: LuaUserData, A: Access<T>, U>(reg: &mut UserDataRegistry<U>) {
         take(&slot, |built| built.newindex.take())
     });
     let slot = Rc::clone(&built);
-    reg.add_meta_field_with(MetaMethod::Pairs, move |_| {
-        take(&slot, |built| built.pairs.take())
-    });
+    reg.add_meta_field_with(PAIRS, move |_| take(&slot, |built| built.pairs.take()));
     for name in names.0 {
         let slot = Rc::clone(&built);
         reg.add_meta_field_with(name, move |_| {

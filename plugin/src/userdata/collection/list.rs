@@ -16,7 +16,7 @@ use mlua::{
     UserDataRef, Value, Variadic,
 };
 
-use super::{Origin, TABLE_FUNCTIONS, list_type, lua_index, table_error};
+use super::{IPAIRS, Origin, PAIRS, TABLE_FUNCTIONS, list_type, lua_index, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -472,8 +472,20 @@ impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
             |lua, this, (key, value): (Value, Value)| this.set(lua, key, value),
         );
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
-        methods.add_meta_function(MetaMethod::Pairs, |lua, list: AnyUserData| {
+        methods.add_meta_function(PAIRS, |lua, list: AnyUserData| {
             Ok((lua.create_function(next::<T>)?, list, 0))
+        });
+        // LuaJIT's `ipairs` (Lua 5.4's reads through `__index`, stopping at the first nil).
+        methods.add_meta_function(IPAIRS, |lua, list: AnyUserData| {
+            let next = lua.create_function(|lua, args: (AnyUserData, i64)| {
+                let (position, value) = next::<T>(lua, args)?;
+                Ok(if value.is_nil() {
+                    (Value::Nil, Value::Nil)
+                } else {
+                    (position, value)
+                })
+            })?;
+            Ok((next, list, 0))
         });
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("{} ({} elements)", list_type::<T>(), this.len()?))

@@ -16,7 +16,7 @@ use mlua::{
     Value, Variadic,
 };
 
-use super::{LuaKey, Origin, TABLE_FUNCTIONS, map_type, table_error};
+use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, map_type, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -317,7 +317,7 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
             |lua, this, (key, value): (Value, Value)| this.set(lua, key, value),
         );
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.len());
-        methods.add_meta_function(MetaMethod::Pairs, |lua, map: AnyUserData| {
+        methods.add_meta_function(PAIRS, |lua, map: AnyUserData| {
             // The keys as of the call: entries removed meanwhile are skipped.
             let keys = map.borrow_scoped::<Self, _>(|this| this.read(|map| map.keys()))??;
             let mut keys = keys.into_iter();

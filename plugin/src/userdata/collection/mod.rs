@@ -33,6 +33,13 @@ use super::convert::{ConvertError, LuaConvert};
 use super::error::script_error;
 use super::reference::StaleReference;
 
+/// `pairs(value)`'s metamethod. Named by its string: mlua names it only for the Lua versions
+/// that have it, and LuaJIT has it with its Lua 5.2 extensions (the `luajit` feature turns them
+/// on).
+pub(crate) const PAIRS: &str = "__pairs";
+/// `ipairs(value)`'s metamethod on LuaJIT (Lua 5.4 reads the elements through `__index`).
+pub(crate) const IPAIRS: &str = "__ipairs";
+
 /// The metatable field of a collection view holding its `table.insert`/`table.remove`: called
 /// as `handler(op, view, ...)` by the wrappers the plugin installs over Lua's table library, so
 /// that those functions work on lists on every Lua version (LuaJIT's table library takes real

@@ -15,7 +15,7 @@ use mlua::{
     Value, Variadic,
 };
 
-use super::{LuaKey, Origin, TABLE_FUNCTIONS, lua_index, set_type, table_error};
+use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, lua_index, set_type, table_error};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -256,7 +256,7 @@ impl<T: LuaKey> UserData for SetRef<T> {
             |lua, this, (item, flag): (Value, Value)| this.set(lua, item, flag),
         );
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| this.read(|set| set.len()));
-        methods.add_meta_function(MetaMethod::Pairs, |lua, set: AnyUserData| {
+        methods.add_meta_function(PAIRS, |lua, set: AnyUserData| {
             let items = set.borrow_scoped::<Self, _>(SetRef::items)??;
             let mut items = items.into_iter();
             let next = lua.create_function_mut(move |lua, _: mlua::MultiValue| {
