@@ -38,3 +38,12 @@ for op in field_get field_set method_mut_heal method_get_health meta_add; do
     printf '%-18s %10s %18s %10s %8s\n' "$op" "$table" "$hand" "$derived" "$ratio"
 done
 echo "(instructions per operation; ratio = derived / hand-written)"
+echo
+printf '%-18s %10s %8s\n' live_value derived "/ scalar_get"
+scalar=$(per_op "scalar_get/live")
+for op in scalar_get element_get element_set list_len enum_field_get; do
+    live=$(per_op "$op/live")
+    ratio=$(python3 -c "print(f'{$live / $scalar:.3f}')")
+    printf '%-18s %10s %8s\n' "$op" "$live" "$ratio"
+done
+echo "(instructions per operation on a derived value; ratio = operation / scalar field get)"

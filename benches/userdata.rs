@@ -116,6 +116,20 @@ impl std::ops::Add for Vec2 {
     }
 }
 
+/// Collections and enums as live values: the `Vec<f64>` field is a live list.
+#[derive(LuaUserData)]
+pub struct Stock {
+    pub health: f64,
+    pub items: Vec<f64>,
+    pub team: Team,
+}
+
+#[derive(LuaUserData, Clone, Copy)]
+pub enum Team {
+    Red,
+    Blue,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cases.
 
@@ -147,6 +161,34 @@ const OPS: &[(&str, &str)] = &[
         "local n, a, b = ... for i = 1, n do local c = a + b end",
     ),
 ];
+
+/// Live values, on the derived type only, each compared with the scalar field read `p.health` of
+/// the same value in the same run (`scalar_get`). The list view is taken once, outside the loop,
+/// as a script keeping `local items = p.items` does.
+const LIVE_OPS: &[(&str, &str)] = &[
+    (
+        "scalar_get",
+        "local n, p = ... for i = 1, n do local x = p.health end",
+    ),
+    (
+        "element_get",
+        "local n, p = ... local items = p.items for i = 1, n do local x = items[2] end",
+    ),
+    (
+        "element_set",
+        "local n, p = ... local items = p.items local v = 0.5 for i = 1, n do items[2] = v end",
+    ),
+    (
+        "list_len",
+        "local n, p = ... local items = p.items for i = 1, n do local x = #items end",
+    ),
+    (
+        "enum_field_get",
+        "local n, p = ... for i = 1, n do local x = p.team end",
+    ),
+];
+
+const LIVE: &str = "live";
 
 /// Plain-Lua stand-ins for the floor: a table with the fields, Lua functions as methods and a
 /// Lua `__add` that builds a new table.
@@ -254,6 +296,28 @@ fn build_cases() -> mlua::Result<Vec<Case>> {
             cases.push(case);
         }
     }
+    for &(group, source) in LIVE_OPS {
+        let lua = Lua::new();
+        let stock = Value::UserData(lua.create_userdata(Stock {
+            health: 100.0,
+            items: vec![1.0, 2.0, 3.0],
+            team: Team::Red,
+        })?);
+        let func = lua
+            .load(source)
+            .set_name(format!("{group}/{LIVE}"))
+            .into_function()?;
+        let case = Case {
+            group,
+            variant: LIVE,
+            _lua: lua,
+            func,
+            a: stock,
+            b: Value::Nil,
+        };
+        case.run(10);
+        cases.push(case);
+    }
     Ok(cases)
 }
 
@@ -329,6 +393,16 @@ fn ratio_pass(cases: &[Case]) {
             ns(group, HAND) / ns(group, LUA_TABLE)
         );
     }
+    println!();
+    let scalar = ns("scalar_get", LIVE);
+    for &(group, _) in LIVE_OPS {
+        println!(
+            "ratio {group} / scalar_get = {:.2} ({:.2} ns/op)",
+            ns(group, LIVE) / scalar,
+            ns(group, LIVE)
+        );
+    }
+    let _ = (Team::Red, Team::Blue);
 }
 
 /// `LUNAR_BENCH_CASE=group/variant LUNAR_BENCH_ITERS=n`: runs that one case `n` times and

@@ -129,7 +129,9 @@ fn live_references_are_accepted_as_arguments() {
             -- operators and comparisons between two references
             assert(tostring(t.translation + u.translation) == tostring(Vec3.new(3, 4, 0)))
             local a, b = entity:get("Body"), other:get("Body")
-            assert(a ~= b and a == a and b == Body.new(3))
+            assert(a ~= b and a == a and b == other:get("Body"))
+            -- Lua 5.1 (LuaJIT) compares only operands sharing the metamethod
+            if math.type then assert(b == Body.new(3)) end
             -- &T and static functions
             assert(a:heavier_than(b) and not b:heavier_than(a))
             assert(Body.total(a, b) == 8)
