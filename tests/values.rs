@@ -771,3 +771,42 @@ fn enums_are_strings_or_userdata_with_a_kind() {
     );
     assert_eq!(world.get::<State>(e), Some(&State::Idle));
 }
+
+/// Bevy's own hash collections, and `Option` of a collection.
+#[derive(Component, LuaUserData, Clone, Debug, Default)]
+pub struct Ledger {
+    pub debts: bevy::platform::collections::HashMap<String, f64>,
+    pub seen: bevy::platform::collections::HashSet<Entity>,
+    pub pending: Option<Vec<i32>>,
+}
+
+#[test]
+fn bevy_collections_and_optional_collections_are_live() {
+    let mut test = TestApp::new(&[(
+        "scripts/ledger.lua",
+        r#"
+        function on_start()
+            local l = entity:get("Ledger")
+            l.debts.ann = 2.5
+            l.debts.bob = 1
+            assert(#l.debts == 2 and l.debts.ann == 2.5)
+            l.seen[entity] = true
+            assert(l.seen[entity] == true and #l.seen == 1)
+            assert(l.pending == nil)
+            l.pending = { 1, 2 }
+            l.pending:push(3)
+            assert(#l.pending == 3 and l.pending[3] == 3)
+            local ok, err = pcall(function() l.pending[1] = "x" end)
+            assert(not ok and tostring(err):find("Ledger: bad value for pending[1]: expected an integer", 1, true), tostring(err))
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<Ledger>();
+    let e = test.spawn_script("scripts/ledger.lua", Ledger::default());
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let ledger = test.app.world().get::<Ledger>(e).unwrap();
+    assert_eq!(ledger.debts.get("ann"), Some(&2.5));
+    assert!(ledger.seen.contains(&e));
+    assert_eq!(ledger.pending, Some(vec![1, 2, 3]));
+}

@@ -1,4 +1,4 @@
-//! Maps: `HashMap<K, V>` and `BTreeMap<K, V>` (keys: strings, integers, booleans, entities) as
+//! Maps: `HashMap<K, V>` (std's or Bevy's) and `BTreeMap<K, V>` (keys: strings, integers, booleans, entities) as
 //! live Lua tables.
 //!
 //! `stash.potion` and `stash["two words"]` read an entry (nil when absent), `stash.potion = 1`
@@ -9,6 +9,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+
+use bevy::platform::collections::HashMap as BevyHashMap;
 use std::rc::Rc;
 
 use mlua::{
@@ -109,6 +112,49 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> LuaMap for BTreeMap<K, V> {
 
     fn keys(&self) -> Vec<K> {
         BTreeMap::keys(self).cloned().collect()
+    }
+
+    fn from_entries(entries: Vec<(K, V)>) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+/// Bevy's own `HashMap` (`bevy::platform::collections`), a wrapper of hashbrown's.
+impl<K: LuaKey, V: LuaConvert + Clone + 'static, S: BuildHasher + Default + 'static> LuaMap
+    for BevyHashMap<K, V, S>
+{
+    type Key = K;
+    type Value = V;
+
+    // Through the wrapped map: called on the wrapper, a method it lacks would be this trait's.
+    fn len(&self) -> usize {
+        Deref::deref(self).len()
+    }
+
+    fn entry(&self, key: &K) -> Option<&V> {
+        Deref::deref(self).get(key)
+    }
+
+    fn entry_mut(&mut self, key: &K) -> Option<&mut V> {
+        DerefMut::deref_mut(self).get_mut(key)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        DerefMut::deref_mut(self).insert(key, value);
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        DerefMut::deref_mut(self).remove(key)
+    }
+
+    fn clear(&mut self) {
+        DerefMut::deref_mut(self).clear();
+    }
+
+    fn keys(&self) -> Vec<K> {
+        let mut keys: Vec<K> = Deref::deref(self).keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     fn from_entries(entries: Vec<(K, V)>) -> Self {
@@ -417,4 +463,5 @@ macro_rules! convert_map {
 convert_map! {
     {K: LuaKey, V: LuaConvert + Clone + 'static, S: BuildHasher + Default + 'static} HashMap<K, V, S>;
     {K: LuaKey, V: LuaConvert + Clone + 'static} BTreeMap<K, V>;
+    {K: LuaKey, V: LuaConvert + Clone + 'static, S: BuildHasher + Default + 'static} BevyHashMap<K, V, S>;
 }

@@ -1,4 +1,4 @@
-//! Sets: `HashSet<T>` and `BTreeSet<T>` (of strings, integers, booleans, entities) as live Lua
+//! Sets: `HashSet<T>` (std's or Bevy's) and `BTreeSet<T>` (of strings, integers, booleans, entities) as live Lua
 //! sets, the Lua idiom `{[v] = true}`.
 //!
 //! `tags.boss` / `tags[v]` is `true` for a member and nil otherwise, `tags[v] = true` adds,
@@ -8,6 +8,9 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+
+use bevy::platform::collections::HashSet as BevyHashSet;
 use std::rc::Rc;
 
 use mlua::{
@@ -94,6 +97,42 @@ impl<T: LuaKey> LuaSet for BTreeSet<T> {
 
     fn items(&self) -> Vec<T> {
         self.iter().cloned().collect()
+    }
+
+    fn from_items(items: Vec<T>) -> Self {
+        items.into_iter().collect()
+    }
+}
+
+/// Bevy's own `HashSet` (`bevy::platform::collections`), a wrapper of hashbrown's.
+impl<T: LuaKey, S: BuildHasher + Default + 'static> LuaSet for BevyHashSet<T, S> {
+    type Item = T;
+
+    // Through the wrapped set: called on the wrapper, a method it lacks would be this trait's.
+    fn len(&self) -> usize {
+        Deref::deref(self).len()
+    }
+
+    fn contains(&self, item: &T) -> bool {
+        Deref::deref(self).contains(item)
+    }
+
+    fn insert(&mut self, item: T) -> bool {
+        DerefMut::deref_mut(self).insert(item)
+    }
+
+    fn remove(&mut self, item: &T) -> bool {
+        DerefMut::deref_mut(self).remove(item)
+    }
+
+    fn clear(&mut self) {
+        DerefMut::deref_mut(self).clear();
+    }
+
+    fn items(&self) -> Vec<T> {
+        let mut items: Vec<T> = Deref::deref(self).iter().cloned().collect();
+        items.sort();
+        items
     }
 
     fn from_items(items: Vec<T>) -> Self {
@@ -367,4 +406,5 @@ macro_rules! convert_set {
 convert_set! {
     {T: LuaKey, S: BuildHasher + Default + 'static} HashSet<T, S>;
     {T: LuaKey} BTreeSet<T>;
+    {T: LuaKey, S: BuildHasher + Default + 'static} BevyHashSet<T, S>;
 }
