@@ -64,6 +64,17 @@ impl Body {
     }
 }
 
+/// `expect_error(f, text)` for the scripts: `f()` must fail with an error containing `text`.
+const EXPECT_ERROR: &str = r#"
+function expect_error(f, text)
+    local ok, err = pcall(f)
+    assert(not ok, "expected an error containing: " .. text)
+    if not string.find(tostring(err), text, 1, true) then
+        error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
+    end
+end
+"#;
+
 fn app(files: &[(&str, &str)]) -> TestApp {
     let mut test = TestApp::new(files);
     test.app.register_lua_component::<Body>();
@@ -73,16 +84,7 @@ fn app(files: &[(&str, &str)]) -> TestApp {
 /// Runs `script` on an entity with a `Body` and a `Transform`, next to a second such entity
 /// (found by [`FIND_OTHER`]); returns the errors and both bodies.
 fn run(script: &str) -> (Vec<String>, Body, Body) {
-    let prelude = r#"
-        function expect_error(f, text)
-            local ok, err = pcall(f)
-            assert(not ok, "expected an error containing: " .. text)
-            if not string.find(tostring(err), text, 1, true) then
-                error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
-            end
-        end
-    "#;
-    let source = format!("{prelude}\n{script}");
+    let source = format!("{EXPECT_ERROR}\n{script}");
     let mut test = app(&[("scripts/test.lua", &source)]);
     let other = test
         .app
@@ -274,13 +276,7 @@ impl Inventory {
 fn run_on_both(checks: &str) -> (Vec<String>, Inventory) {
     let script = format!(
         r#"
-        function expect_error(f, text)
-            local ok, err = pcall(f)
-            assert(not ok, "expected an error containing: " .. text)
-            if not string.find(tostring(err), text, 1, true) then
-                error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
-            end
-        end
+        {EXPECT_ERROR}
         {checks}
         function on_start()
             check(Inventory.new(), "owned")
@@ -519,11 +515,9 @@ impl Hunter {
 fn entities_are_values_scripts_hold_as_handles() {
     let mut test = TestApp::new(&[(
         "scripts/hunter.lua",
-        r#"
-        function expect_error(f, text)
-            local ok, err = pcall(f)
-            assert(not ok and string.find(tostring(err), text, 1, true), tostring(err))
-        end
+        &format!(
+            "{EXPECT_ERROR}{}",
+            r#"
         function on_start()
             local h = entity:get("Hunter")
             local prey = h.target
@@ -547,7 +541,8 @@ fn entities_are_values_scripts_hold_as_handles() {
             expect_error(function() return h.pack[3]:get("Body") end, "the entity was despawned")
             h.pack:pop()
         end
-        "#,
+        "#
+        ),
     )]);
     test.app
         .register_lua_component::<Hunter>()
@@ -681,13 +676,6 @@ impl Unit {
 #[test]
 fn enums_are_strings_or_userdata_with_a_kind() {
     let script = r#"
-        function expect_error(f, text)
-            local ok, err = pcall(f)
-            assert(not ok, "expected an error containing: " .. text)
-            if not string.find(tostring(err), text, 1, true) then
-                error("expected an error containing: " .. text .. "\n got: " .. tostring(err), 2)
-            end
-        end
         function check(u)
             -- unit-only enums are strings
             assert(u.team == "Red" and Team.Red == "Red" and Team.Green == "Green")
@@ -750,7 +738,8 @@ fn enums_are_strings_or_userdata_with_a_kind() {
             s.kind = "Idle"
         end
     "#;
-    let mut test = TestApp::new(&[("scripts/test.lua", script)]);
+    let script = format!("{EXPECT_ERROR}{script}");
+    let mut test = TestApp::new(&[("scripts/test.lua", &script)]);
     test.app
         .register_lua_component::<Unit>()
         .register_lua_component::<State>()

@@ -16,7 +16,9 @@ use mlua::{
     UserDataRef, Value, Variadic,
 };
 
-use super::{IPAIRS, Origin, PAIRS, TABLE_FUNCTIONS, list_type, lua_index, table_error};
+use super::{
+    IPAIRS, Origin, PAIRS, TABLE_FUNCTIONS, list_type, lua_index, table_error, visit, visit_mut,
+};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -174,19 +176,19 @@ impl<C: LuaList> DynList<C::Item> for C {
 
 /// Where a list of `T` is, its container type erased.
 trait ListPlace<T>: 'static {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynList<T>)) -> mlua::Result<()>;
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynList<T>)) -> mlua::Result<()>;
+    fn read(&self, f: &mut dyn FnMut(&(dyn DynList<T> + 'static))) -> mlua::Result<()>;
+    fn write(&self, f: &mut dyn FnMut(&mut (dyn DynList<T> + 'static))) -> mlua::Result<()>;
     /// A live reference to the element at `index` (0-based).
     fn element(&self, index: usize, origin: Origin) -> LuaRef<T>;
     fn fixed(&self) -> bool;
 }
 
 impl<C: LuaList> ListPlace<C::Item> for LuaRef<C> {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynList<C::Item>)) -> mlua::Result<()> {
+    fn read(&self, f: &mut dyn FnMut(&(dyn DynList<C::Item> + 'static))) -> mlua::Result<()> {
         self.with(|list| f(list))
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynList<C::Item>)) -> mlua::Result<()> {
+    fn write(&self, f: &mut dyn FnMut(&mut (dyn DynList<C::Item> + 'static))) -> mlua::Result<()> {
         self.with_mut(|list| f(list))
     }
 
@@ -219,20 +221,12 @@ impl<T: LuaConvert + Clone + 'static> ListRef<T> {
         }
     }
 
-    fn read<R>(&self, f: impl FnOnce(&dyn DynList<T>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.list
-            .read(&mut |list| result = f.take().map(|f| f(list)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a list was not reached"))
+    fn read<R>(&self, f: impl FnOnce(&(dyn DynList<T> + 'static)) -> R) -> mlua::Result<R> {
+        visit(|access| self.list.read(access), f, &self.origin)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut dyn DynList<T>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.list
-            .write(&mut |list| result = f.take().map(|f| f(list)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a list was not reached"))
+    fn write<R>(&self, f: impl FnOnce(&mut (dyn DynList<T> + 'static)) -> R) -> mlua::Result<R> {
+        visit_mut(|access| self.list.write(access), f, &self.origin)
     }
 
     fn len(&self) -> mlua::Result<usize> {
@@ -494,11 +488,9 @@ impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
 }
 
 /// A list as a new Lua table of copies.
-pub(crate) fn to_table<'a, T: LuaConvert + 'a>(
-    items: impl Iterator<Item = &'a T>,
-    lua: &Lua,
-) -> mlua::Result<Value> {
+fn to_table<C: LuaList>(list: &C, lua: &Lua) -> mlua::Result<Value> {
     let table = lua.create_table()?;
+    let items = (0..list.len()).filter_map(|index| list.item(index));
     for (index, item) in items.enumerate() {
         table.raw_set(index + 1, item.to_lua(lua)?)?;
     }
@@ -552,39 +544,8 @@ pub(crate) fn from_lua<C: LuaList>(value: Value, lua: &Lua) -> Result<C, Convert
     C::from_items(items)
 }
 
-/// Implements `LuaConvert` for a list container.
-macro_rules! convert_list {
-    ($({$($generics:tt)*} $ty:ty;)*) => {$(
-        impl<$($generics)*> LuaConvert for $ty {
-            const BORROWS: bool = true;
-            const LIVE: bool = true;
-
-            fn lua_type() -> Cow<'static, str> {
-                list_type::<T>()
-            }
-
-            type Out = Value;
-
-            fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-                to_table((0..LuaList::len(self)).filter_map(|i| LuaList::item(self, i)), lua)
-            }
-
-            fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
-                from_lua::<Self>(value, lua)
-            }
-
-            fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value> {
-                lua.create_userdata(ListRef::new(place, origin)).map(Value::UserData)
-            }
-
-            fn define(defs: &mut crate::definitions::Definitions) -> String {
-                format!("{}[]", T::define(defs))
-            }
-        }
-    )*};
-}
-
-convert_list! {
+convert_collection! {
+    ListRef, list_type::<T>(), |defs| format!("{}[]", T::define(defs));
     {T: LuaConvert + Clone + 'static} Vec<T>;
     {T: LuaConvert + Clone + 'static} VecDeque<T>;
     {T: LuaConvert + Clone + 'static, const N: usize} [T; N];

@@ -19,7 +19,7 @@ use mlua::{
     Value, Variadic,
 };
 
-use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, map_type, table_error};
+use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, map_type, table_error, visit, visit_mut};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -200,18 +200,24 @@ impl<M: LuaMap> DynMap<M::Key, M::Value> for M {
 
 /// Where a map is, its container type erased.
 trait MapPlace<K, V>: 'static {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynMap<K, V>)) -> mlua::Result<()>;
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynMap<K, V>)) -> mlua::Result<()>;
+    fn read(&self, f: &mut dyn FnMut(&(dyn DynMap<K, V> + 'static))) -> mlua::Result<()>;
+    fn write(&self, f: &mut dyn FnMut(&mut (dyn DynMap<K, V> + 'static))) -> mlua::Result<()>;
     /// A live reference to the entry of `key`.
     fn entry(&self, key: K, origin: Origin) -> LuaRef<V>;
 }
 
 impl<M: LuaMap> MapPlace<M::Key, M::Value> for LuaRef<M> {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynMap<M::Key, M::Value>)) -> mlua::Result<()> {
+    fn read(
+        &self,
+        f: &mut dyn FnMut(&(dyn DynMap<M::Key, M::Value> + 'static)),
+    ) -> mlua::Result<()> {
         self.with(|map| f(map))
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynMap<M::Key, M::Value>)) -> mlua::Result<()> {
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut (dyn DynMap<M::Key, M::Value> + 'static)),
+    ) -> mlua::Result<()> {
         self.with_mut(|map| f(map))
     }
 
@@ -240,20 +246,12 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> MapRef<K, V> {
         }
     }
 
-    fn read<R>(&self, f: impl FnOnce(&dyn DynMap<K, V>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.map
-            .read(&mut |map| result = f.take().map(|f| f(map)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a map was not reached"))
+    fn read<R>(&self, f: impl FnOnce(&(dyn DynMap<K, V> + 'static)) -> R) -> mlua::Result<R> {
+        visit(|access| self.map.read(access), f, &self.origin)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut dyn DynMap<K, V>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.map
-            .write(&mut |map| result = f.take().map(|f| f(map)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a map was not reached"))
+    fn write<R>(&self, f: impl FnOnce(&mut (dyn DynMap<K, V> + 'static)) -> R) -> mlua::Result<R> {
+        visit_mut(|access| self.map.write(access), f, &self.origin)
     }
 
     fn len(&self) -> mlua::Result<usize> {
@@ -428,39 +426,8 @@ fn to_table<M: LuaMap>(map: &M, lua: &Lua) -> mlua::Result<Value> {
     Ok(Value::Table(table))
 }
 
-/// Implements `LuaConvert` for a map container.
-macro_rules! convert_map {
-    ($({$($generics:tt)*} $ty:ty;)*) => {$(
-        impl<$($generics)*> LuaConvert for $ty {
-            const BORROWS: bool = true;
-            const LIVE: bool = true;
-
-            fn lua_type() -> Cow<'static, str> {
-                map_type::<K, V>()
-            }
-
-            type Out = Value;
-
-            fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-                to_table(self, lua)
-            }
-
-            fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
-                from_lua::<Self>(value, lua)
-            }
-
-            fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value> {
-                lua.create_userdata(MapRef::new(place, origin)).map(Value::UserData)
-            }
-
-            fn define(defs: &mut crate::definitions::Definitions) -> String {
-                format!("table<{}, {}>", K::define(defs), V::define(defs))
-            }
-        }
-    )*};
-}
-
-convert_map! {
+convert_collection! {
+    MapRef, map_type::<K, V>(), |defs| format!("table<{}, {}>", K::define(defs), V::define(defs));
     {K: LuaKey, V: LuaConvert + Clone + 'static, S: BuildHasher + Default + 'static} HashMap<K, V, S>;
     {K: LuaKey, V: LuaConvert + Clone + 'static} BTreeMap<K, V>;
     {K: LuaKey, V: LuaConvert + Clone + 'static, S: BuildHasher + Default + 'static} BevyHashMap<K, V, S>;

@@ -16,9 +16,69 @@
 //! before anything is changed, and a refusal names the owner, the path and both types
 //! (`Inventory: bad value for items[2]: expected string, got number`).
 
+/// Implements `LuaConvert` for collection containers: by copy to and from Lua tables (each
+/// module's `to_table` and `from_lua`), read where they live as the module's live view. Defined
+/// before the modules, which use it.
+macro_rules! convert_collection {
+    ($view:ident, $lua_type:expr, $define:expr; $({$($generics:tt)*} $ty:ty;)*) => {$(
+        impl<$($generics)*> LuaConvert for $ty {
+            const BORROWS: bool = true;
+            const LIVE: bool = true;
+
+            fn lua_type() -> Cow<'static, str> {
+                $lua_type
+            }
+
+            type Out = Value;
+
+            fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+                to_table(self, lua)
+            }
+
+            fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
+                from_lua::<Self>(value, lua)
+            }
+
+            fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value> {
+                lua.create_userdata($view::new(place, origin)).map(Value::UserData)
+            }
+
+            fn define(defs: &mut crate::definitions::Definitions) -> String {
+                let define: fn(&mut crate::definitions::Definitions) -> String = $define;
+                define(defs)
+            }
+        }
+    )*};
+}
+
 mod list;
 mod map;
 mod set;
+
+/// Runs `f` on what a callback-style access (`access(&mut |value| ...)`) hands over, and returns
+/// its result: the views reach their collection this way, through a place.
+pub(crate) fn visit<A: ?Sized, R>(
+    access: impl FnOnce(&mut dyn FnMut(&A)) -> mlua::Result<()>,
+    f: impl FnOnce(&A) -> R,
+    origin: &Origin,
+) -> mlua::Result<R> {
+    let mut f = Some(f);
+    let mut result = None;
+    access(&mut |value| result = f.take().map(|f| f(value)))?;
+    result.ok_or_else(|| origin.error("internal error: a collection was not reached"))
+}
+
+/// [`visit`] with exclusive access.
+pub(crate) fn visit_mut<A: ?Sized, R>(
+    access: impl FnOnce(&mut dyn FnMut(&mut A)) -> mlua::Result<()>,
+    f: impl FnOnce(&mut A) -> R,
+    origin: &Origin,
+) -> mlua::Result<R> {
+    let mut f = Some(f);
+    let mut result = None;
+    access(&mut |value| result = f.take().map(|f| f(value)))?;
+    result.ok_or_else(|| origin.error("internal error: a collection was not reached"))
+}
 
 use std::borrow::Cow;
 use std::rc::Rc;

@@ -18,7 +18,9 @@ use mlua::{
     Value, Variadic,
 };
 
-use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, lua_index, set_type, table_error};
+use super::{
+    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, lua_index, set_type, table_error, visit, visit_mut,
+};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -178,16 +180,16 @@ impl<S: LuaSet> DynSet<S::Item> for S {
 
 /// Where a set is, its container type erased.
 trait SetPlace<T>: 'static {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynSet<T>)) -> mlua::Result<()>;
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynSet<T>)) -> mlua::Result<()>;
+    fn read(&self, f: &mut dyn FnMut(&(dyn DynSet<T> + 'static))) -> mlua::Result<()>;
+    fn write(&self, f: &mut dyn FnMut(&mut (dyn DynSet<T> + 'static))) -> mlua::Result<()>;
 }
 
 impl<S: LuaSet> SetPlace<S::Item> for LuaRef<S> {
-    fn read(&self, f: &mut dyn FnMut(&dyn DynSet<S::Item>)) -> mlua::Result<()> {
+    fn read(&self, f: &mut dyn FnMut(&(dyn DynSet<S::Item> + 'static))) -> mlua::Result<()> {
         self.with(|set| f(set))
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn DynSet<S::Item>)) -> mlua::Result<()> {
+    fn write(&self, f: &mut dyn FnMut(&mut (dyn DynSet<S::Item> + 'static))) -> mlua::Result<()> {
         self.with_mut(|set| f(set))
     }
 }
@@ -206,20 +208,12 @@ impl<T: LuaKey> SetRef<T> {
         }
     }
 
-    fn read<R>(&self, f: impl FnOnce(&dyn DynSet<T>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.set
-            .read(&mut |set| result = f.take().map(|f| f(set)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a set was not reached"))
+    fn read<R>(&self, f: impl FnOnce(&(dyn DynSet<T> + 'static)) -> R) -> mlua::Result<R> {
+        visit(|access| self.set.read(access), f, &self.origin)
     }
 
-    fn write<R>(&self, f: impl FnOnce(&mut dyn DynSet<T>) -> R) -> mlua::Result<R> {
-        let mut f = Some(f);
-        let mut result = None;
-        self.set
-            .write(&mut |set| result = f.take().map(|f| f(set)))?;
-        result.ok_or_else(|| self.origin.error("internal error: a set was not reached"))
+    fn write<R>(&self, f: impl FnOnce(&mut (dyn DynSet<T> + 'static)) -> R) -> mlua::Result<R> {
+        visit_mut(|access| self.set.write(access), f, &self.origin)
     }
 
     pub(crate) fn items(&self) -> mlua::Result<Vec<T>> {
@@ -371,39 +365,8 @@ fn to_table<S: LuaSet>(set: &S, lua: &Lua) -> mlua::Result<Value> {
     Ok(Value::Table(table))
 }
 
-/// Implements `LuaConvert` for a set container.
-macro_rules! convert_set {
-    ($({$($generics:tt)*} $ty:ty;)*) => {$(
-        impl<$($generics)*> LuaConvert for $ty {
-            const BORROWS: bool = true;
-            const LIVE: bool = true;
-
-            fn lua_type() -> Cow<'static, str> {
-                set_type::<T>()
-            }
-
-            type Out = Value;
-
-            fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
-                to_table(self, lua)
-            }
-
-            fn from_lua(value: Value, lua: &Lua) -> Result<Self, ConvertError> {
-                from_lua::<Self>(value, lua)
-            }
-
-            fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value> {
-                lua.create_userdata(SetRef::new(place, origin)).map(Value::UserData)
-            }
-
-            fn define(defs: &mut crate::definitions::Definitions) -> String {
-                format!("table<{}, true>", T::define(defs))
-            }
-        }
-    )*};
-}
-
-convert_set! {
+convert_collection! {
+    SetRef, set_type::<T>(), |defs| format!("table<{}, true>", T::define(defs));
     {T: LuaKey, S: BuildHasher + Default + 'static} HashSet<T, S>;
     {T: LuaKey} BTreeSet<T>;
     {T: LuaKey, S: BuildHasher + Default + 'static} BevyHashSet<T, S>;
