@@ -599,6 +599,18 @@ fn table_insert_and_remove_work_on_live_lists_and_name_the_method_elsewhere() {
             expect_error(function() table.remove(inv.tags) end,
                 "table.remove does not work on tags (a set): use tags:insert(value)")
             expect_error(function() table.insert(inv.items, 9, "x") end, "index 9 is out of range")
+            -- sort, concat and unpack work on a copy; sort writes it back
+            inv.weights = { 3, 1, 2 }
+            table.sort(inv.weights)
+            assert(inv.weights[1] == 1 and inv.weights[3] == 3)
+            table.sort(inv.weights, function(a, b) return a > b end)
+            assert(inv.weights[1] == 3 and inv.weights[3] == 1)
+            assert(table.concat(inv.items, ",") == "bow,rope")
+            local a, b = (table.unpack or unpack)(inv.items)
+            assert(a == "bow" and b == "rope")
+            inv.weights = { 1.5, 2.5 }
+            expect_error(function() table.sort(inv.stash) end,
+                "table.sort does not work on stash (a map)")
             local plain = { 1 }
             table.insert(plain, 2)
             assert(#plain == 2 and table.remove(plain, 1) == 1, "tables are Lua's own")

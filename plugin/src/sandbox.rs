@@ -98,25 +98,48 @@ fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
     )
     .set_name("=[bevy_lunar sandbox]")
     .call::<()>(keep_os)?;
-    // `table.insert`/`table.remove` on a live list work as its methods do, on every Lua version
-    // (`userdata/collection`); on tables they are Lua's own.
+    // Lua's table functions on a live list work as on a table, on every Lua version
+    // (`userdata/collection`): `insert` and `remove` through the list's methods, the others on a
+    // copy (`sort` writes it back). On tables they are Lua's own.
     lua.load(
         r#"
-        local insert, remove, type, handler_of = table.insert, table.remove, type, ...
+        local table, type, handler_of = table, type, ...
+        local insert, remove, sort, concat = table.insert, table.remove, table.sort, table.concat
+        local unpack = table.unpack or unpack
+        local function live(t)
+            if type(t) == "userdata" then return handler_of(t) end
+        end
         table.insert = function(t, ...)
-            if type(t) == "userdata" then
-                local handler = handler_of(t)
-                if handler then return handler("insert", t, ...) end
-            end
+            local handler = live(t)
+            if handler then return handler("insert", t, ...) end
             return insert(t, ...)
         end
         table.remove = function(t, ...)
-            if type(t) == "userdata" then
-                local handler = handler_of(t)
-                if handler then return handler("remove", t, ...) end
-            end
+            local handler = live(t)
+            if handler then return handler("remove", t, ...) end
             return remove(t, ...)
         end
+        table.sort = function(t, ...)
+            local handler = live(t)
+            if handler then
+                local copy = handler("copy", t, "sort")
+                sort(copy, ...)
+                return handler("assign", t, copy)
+            end
+            return sort(t, ...)
+        end
+        table.concat = function(t, ...)
+            local handler = live(t)
+            if handler then return concat(handler("copy", t, "concat"), ...) end
+            return concat(t, ...)
+        end
+        local function unpack_any(t, ...)
+            local handler = live(t)
+            if handler then return unpack(handler("copy", t, "unpack"), ...) end
+            return unpack(t, ...)
+        end
+        if table.unpack then table.unpack = unpack_any end
+        if _G.unpack then _G.unpack = unpack_any end
         "#,
     )
     .set_name("=[bevy_lunar table]")

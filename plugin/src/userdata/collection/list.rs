@@ -435,6 +435,21 @@ impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
                             this.insert(lua, position, value).map(|_| Value::Nil)
                         }
                         ("remove", position, None) => this.remove(lua, position),
+                        // For `table.sort`, `table.concat` and `table.unpack`: a plain table of
+                        // copies, worked on by Lua's own function, and (sort) written back.
+                        ("copy", _, None) => to_table(&this.items()?, lua),
+                        ("assign", Some(Value::Table(sorted)), None) => {
+                            let items = table_items::<T>(&sorted, lua)
+                                .map_err(|err| this.origin.bad_value(err))?;
+                            this.write(|list| {
+                                for (index, item) in items.into_iter().enumerate() {
+                                    if let Some(slot) = list.item_mut(index) {
+                                        *slot = item;
+                                    }
+                                }
+                            })?;
+                            Ok(Value::Nil)
+                        }
                         _ => Err(this.origin.error(format_args!(
                             "wrong number of arguments to table.{op} on {}",
                             this.origin.path()

@@ -19,7 +19,9 @@ use mlua::{
     Value, Variadic,
 };
 
-use super::{LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, map_type, table_error, visit, visit_mut};
+use super::{
+    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, function_name, map_type, table_error, visit, visit_mut,
+};
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
 
@@ -325,7 +327,8 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
         fields.add_meta_field(MetaMethod::Type, map_type::<K, V>().into_owned());
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
             lua.create_function(
-                |_, (op, this, _): (String, UserDataRef<Self>, Variadic<Value>)| {
+                |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
+                    let op = function_name(op, &args);
                     let path = this.origin.path();
                     let methods = format!("{0}:insert(key, value) or {0}:remove(key)", path);
                     Err::<(), _>(this.origin.refuse_table_function(&op, "map", &methods))

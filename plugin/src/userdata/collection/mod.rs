@@ -117,6 +117,15 @@ pub fn table_functions(_lua: &Lua, value: Value) -> mlua::Result<Option<Function
     }
 }
 
+/// The table function a view's handler serves: `op`, or for `"copy"` the function named after it
+/// (`table.sort` asks for a copy).
+pub(crate) fn function_name(op: String, args: &[Value]) -> String {
+    match (op.as_str(), args.last()) {
+        ("copy", Some(Value::String(name))) => name.to_string_lossy(),
+        _ => op,
+    }
+}
+
 /// Where a live value is, as errors name it: the type owning it and the path from there
 /// (`items`, `items[2]`, `stash.potion`).
 #[derive(Clone, Debug)]

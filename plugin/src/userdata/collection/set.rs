@@ -19,7 +19,8 @@ use mlua::{
 };
 
 use super::{
-    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, lua_index, set_type, table_error, visit, visit_mut,
+    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, function_name, lua_index, set_type, table_error, visit,
+    visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
@@ -259,7 +260,8 @@ impl<T: LuaKey> UserData for SetRef<T> {
         fields.add_meta_field(MetaMethod::Type, set_type::<T>().into_owned());
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
             lua.create_function(
-                |_, (op, this, _): (String, UserDataRef<Self>, Variadic<Value>)| {
+                |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
+                    let op = function_name(op, &args);
                     let path = this.origin.path();
                     let methods = format!("{0}:insert(value) or {0}:remove(value)", path);
                     Err::<(), _>(this.origin.refuse_table_function(&op, "set", &methods))
