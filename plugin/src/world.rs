@@ -29,29 +29,20 @@ use bevy::ecs::world::World;
 
 use crate::userdata::{current_call, script_error};
 
-/// How the published world is lent out right now.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Lent {
-    No,
-    /// This many `&World` are out.
-    Shared(u32),
-    /// One `&mut World` is out.
-    Exclusive,
-}
-
-/// The published world, how it is lent, and the Rust call that holds it (for errors).
+/// The published world, and how it is lent out right now: `0` not at all, `n > 0` to `n`
+/// readers (`&World`), [`EXCLUSIVE`] to one writer (`&mut World`).
 struct Slot {
     world: Cell<Option<NonNull<World>>>,
-    lent: Cell<Lent>,
-    holder: Cell<Option<(&'static str, &'static str)>>,
+    lent: Cell<i32>,
 }
+
+const EXCLUSIVE: i32 = -1;
 
 thread_local! {
     static SLOT: Slot = const {
         Slot {
             world: Cell::new(None),
-            lent: Cell::new(Lent::No),
-            holder: Cell::new(None),
+            lent: Cell::new(0),
         }
     };
 }
@@ -78,15 +69,13 @@ impl Drop for WorldScope {
 /// Gives the lend back when dropped (also on unwinding).
 struct Return<'a> {
     slot: &'a Slot,
-    previous: Lent,
+    previous: i32,
 }
 
 impl Drop for Return<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.slot.lent.set(self.previous);
-        if self.previous == Lent::No {
-            self.slot.holder.set(None);
-        }
     }
 }
 
@@ -94,9 +83,11 @@ fn unreachable_world() -> mlua::Error {
     script_error("the world is only reachable while scripts run (inside a callback)")
 }
 
-/// The refusal of a lend that conflicts with the one out.
-fn busy(slot: &Slot) -> mlua::Error {
-    match slot.holder.get() {
+/// The refusal of a lend that conflicts with the one out. A lend is out while Lua runs only when
+/// a Rust method called back into Lua, so the outermost Rust call running is the one holding it.
+#[cold]
+fn busy() -> mlua::Error {
+    match current_call() {
         Some((type_name, method)) => script_error(format!(
             "the world is in use by the Rust method `{type_name}.{method}`, which called back \
              into Lua: components and resources cannot be reached until it returns"
@@ -113,15 +104,11 @@ pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> 
         let Some(mut world) = slot.world.get() else {
             return Err(unreachable_world());
         };
-        if slot.lent.get() != Lent::No {
-            return Err(busy(slot));
+        if slot.lent.get() != 0 {
+            return Err(busy());
         }
-        slot.lent.set(Lent::Exclusive);
-        slot.holder.set(current_call());
-        let _return = Return {
-            slot,
-            previous: Lent::No,
-        };
+        slot.lent.set(EXCLUSIVE);
+        let _return = Return { slot, previous: 0 };
         // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it
         // points to the world the running exclusive system holds mutably and does not use
         // meanwhile, and `lent` was `No`, so this is the only reference made from it until `f`
@@ -138,18 +125,13 @@ pub(crate) fn with_world_ref<R>(f: impl FnOnce(&World) -> R) -> mlua::Result<R> 
             return Err(unreachable_world());
         };
         let previous = slot.lent.get();
-        let readers = match previous {
-            Lent::No => {
-                slot.holder.set(current_call());
-                1
-            }
-            Lent::Shared(readers) => readers + 1,
-            Lent::Exclusive => return Err(busy(slot)),
-        };
-        slot.lent.set(Lent::Shared(readers));
+        if previous == EXCLUSIVE {
+            return Err(busy());
+        }
+        slot.lent.set(previous + 1);
         let _return = Return { slot, previous };
         // SAFETY: as in `with_world`, the pointer is live for the scope; `lent` was not
-        // `Exclusive`, so only shared references are made from it until every reader returns.
+        // `EXCLUSIVE`, so only shared references are made from it until every reader returns.
         let world = unsafe { world.as_ref() };
         Ok(f(world))
     })

@@ -30,25 +30,34 @@ thread_local! {
     static CURRENT_CALL: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
 }
 
-/// The Rust method or function running now, as (type name, Lua name).
+/// The outermost Rust method or function running now, as (type name, Lua name): while Lua runs
+/// inside one, it is the one that called back into Lua.
 pub fn current_call() -> Option<(&'static str, &'static str)> {
     CURRENT_CALL.with(Cell::get)
 }
 
-/// Marks a Rust method as running until dropped.
-pub(crate) struct CallScope(Option<(&'static str, &'static str)>);
+/// Marks a Rust method as running until dropped, unless one already is (the outermost counts).
+pub(crate) struct CallScope(bool);
 
 impl CallScope {
     #[inline]
     pub(crate) fn enter(type_name: &'static str, name: &'static str) -> Self {
-        CallScope(CURRENT_CALL.with(|call| call.replace(Some((type_name, name)))))
+        CallScope(CURRENT_CALL.with(|call| {
+            let outermost = call.get().is_none();
+            if outermost {
+                call.set(Some((type_name, name)));
+            }
+            outermost
+        }))
     }
 }
 
 impl Drop for CallScope {
     #[inline]
     fn drop(&mut self) {
-        CURRENT_CALL.with(|call| call.set(self.0));
+        if self.0 {
+            CURRENT_CALL.with(|call| call.set(None));
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use mlua::{
 };
 
 use super::{
-    IPAIRS, Origin, PAIRS, TABLE_FUNCTIONS, list_type, lua_index, table_error, visit, visit_mut,
+    IPAIRS, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, list_type, lua_index, register_view_methods,
+    table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
@@ -290,11 +291,16 @@ impl<T: LuaConvert + Clone + 'static> ListRef<T> {
             Some(position) if position >= 1 => self.get(lua, (position - 1) as usize),
             Some(_) => Ok(Value::Nil),
             None => match key {
-                Value::String(name) => Err(self.origin.error(format_args!(
-                    "{} is a list: it has no field or method '{}'",
-                    self.origin.path(),
-                    name.to_string_lossy()
-                ))),
+                Value::String(name) => {
+                    match view_method::<Self>(lua, &Value::String(name.clone()))? {
+                        Some(method) => Ok(Value::Function(method)),
+                        None => Err(self.origin.error(format_args!(
+                            "{} is a list: it has no field or method '{}'",
+                            self.origin.path(),
+                            name.to_string_lossy()
+                        ))),
+                    }
+                }
                 _ => Ok(Value::Nil),
             },
         }
@@ -425,6 +431,46 @@ fn next<T: LuaConvert + Clone + 'static>(
 impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, list_type::<T>().into_owned());
+        fields.add_meta_field_with(METHODS, |lua| {
+            type View<T> = UserDataRef<ListRef<T>>;
+            let methods = vec![
+                (
+                    "push",
+                    lua.create_function(|lua, (this, value): (View<T>, Value)| {
+                        this.push(lua, value)
+                    })?,
+                ),
+                (
+                    "insert",
+                    lua.create_function(
+                        |lua, (this, position, value): (View<T>, Value, Value)| {
+                            this.insert(lua, position, value)
+                        },
+                    )?,
+                ),
+                (
+                    "remove",
+                    lua.create_function(|lua, (this, position): (View<T>, Option<Value>)| {
+                        this.remove(lua, position)
+                    })?,
+                ),
+                (
+                    "pop",
+                    lua.create_function(|lua, this: View<T>| this.remove(lua, None))?,
+                ),
+                (
+                    "clear",
+                    lua.create_function(|_, this: View<T>| this.clear())?,
+                ),
+                (
+                    "contains",
+                    lua.create_function(|lua, (this, value): (View<T>, Value)| {
+                        this.contains(lua, value)
+                    })?,
+                ),
+            ];
+            register_view_methods::<Self>(lua, methods)
+        });
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
             lua.create_function(
                 |lua, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
@@ -461,18 +507,6 @@ impl<T: LuaConvert + Clone + 'static> UserData for ListRef<T> {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("push", |lua, this, value: Value| this.push(lua, value));
-        methods.add_method("insert", |lua, this, (position, value): (Value, Value)| {
-            this.insert(lua, position, value)
-        });
-        methods.add_method("remove", |lua, this, position: Option<Value>| {
-            this.remove(lua, position)
-        });
-        methods.add_method("pop", |lua, this, ()| this.remove(lua, None));
-        methods.add_method("clear", |_, this, ()| this.clear());
-        methods.add_method("contains", |lua, this, value: Value| {
-            this.contains(lua, value)
-        });
         methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
             this.index(lua, key)
         });

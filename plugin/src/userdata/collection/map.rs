@@ -20,7 +20,8 @@ use mlua::{
 };
 
 use super::{
-    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, function_name, map_type, table_error, visit, visit_mut,
+    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, function_name, map_type,
+    register_view_methods, table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
@@ -325,6 +326,46 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> MapRef<K, V> {
 impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, map_type::<K, V>().into_owned());
+        fields.add_meta_field_with(METHODS, |lua| {
+            type View<K, V> = UserDataRef<MapRef<K, V>>;
+            let methods = vec![
+                (
+                    "get",
+                    lua.create_function(|lua, (this, key): (View<K, V>, Value)| {
+                        match Self::key(lua, key) {
+                            Some(key) => this.get(lua, key),
+                            None => Ok(Value::Nil),
+                        }
+                    })?,
+                ),
+                (
+                    "contains",
+                    lua.create_function(|lua, (this, key): (View<K, V>, Value)| {
+                        match Self::key(lua, key) {
+                            Some(key) => this.read(|map| map.entry(&key).is_some()),
+                            None => Ok(false),
+                        }
+                    })?,
+                ),
+                (
+                    "insert",
+                    lua.create_function(|lua, (this, key, value): (View<K, V>, Value, Value)| {
+                        this.set(lua, key, value)
+                    })?,
+                ),
+                (
+                    "remove",
+                    lua.create_function(|lua, (this, key): (View<K, V>, Value)| {
+                        this.remove(lua, key)
+                    })?,
+                ),
+                (
+                    "clear",
+                    lua.create_function(|_, this: View<K, V>| this.write(|map| map.clear()))?,
+                ),
+            ];
+            register_view_methods::<Self>(lua, methods)
+        });
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
             lua.create_function(
                 |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
@@ -338,22 +379,11 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("get", |lua, this, key: Value| match Self::key(lua, key) {
-            Some(key) => this.get(lua, key),
-            None => Ok(Value::Nil),
-        });
-        methods.add_method("contains", |lua, this, key: Value| {
-            match Self::key(lua, key) {
-                Some(key) => this.read(|map| map.entry(&key).is_some()),
-                None => Ok(false),
-            }
-        });
-        methods.add_method("insert", |lua, this, (key, value): (Value, Value)| {
-            this.set(lua, key, value)
-        });
-        methods.add_method("remove", |lua, this, key: Value| this.remove(lua, key));
-        methods.add_method("clear", |_, this, ()| this.write(|map| map.clear()));
+        // Methods first (`register_view_methods`), then entries.
         methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            if let Some(method) = view_method::<Self>(lua, &key)? {
+                return Ok(Value::Function(method));
+            }
             match Self::key(lua, key) {
                 Some(key) => this.get(lua, key),
                 None => Ok(Value::Nil),

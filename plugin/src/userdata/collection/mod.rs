@@ -83,7 +83,10 @@ pub(crate) fn visit_mut<A: ?Sized, R>(
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use mlua::{Function, Lua, Value};
+use std::any::TypeId;
+use std::collections::HashMap;
+
+use mlua::{Function, Lua, Table, Value};
 
 pub use list::{ListRef, LuaList};
 pub use map::{LuaMap, MapRef};
@@ -116,6 +119,45 @@ pub fn table_functions(_lua: &Lua, value: Value) -> mlua::Result<Option<Function
         _ => Ok(None),
     }
 }
+
+/// The methods of the views, by view type, in the Lua state's app data: a view's `__index` is
+/// its Rust function itself (elements are the hot path; a Lua closure or mlua's method dispatch in
+/// front of it cost about as much as the element read), and it finds methods here.
+#[derive(Default)]
+struct ViewMethods(HashMap<TypeId, Table>);
+
+/// Keeps the methods of the view type `V` (each taking the view first); returns their table,
+/// to be kept in the metatable too (`__lunar_methods`).
+pub(crate) fn register_view_methods<V: 'static>(
+    lua: &Lua,
+    methods: Vec<(&'static str, Function)>,
+) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(0, methods.len())?;
+    for (name, method) in methods {
+        table.raw_set(name, method)?;
+    }
+    if lua.app_data_ref::<ViewMethods>().is_none() {
+        lua.set_app_data(ViewMethods::default());
+    }
+    if let Some(mut all) = lua.app_data_mut::<ViewMethods>() {
+        all.0.insert(TypeId::of::<V>(), table.clone());
+    }
+    Ok(table)
+}
+
+/// The method `name` of the view type `V`, if it has one.
+pub(crate) fn view_method<V: 'static>(lua: &Lua, name: &Value) -> mlua::Result<Option<Function>> {
+    let table = lua
+        .app_data_ref::<ViewMethods>()
+        .and_then(|all| all.0.get(&TypeId::of::<V>()).cloned());
+    match table {
+        Some(table) => table.raw_get(name),
+        None => Ok(None),
+    }
+}
+
+/// The metatable field holding a view type's methods (see [`register_view_methods`]).
+pub(crate) const METHODS: &str = "__lunar_methods";
 
 /// The table function a view's handler serves: `op`, or for `"copy"` the function named after it
 /// (`table.sort` asks for a copy).

@@ -19,8 +19,8 @@ use mlua::{
 };
 
 use super::{
-    LuaKey, Origin, PAIRS, TABLE_FUNCTIONS, function_name, lua_index, set_type, table_error, visit,
-    visit_mut,
+    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, function_name, lua_index,
+    register_view_methods, set_type, table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
 use crate::userdata::reference::LuaRef;
@@ -258,6 +258,36 @@ impl<T: LuaKey> SetRef<T> {
 impl<T: LuaKey> UserData for SetRef<T> {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, set_type::<T>().into_owned());
+        fields.add_meta_field_with(METHODS, |lua| {
+            type View<T> = UserDataRef<SetRef<T>>;
+            let methods = vec![
+                (
+                    "contains",
+                    lua.create_function(|lua, (this, item): (View<T>, Value)| {
+                        this.contains(lua, item)
+                    })?,
+                ),
+                (
+                    "insert",
+                    lua.create_function(|lua, (this, item): (View<T>, Value)| {
+                        let item = this.item(lua, item)?;
+                        this.write(|set| set.insert(item))
+                    })?,
+                ),
+                (
+                    "remove",
+                    lua.create_function(|lua, (this, item): (View<T>, Value)| {
+                        let item = this.item(lua, item)?;
+                        this.write(|set| set.remove(&item))
+                    })?,
+                ),
+                (
+                    "clear",
+                    lua.create_function(|_, this: View<T>| this.write(|set| set.clear()))?,
+                ),
+            ];
+            register_view_methods::<Self>(lua, methods)
+        });
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
             lua.create_function(
                 |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
@@ -271,20 +301,16 @@ impl<T: LuaKey> UserData for SetRef<T> {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("contains", |lua, this, item: Value| {
-            this.contains(lua, item)
-        });
-        methods.add_method("insert", |lua, this, item: Value| {
-            let item = this.item(lua, item)?;
-            this.write(|set| set.insert(item))
-        });
-        methods.add_method("remove", |lua, this, item: Value| {
-            let item = this.item(lua, item)?;
-            this.write(|set| set.remove(&item))
-        });
-        methods.add_method("clear", |_, this, ()| this.write(|set| set.clear()));
+        // Methods first (`register_view_methods`), then membership.
         methods.add_meta_method(MetaMethod::Index, |lua, this, item: Value| {
-            Ok(this.contains(lua, item)?.then_some(true))
+            if let Some(method) = view_method::<Self>(lua, &item)? {
+                return Ok(Value::Function(method));
+            }
+            Ok(if this.contains(lua, item)? {
+                Value::Boolean(true)
+            } else {
+                Value::Nil
+            })
         });
         methods.add_meta_method(
             MetaMethod::NewIndex,
