@@ -383,9 +383,9 @@ fn collections_and_enums_are_typed_for_editors() {
             "---What a guard does.\n\
              ---@class Order: Component\n\
              ---@field kind \"Idle\"|\"Walk\"|\"Hold\"\n\
-             ---@field x number?\n\
-             ---@field y number?\n\
-             ---@field [1] integer?\n"
+             ---@field x number\n\
+             ---@field y number\n\
+             ---@field [1] integer\n"
         ),
         "{text}"
     );
@@ -435,7 +435,8 @@ function on_update(dt)
     squad.names[1] = "Ann"
     squad.scores.ann = 3
     squad.tags.brave = true
-    squad.members[1].kind = "cat"
+    local first = squad.members[1]
+    if first then first.kind = "cat" end
     squad.team = "Blue"
     squad.order = Order.Walk({ x = 1, y = 2 })
     local order = entity:get("Order")

@@ -50,7 +50,8 @@ fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
     };
     let _ = writeln!(out, "---@class {}{parent}", class.name);
     if let Some(variants) = &class.variants {
-        // The enum's own class: `kind`, and each variant's fields, present for some values.
+        // The enum's own class: `kind`, and each variant's fields (present for some values;
+        // typed without `?` so that code reading them after checking `kind` checks clean).
         let _ = writeln!(out, "---@field kind {}", variant_names(variants));
         let mut seen: Vec<&str> = Vec::new();
         for field in variants.iter().flat_map(|v| &v.fields) {
@@ -58,7 +59,7 @@ fn instance_class(out: &mut String, class: &ClassDef, api: &ScriptApi) {
                 seen.push(field.name);
                 let _ = writeln!(
                     out,
-                    "---@field {} {}?{}",
+                    "---@field {} {}{}",
                     field_key(field.name),
                     field.ty,
                     suffix(field.doc)
