@@ -111,7 +111,7 @@ pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> 
         let _return = Return { slot, previous: 0 };
         // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it
         // points to the world the running exclusive system holds mutably and does not use
-        // meanwhile, and `lent` was `No`, so this is the only reference made from it until `f`
+        // meanwhile, and `lent` was 0, so this is the only reference made from it until `f`
         // returns.
         let world = unsafe { world.as_mut() };
         Ok(f(world))
