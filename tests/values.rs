@@ -779,6 +779,7 @@ pub struct Ledger {
     pub debts: bevy::platform::collections::HashMap<String, f64>,
     pub seen: bevy::platform::collections::HashSet<Entity>,
     pub pending: Option<Vec<i32>>,
+    pub path: Vec<Vec3>,
 }
 
 #[test]
@@ -797,6 +798,10 @@ fn bevy_collections_and_optional_collections_are_live() {
             l.pending = { 1, 2 }
             l.pending:push(3)
             assert(#l.pending == 3 and l.pending[3] == 3)
+            -- elements of Bevy's own types are live too
+            l.path:push(Vec3.new(1, 2, 3))
+            l.path[1].x = 5
+            assert(l.path[1].x == 5 and l.path[1]:length() > 5)
             local ok, err = pcall(function() l.pending[1] = "x" end)
             assert(not ok and tostring(err):find("Ledger: bad value for pending[1]: expected an integer", 1, true), tostring(err))
         end
@@ -810,4 +815,5 @@ fn bevy_collections_and_optional_collections_are_live() {
     assert_eq!(ledger.debts.get("ann"), Some(&2.5));
     assert!(ledger.seen.contains(&e));
     assert_eq!(ledger.pending, Some(vec![1, 2, 3]));
+    assert_eq!(ledger.path, [Vec3::new(5.0, 2.0, 3.0)]);
 }

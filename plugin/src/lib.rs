@@ -3,9 +3,10 @@
 //! - [`LuaScriptingPlugin`]: `.lua` files in `assets/` are [`LuaScriptAsset`]s; a
 //!   [`LuaScript`] component runs one on an entity, with live access to the components
 //!   registered through [`LuaAppExt`], hot reload, and faults reported as [`LuaScriptError`].
-//! - `#[derive(LuaUserData)]` turns a plain Rust struct into a complete Lua userdata: fields,
-//!   methods (`#[lua_methods]`) and operators (`#[lua_impl(...)]`), with strict conversions and
-//!   exact error messages. The attribute reference is in the README.
+//! - `#[derive(LuaUserData)]` turns a plain Rust struct or enum into a complete Lua value: fields
+//!   (collections and nested types as live views), methods (`#[lua_methods]`) and operators
+//!   (`#[lua_impl(...)]`), with strict conversions and exact error messages. The attribute
+//!   reference and "Values in Lua" are in the README.
 //!
 //! ```
 //! use bevy_lunar::mlua::Lua;

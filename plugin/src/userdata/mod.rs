@@ -1,9 +1,10 @@
 //! The runtime half of `#[derive(LuaUserData)]`, `#[lua_methods]` and `#[lua_impl]`.
 //!
-//! Generated code only describes a type (its fields, methods and operators) to a
-//! [`Registrar`]; everything else lives here: strict conversions ([`LuaConvert`]), live
-//! references for nested fields ([`LuaRef`]), error messages, operator metamethods ([`ops`]),
-//! and the global type tables ([`register_type`]).
+//! Generated code only describes a type (its fields, methods and operators; an enum's variants)
+//! to a [`Registrar`]; everything else lives here: strict conversions ([`LuaConvert`]), live
+//! references for nested fields ([`LuaRef`]) and live views of collections ([`collection`]),
+//! method receivers and borrowed arguments (`receiver.rs`), error messages, operator
+//! metamethods ([`ops`]), and the global type tables ([`register_type`]).
 
 pub mod collection;
 mod convert;
