@@ -817,3 +817,57 @@ fn bevy_collections_and_optional_collections_are_live() {
     assert_eq!(ledger.pending, Some(vec![1, 2, 3]));
     assert_eq!(ledger.path, [Vec3::new(5.0, 2.0, 3.0)]);
 }
+
+#[derive(Resource, Default)]
+struct ChangedInventories(usize);
+
+fn count_changed(mut changed: ResMut<ChangedInventories>, query: Query<(), Changed<Inventory>>) {
+    changed.0 += query.iter().count();
+}
+
+#[test]
+fn collection_reads_and_refused_writes_mark_nothing_changed() {
+    let mut test = TestApp::new(&[
+        (
+            "scripts/read.lua",
+            r#"
+            function on_update()
+                local inv = entity:get("Inventory")
+                local n = #inv.items + #inv.stash
+                for i, v in ipairs(inv.items) do n = n + #v end
+                for k, v in pairs(inv.stash) do n = n + v end
+                pcall(function() inv.items[9] = "far" end)       -- refused: out of range
+                pcall(function() inv.items[1] = nil end)         -- refused: a hole
+                pcall(function() inv.items[1] = 5 end)           -- refused: a number
+                pcall(function() inv.slots:push(1) end)          -- refused: fixed length
+            end
+            "#,
+        ),
+        (
+            "scripts/write.lua",
+            "function on_update() entity:get('Inventory').items[1] = 'axe' end",
+        ),
+    ]);
+    test.app
+        .register_lua_component::<Inventory>()
+        .register_lua_type::<Part>()
+        .init_resource::<ChangedInventories>()
+        .add_systems(Update, count_changed.after(LuaScriptSet));
+    let reader = test.spawn_script("scripts/read.lua", Inventory::sample());
+    test.spawn_script("scripts/write.lua", Inventory::sample());
+    test.settle(1);
+    test.app.world_mut().resource_mut::<ChangedInventories>().0 = 0;
+    for _ in 0..5 {
+        test.update();
+    }
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert_eq!(
+        test.app.world().resource::<ChangedInventories>().0,
+        5,
+        "only the writer, once a frame"
+    );
+    assert_eq!(
+        test.app.world().get::<Inventory>(reader),
+        Some(&Inventory::sample())
+    );
+}

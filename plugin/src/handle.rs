@@ -72,6 +72,25 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
             None => Err(gone::<T>(world, entity)),
         })?
     }
+
+    fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&T) -> bool,
+        f: &mut dyn FnMut(&mut T),
+    ) -> mlua::Result<bool> {
+        let entity = self.entity;
+        with_world(|world| match world.get_mut::<T>(entity) {
+            // Looking through `Mut` (`Deref`) marks nothing; only the write below does.
+            Some(mut component) => {
+                let allowed = check(&component);
+                if allowed {
+                    f(&mut component);
+                }
+                Ok(allowed)
+            }
+            None => Err(gone::<T>(world, entity)),
+        })?
+    }
 }
 
 impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> ComponentPlace<T> {

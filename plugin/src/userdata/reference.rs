@@ -40,6 +40,23 @@ pub trait Place<T>: 'static {
     /// Calls `f` with exclusive access to the value. Places that track changes (Bevy components)
     /// mark the value changed here, and only here.
     fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()>;
+
+    /// Exclusive access if `check`, looking at the value first, allows it: a write that may be
+    /// refused (an index out of range) without marking the value changed, reaching the place
+    /// once. Returns whether `f` ran. The default reaches the place twice; places where that
+    /// costs override it.
+    fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&T) -> bool,
+        f: &mut dyn FnMut(&mut T),
+    ) -> mlua::Result<bool> {
+        let mut allowed = false;
+        self.with_ref(&mut |value| allowed = check(value))?;
+        if allowed {
+            self.with_mut(f)?;
+        }
+        Ok(allowed)
+    }
 }
 
 /// A Lua handle to a `T` that lives elsewhere (see the module docs).
@@ -88,6 +105,30 @@ impl<T: 'static> LuaRef<T> {
             }
         })?;
         result.ok_or_else(place_not_visited)
+    }
+
+    /// Runs `plan` on the value, then, if it planned a change, `apply` with exclusive access
+    /// (see [`Place::with_mut_checked`]): `Ok(Err(refusal))` when it did not, and nothing was
+    /// marked changed.
+    pub fn try_with_mut<P, E, R>(
+        &self,
+        plan: impl FnOnce(&T) -> Result<P, E>,
+        apply: impl FnOnce(&mut T, P) -> R,
+    ) -> mlua::Result<Result<R, E>> {
+        plan_then_apply(
+            |check, write| self.place.with_mut_checked(check, write),
+            plan,
+            apply,
+        )
+    }
+
+    /// [`Place::with_mut_checked`] of the referenced place.
+    pub(crate) fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&T) -> bool,
+        f: &mut dyn FnMut(&mut T),
+    ) -> mlua::Result<bool> {
+        self.place.with_mut_checked(check, f)
     }
 
     /// A reference to a part of the referenced value (a field of it).
@@ -155,6 +196,68 @@ impl<P: 'static, K: 'static, U: 'static> Place<U> for PartPlace<P, K, U> {
             .with_mut(|parent| (self.get_mut)(parent, &self.key).map(f))?;
         found.ok_or_else(|| self.origin.gone(self.missing))
     }
+
+    fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&U) -> bool,
+        f: &mut dyn FnMut(&mut U),
+    ) -> mlua::Result<bool> {
+        let mut found = false;
+        let allowed = self.parent.place.with_mut_checked(
+            &mut |parent| match (self.get)(parent, &self.key) {
+                Some(part) => {
+                    found = true;
+                    check(part)
+                }
+                None => false,
+            },
+            &mut |parent| {
+                if let Some(part) = (self.get_mut)(parent, &self.key) {
+                    f(part);
+                }
+            },
+        )?;
+        if !found {
+            return Err(self.origin.gone(self.missing));
+        }
+        Ok(allowed)
+    }
+}
+
+/// A planned write through a checked access (`access(check, write)`, as
+/// [`Place::with_mut_checked`]): `plan` looks at the value and returns the change to make or the
+/// refusal; `apply` makes the change.
+pub(crate) fn plan_then_apply<A: ?Sized, P, E, R>(
+    access: impl FnOnce(&mut dyn FnMut(&A) -> bool, &mut dyn FnMut(&mut A)) -> mlua::Result<bool>,
+    plan: impl FnOnce(&A) -> Result<P, E>,
+    apply: impl FnOnce(&mut A, P) -> R,
+) -> mlua::Result<Result<R, E>> {
+    let mut plan = Some(plan);
+    // Written by the check, taken by the write: both closures hold it.
+    let planned = std::cell::RefCell::new(None);
+    let mut apply = Some(apply);
+    let mut result = None;
+    access(
+        &mut |value| match plan.take().map(|plan| plan(value)) {
+            Some(outcome) => {
+                let allowed = outcome.is_ok();
+                *planned.borrow_mut() = Some(outcome);
+                allowed
+            }
+            None => false,
+        },
+        &mut |value| {
+            let p = planned.borrow_mut().take();
+            if let (Some(apply), Some(Ok(p))) = (apply.take(), p) {
+                result = Some(apply(value, p));
+            }
+        },
+    )?;
+    match (result, planned.into_inner()) {
+        (Some(result), _) => Ok(Ok(result)),
+        (None, Some(Err(refusal))) => Ok(Err(refusal)),
+        _ => Err(place_not_visited()),
+    }
 }
 
 fn place_not_visited() -> mlua::Error {
@@ -174,6 +277,22 @@ impl<T: 'static> Place<T> for UserDataPlace {
     fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
         self.0
             .borrow_mut_scoped::<T, _>(f)
+            .map_err(|err| self.in_use(err))
+    }
+
+    fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&T) -> bool,
+        f: &mut dyn FnMut(&mut T),
+    ) -> mlua::Result<bool> {
+        self.0
+            .borrow_mut_scoped::<T, _>(|value| {
+                let allowed = check(value);
+                if allowed {
+                    f(value);
+                }
+                allowed
+            })
             .map_err(|err| self.in_use(err))
     }
 }
@@ -215,6 +334,18 @@ impl<P: 'static, T: 'static> Place<T> for FieldPlace<P, T> {
     fn with_mut(&self, f: &mut dyn FnMut(&mut T)) -> mlua::Result<()> {
         let get_mut = self.get_mut;
         self.parent.with_mut(&mut |parent| f(get_mut(parent)))
+    }
+
+    fn with_mut_checked(
+        &self,
+        check: &mut dyn FnMut(&T) -> bool,
+        f: &mut dyn FnMut(&mut T),
+    ) -> mlua::Result<bool> {
+        let (get, get_mut) = (self.get, self.get_mut);
+        self.parent
+            .with_mut_checked(&mut |parent| check(get(parent)), &mut |parent| {
+                f(get_mut(parent))
+            })
     }
 }
 

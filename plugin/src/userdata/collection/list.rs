@@ -21,7 +21,7 @@ use super::{
     table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
-use crate::userdata::reference::LuaRef;
+use crate::userdata::reference::{LuaRef, plan_then_apply};
 
 /// A Rust container scripts see as a list of `Item`.
 pub trait LuaList: Sized + 'static {
@@ -179,6 +179,12 @@ impl<C: LuaList> DynList<C::Item> for C {
 trait ListPlace<T>: 'static {
     fn read(&self, f: &mut dyn FnMut(&(dyn DynList<T> + 'static))) -> mlua::Result<()>;
     fn write(&self, f: &mut dyn FnMut(&mut (dyn DynList<T> + 'static))) -> mlua::Result<()>;
+    /// A write that may be refused after looking (see `Place::with_mut_checked`).
+    fn write_checked(
+        &self,
+        check: &mut dyn FnMut(&(dyn DynList<T> + 'static)) -> bool,
+        f: &mut dyn FnMut(&mut (dyn DynList<T> + 'static)),
+    ) -> mlua::Result<bool>;
     /// A live reference to the element at `index` (0-based).
     fn element(&self, index: usize, origin: Origin) -> LuaRef<T>;
     fn fixed(&self) -> bool;
@@ -191,6 +197,14 @@ impl<C: LuaList> ListPlace<C::Item> for LuaRef<C> {
 
     fn write(&self, f: &mut dyn FnMut(&mut (dyn DynList<C::Item> + 'static))) -> mlua::Result<()> {
         self.with_mut(|list| f(list))
+    }
+
+    fn write_checked(
+        &self,
+        check: &mut dyn FnMut(&(dyn DynList<C::Item> + 'static)) -> bool,
+        f: &mut dyn FnMut(&mut (dyn DynList<C::Item> + 'static)),
+    ) -> mlua::Result<bool> {
+        self.with_mut_checked(&mut |list| check(list), &mut |list| f(list))
     }
 
     fn element(&self, index: usize, origin: Origin) -> LuaRef<C::Item> {
@@ -306,7 +320,8 @@ impl<T: LuaConvert + Clone + 'static> ListRef<T> {
         }
     }
 
-    /// `list[key] = value`.
+    /// `list[key] = value`: converted first, then checked against the length and written in
+    /// one access to the list (a refused write marks nothing changed).
     fn set(&self, lua: &Lua, key: Value, value: Value) -> mlua::Result<()> {
         let Some(position) = lua_index(&key) else {
             return Err(self.origin.error(format_args!(
@@ -315,34 +330,67 @@ impl<T: LuaConvert + Clone + 'static> ListRef<T> {
                 describe(&key)
             )));
         };
-        let len = self.len()?;
         let is_nil = value.is_nil();
-        let item = match self.convert(lua, position, value) {
-            Ok(item) => item,
-            // `list[#list] = nil` removes the last element, as in Lua.
-            Err(_) if is_nil && position == len as i64 && len > 0 && !self.list.fixed() => {
-                self.write(|list| list.remove(len - 1))?;
-                return Ok(());
-            }
-            Err(_) if is_nil && position >= 1 && position < len as i64 => {
-                return Err(self.origin.error(format_args!(
-                    "cannot set {0}[{position}] to nil: that would leave a hole (use {0}:remove({position}))",
-                    self.origin.path()
-                )));
-            }
+        // A nil the elements do not take may still remove the last one, as `t[#t] = nil` does.
+        let (item, refused_nil) = match self.convert(lua, position, value) {
+            Ok(item) => (Some(item), None),
+            Err(err) if is_nil => (None, Some(err)),
             Err(err) => return Err(err),
         };
-        if position >= 1 && position <= len as i64 {
-            let index = (position - 1) as usize;
-            self.write(|list| {
-                if let Some(slot) = list.item_mut(index) {
-                    *slot = item;
+        let fixed = self.list.fixed();
+        enum Write {
+            At(usize),
+            Append,
+            PopLast,
+        }
+        enum Refusal {
+            OutOfRange(usize),
+            Hole,
+            Nil,
+        }
+        let has_item = item.is_some();
+        let mut item = item;
+        let outcome = plan_then_apply(
+            |check, write| self.list.write_checked(check, write),
+            |list: &(dyn DynList<T> + 'static)| {
+                let len = list.len() as i64;
+                match (has_item, position) {
+                    (true, p) if p >= 1 && p <= len => Ok(Write::At((p - 1) as usize)),
+                    (true, p) if p == len + 1 && !fixed => Ok(Write::Append),
+                    (true, _) => Err(Refusal::OutOfRange(len as usize)),
+                    (false, p) if p == len && len > 0 && !fixed => Ok(Write::PopLast),
+                    (false, p) if p >= 1 && p < len => Err(Refusal::Hole),
+                    (false, _) => Err(Refusal::Nil),
                 }
-            })
-        } else if position == len as i64 + 1 && !self.list.fixed() {
-            self.write(|list| list.insert(len, item))
-        } else {
-            Err(self.out_of_range("cannot set an element", position, len))
+            },
+            |list, write| match (write, item.take()) {
+                (Write::At(index), Some(item)) => {
+                    if let Some(slot) = list.item_mut(index) {
+                        *slot = item;
+                    }
+                }
+                (Write::Append, Some(item)) => {
+                    let end = list.len();
+                    list.insert(end, item);
+                }
+                (Write::PopLast, _) => {
+                    let last = list.len().saturating_sub(1);
+                    list.remove(last);
+                }
+                _ => {}
+            },
+        )?;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(Refusal::OutOfRange(len)) => {
+                Err(self.out_of_range("cannot set an element", position, len))
+            }
+            Err(Refusal::Hole) => Err(self.origin.error(format_args!(
+                "cannot set {0}[{position}] to nil: that would leave a hole (use {0}:remove({position}))",
+                self.origin.path()
+            ))),
+            Err(Refusal::Nil) => Err(refused_nil
+                .unwrap_or_else(|| self.origin.error("internal error: a nil was not refused"))),
         }
     }
 
