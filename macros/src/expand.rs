@@ -68,9 +68,65 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         ),
     };
 
-    Ok(quote! {
+    let description = quote! {
+        #(#fields)*
+        // An inherent fn from #[lua_methods] if there is one, else NoLuaMethods' no-op.
+        <#ident>::__lua_register_methods(registrar);
+        #(#operators)*
+    };
+    let field_names: Vec<String> = field_names.collect();
+    Ok(lua_user_data_impl(&LuaUserDataImpl {
+        target,
+        type_name,
+        enum_info: None,
+        field_names: &field_names,
+        description,
+        definition,
+        into_userdata,
+        user_data_impl,
+    }))
+}
+
+/// The parts of one `impl LuaUserData`, as the struct and enum derives make them.
+struct LuaUserDataImpl<'a> {
+    /// The type described: the struct or enum, or a remote derive's foreign type.
+    target: TokenStream,
+    type_name: String,
+    /// The `ENUM` constant of an enum.
+    enum_info: Option<TokenStream>,
+    field_names: &'a [String],
+    /// The body of `describe`, calling `registrar`.
+    description: TokenStream,
+    /// The body of `define`.
+    definition: TokenStream,
+    /// The body of `into_userdata`.
+    into_userdata: TokenStream,
+    /// The `impl mlua::UserData` that goes with it, if the type may have one.
+    user_data_impl: TokenStream,
+}
+
+fn lua_user_data_impl(parts: &LuaUserDataImpl) -> TokenStream {
+    let LuaUserDataImpl {
+        target,
+        type_name,
+        enum_info,
+        field_names,
+        description,
+        definition,
+        into_userdata,
+        user_data_impl,
+    } = parts;
+    let enum_info = enum_info.as_ref().map(|info| {
+        quote! {
+            const ENUM: ::std::option::Option<::bevy_lunar::userdata::__private::EnumInfo<Self>> =
+                ::std::option::Option::Some(#info);
+        }
+    });
+    quote! {
         impl ::bevy_lunar::userdata::LuaUserData for #target {
             const TYPE_NAME: &'static str = #type_name;
+
+            #enum_info
 
             fn field_names() -> &'static [&'static str] {
                 &[#(#field_names),*]
@@ -79,10 +135,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             fn describe<R: ::bevy_lunar::userdata::Registrar<Self>>(registrar: &mut R) {
                 #[allow(unused_imports)]
                 use ::bevy_lunar::userdata::__private::*;
-                #(#fields)*
-                // An inherent fn from #[lua_methods] if there is one, else NoLuaMethods' no-op.
-                <#ident>::__lua_register_methods(registrar);
-                #(#operators)*
+                #description
             }
 
             fn define(
@@ -100,7 +153,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
 
         #user_data_impl
-    })
+    }
 }
 
 /// The body of `LuaUserData::define`: the class editors see, built from the same model as the
@@ -748,60 +801,46 @@ fn derive_enum(input: &Struct, variants: &[Variant]) -> TokenStream {
     let definition = enum_definition(input, variants, &field_names);
     let all_names = std::iter::once("kind".to_owned()).chain(field_names.iter().cloned());
 
-    quote! {
-        impl ::bevy_lunar::userdata::LuaUserData for #ident {
-            const TYPE_NAME: &'static str = #type_name;
-
-            const ENUM: ::std::option::Option<#rt::__private::EnumInfo<Self>> =
-                ::std::option::Option::Some(#rt::__private::EnumInfo {
-                    variants: &[#(#variant_names),*],
-                    unit_only: #unit_only,
-                    name_of: |value| match value {
-                        #(#name_arms)*
-                    },
-                    unit: |name| match name {
-                        #(#unit_arms)*
-                        _ => ::std::option::Option::None,
-                    },
-                    fields_of: |value| match value {
-                        #(#fields_of_arms)*
-                    },
-                });
-
-            fn field_names() -> &'static [&'static str] {
-                &[#(#all_names),*]
-            }
-
-            fn describe<R: ::bevy_lunar::userdata::Registrar<Self>>(registrar: &mut R) {
-                #[allow(unused_imports)]
-                use ::bevy_lunar::userdata::__private::*;
-                registrar.enum_kind();
-                #(#fields)*
-                #(#constructors)*
-                <#ident>::__lua_register_methods(registrar);
-                #(#operators)*
-            }
-
-            fn define(
-                defs: &mut ::bevy_lunar::definitions::Definitions,
-            ) -> ::bevy_lunar::definitions::ClassDef {
-                #definition
-            }
-
-            fn into_userdata(
-                self,
-                lua: &#mlua::Lua,
-            ) -> #mlua::Result<#mlua::AnyUserData> {
-                #mlua::Lua::create_userdata(lua, self)
-            }
+    let enum_info = quote! {
+        #rt::__private::EnumInfo {
+            variants: &[#(#variant_names),*],
+            unit_only: #unit_only,
+            name_of: |value| match value {
+                #(#name_arms)*
+            },
+            unit: |name| match name {
+                #(#unit_arms)*
+                _ => ::std::option::Option::None,
+            },
+            fields_of: |value| match value {
+                #(#fields_of_arms)*
+            },
         }
-
-        impl #mlua::UserData for #ident {
-            fn register(registry: &mut #mlua::UserDataRegistry<Self>) {
-                ::bevy_lunar::userdata::register_userdata(registry);
+    };
+    let description = quote! {
+        registrar.enum_kind();
+        #(#fields)*
+        #(#constructors)*
+        <#ident>::__lua_register_methods(registrar);
+        #(#operators)*
+    };
+    let all_names: Vec<String> = all_names.collect();
+    lua_user_data_impl(&LuaUserDataImpl {
+        target: quote!(#ident),
+        type_name,
+        enum_info: Some(enum_info),
+        field_names: &all_names,
+        description,
+        definition,
+        into_userdata: quote!(#mlua::Lua::create_userdata(lua, self)),
+        user_data_impl: quote! {
+            impl #mlua::UserData for #ident {
+                fn register(registry: &mut #mlua::UserDataRegistry<Self>) {
+                    ::bevy_lunar::userdata::register_userdata(registry);
+                }
             }
-        }
-    }
+        },
+    })
 }
 
 /// The editor definition of an enum: an alias of strings for a unit-only enum, else a class
