@@ -739,6 +739,7 @@ fn enums_are_strings_or_userdata_with_a_kind() {
                 [[State: bad value for field 'kind': expected one of "Idle", "Chasing", "Fleeing", "Hit", got "Asleep"]])
             assert(not rawequal(State.Idle, State.Idle), "each read of State.Idle is a new value")
             expect_error(function() u.state = "Idle" end, "Unit: bad value for field 'state': expected State, got string")
+            assert(tostring(State.Idle) == "State.Idle" and tostring(u.state) == "State.Idle")
             u.state = State.Chasing { target = entity, speed = 8 }
         end
         function on_start()
@@ -869,5 +870,73 @@ fn collection_reads_and_refused_writes_mark_nothing_changed() {
     assert_eq!(
         test.app.world().get::<Inventory>(reader),
         Some(&Inventory::sample())
+    );
+}
+
+/// `#[lua_impl]` on enums: comparisons and `tostring` through Rust's traits.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq)]
+#[lua_impl(PartialEq, Display)]
+pub enum Shape {
+    Dot,
+    Circle { radius: f64 },
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shape::Dot => f.write_str("dot"),
+            Shape::Circle { radius } => write!(f, "circle of {radius}"),
+        }
+    }
+}
+
+#[derive(LuaUserData, Clone, Copy, Debug, PartialEq)]
+#[lua_impl(PartialEq, Display)]
+pub enum Light {
+    On,
+    Off,
+}
+
+impl std::fmt::Display for Light {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if *self == Light::On { "on" } else { "off" })
+    }
+}
+
+#[lua_methods]
+impl Light {
+    pub fn flipped(light: Light) -> Light {
+        match light {
+            Light::On => Light::Off,
+            Light::Off => Light::On,
+        }
+    }
+}
+
+#[test]
+fn lua_impl_and_static_functions_work_on_enums() {
+    let mut test = TestApp::new(&[(
+        "scripts/shape.lua",
+        r#"
+        function on_start()
+            local s = entity:get("Shape")
+            assert(tostring(s) == "circle of 2", tostring(s))
+            assert(s == Shape.Circle { radius = 2 } or not math.type, "equal by value")
+            assert(Shape.Dot == Shape.Dot and Shape.Dot ~= Shape.Circle { radius = 1 })
+            assert(tostring(Shape.Dot) == "dot")
+            assert(Light.flipped("On") == "Off" and Light.flipped(Light.Off) == "On")
+            s.radius = 3
+        end
+        "#,
+    )]);
+    test.app
+        .register_lua_component::<Shape>()
+        .register_lua_type::<Light>();
+    let e = test.spawn_script("scripts/shape.lua", Shape::Circle { radius: 2.0 });
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert_eq!(
+        test.app.world().get::<Shape>(e),
+        Some(&Shape::Circle { radius: 3.0 })
     );
 }

@@ -817,12 +817,19 @@ fn derive_enum(input: &Struct, variants: &[Variant]) -> TokenStream {
             },
         }
     };
+    // Without `Display`, `tostring` names the variant.
+    let display = if input.impls.iter().any(|entry| entry.name == "Display") {
+        quote!()
+    } else {
+        quote!(::bevy_lunar::userdata::ops::variant_display::<Self, R>(registrar);)
+    };
     let description = quote! {
         registrar.enum_kind();
         #(#fields)*
         #(#constructors)*
         <#ident>::__lua_register_methods(registrar);
         #(#operators)*
+        #display
     };
     let all_names: Vec<String> = all_names.collect();
     lua_user_data_impl(&LuaUserDataImpl {

@@ -336,6 +336,28 @@ where
     });
 }
 
+/// `tostring(v)` of an enum without `Display`: its type and variant, `State.Chasing`.
+pub fn variant_display<T, R>(r: &mut R)
+where
+    T: LuaUserData,
+    R: Registrar<T>,
+{
+    r.meta_function(MetaMethod::ToString, |_, value: Operand<T>| {
+        let name_of = T::ENUM.map(|info| info.name_of);
+        with_operand(&value, |v| match name_of {
+            Some(name_of) => format!("{}.{}", T::TYPE_NAME, name_of(v)),
+            None => T::TYPE_NAME.to_owned(),
+        })?
+        .ok_or_else(|| {
+            script_error(format!(
+                "{}: __tostring on {}",
+                T::TYPE_NAME,
+                describe_operand(&value)
+            ))
+        })
+    });
+}
+
 /// `==` through `PartialEq`; a value of any other type is simply not equal.
 pub fn eq<T, R>(r: &mut R)
 where
