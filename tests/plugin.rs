@@ -739,3 +739,56 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
         })
     );
 }
+
+#[test]
+fn documented_extra_std_libs_start_and_debug_is_refused_when_the_plugin_is_added() {
+    use bevy_lunar::mlua::StdLib;
+    // Every library the plugin documents opens, and scripts see it.
+    let plugin = LuaScriptingPlugin {
+        extra_std_libs: StdLib::IO | StdLib::OS | StdLib::PACKAGE,
+        ..default()
+    };
+    let mut test = TestApp::with_plugin(
+        &[(
+            "scripts/libs.lua",
+            r#"
+            function on_start()
+                assert(type(io.write) == "function", "io")
+                assert(type(os.getenv) == "function", "all of os")
+                assert(type(package) == "table" and type(require) == "function", "package")
+                entity:get("Player").name = "libs ok"
+            end
+            "#,
+        )],
+        plugin,
+        false,
+    );
+    test.app.register_lua_component::<Player>();
+    let e = test.spawn_script("scripts/libs.lua", player("?"));
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert_eq!(test.app.world().get::<Player>(e).unwrap().name, "libs ok");
+
+    // The debug library would undo the budget and the isolation: refused at App build time,
+    // with a message saying what to change (not a failure inside Lua's state creation).
+    let refused = std::panic::catch_unwind(|| {
+        App::new().add_plugins((
+            MinimalPlugins,
+            AssetPlugin::default(),
+            LuaScriptingPlugin {
+                extra_std_libs: StdLib::DEBUG,
+                ..default()
+            },
+        ));
+    })
+    .expect_err("StdLib::DEBUG is refused");
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("extra_std_libs asks for what the sandbox cannot offer: StdLib::DEBUG")
+            && message.contains("Remove it from extra_std_libs"),
+        "{message}"
+    );
+}

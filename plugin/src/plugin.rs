@@ -48,8 +48,10 @@ pub struct LuaScriptingPlugin {
     pub instruction_budget: u64,
     /// Bytes the Lua state may allocate; past it allocations fail with a script error.
     pub memory_limit: usize,
-    /// Standard libraries to open beyond the sandbox's (`StdLib::IO`, `StdLib::OS` for all of
-    /// `os`, `StdLib::DEBUG`, `StdLib::PACKAGE`).
+    /// Standard libraries to open beyond the sandbox's: `StdLib::IO`, `StdLib::OS` for all of
+    /// `os`, `StdLib::PACKAGE`. `StdLib::DEBUG` (and LuaJIT's `StdLib::FFI`) cannot be offered:
+    /// with them a script could remove the instruction budget's hook or reach other scripts'
+    /// state, so the plugin refuses them when it is added to the `App`.
     pub extra_std_libs: StdLib,
 }
 
@@ -67,8 +69,28 @@ impl Default for LuaScriptingPlugin {
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LuaScriptSet;
 
+impl LuaScriptingPlugin {
+    /// The libraries of `extra_std_libs` that scripts cannot be given, with why.
+    fn refused_std_libs(&self) -> Option<String> {
+        let mut refused = Vec::new();
+        if self.extra_std_libs.contains(StdLib::DEBUG) {
+            refused.push("StdLib::DEBUG (debug.sethook would remove the instruction budget, debug.getupvalue and debug.setmetatable reach other scripts' state)");
+        }
+        #[cfg(feature = "luajit")]
+        if self.extra_std_libs.contains(StdLib::FFI) {
+            refused.push("StdLib::FFI (scripts could call any C function and read any memory)");
+        }
+        (!refused.is_empty()).then(|| refused.join("; "))
+    }
+}
+
 impl Plugin for LuaScriptingPlugin {
     fn build(&self, app: &mut App) {
+        if let Some(refused) = self.refused_std_libs() {
+            panic!(
+                "bevy_lunar: LuaScriptingPlugin.extra_std_libs asks for what the sandbox cannot offer: {refused}. Remove it from extra_std_libs."
+            );
+        }
         let settings = VmSettings {
             instruction_budget: self.instruction_budget,
             memory_limit: self.memory_limit,
