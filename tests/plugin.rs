@@ -224,6 +224,24 @@ fn repeated_errors_are_counted_when_they_stop() {
 }
 
 #[test]
+fn errors_repeat_by_kind_and_line_whatever_their_text() {
+    // `error({})` names a new table every frame, and a counter changes the text: still one
+    // error, counted, until the line changes.
+    let mut test = game(&[(
+        "scripts/noisy.lua",
+        "local n = 0\nfunction on_update()\n  n = n + 1\n  if n <= 3 then error({}) end\n  if n <= 6 then error('try ' .. n) end\nend\n",
+    )]);
+    test.spawn_script("scripts/noisy.lua", player("Bob"));
+    test.settle(9);
+    let errors = test.errors();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors[0].starts_with("scripts/noisy.lua"), "{errors:?}");
+    assert!(errors[1].ends_with("(repeated 3 times)"), "{errors:?}");
+    assert_eq!(errors[2], "scripts/noisy.lua:5: try 4");
+    assert_eq!(errors[3], "scripts/noisy.lua:5: try 4 (repeated 3 times)");
+}
+
+#[test]
 fn syntax_errors_fail_the_load_with_path_and_line() {
     let mut test = game(&[(
         "scripts/bad.lua",

@@ -134,7 +134,9 @@ impl Instance {
         }
     }
 
-    /// Reports an error once while it repeats, then its count when it stops or changes.
+    /// Reports an error once while it repeats, then its count when it stops or changes. An error
+    /// repeats when its kind and line are those of the previous one: its text may change every
+    /// frame (`error({})` names a new table each time) without flooding the log.
     fn report(
         &mut self,
         entity: Entity,
@@ -151,7 +153,7 @@ impl Instance {
                 let error = LuaScriptError::from_lua(&self.path, Some(entity), &err);
                 match &mut self.repeated {
                     Some(previous)
-                        if previous.message == error.message && previous.line == error.line =>
+                        if previous.kind == error.kind && previous.line == error.line =>
                     {
                         previous.count += 1;
                     }
