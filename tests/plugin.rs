@@ -810,3 +810,58 @@ fn documented_extra_std_libs_start_and_debug_is_refused_when_the_plugin_is_added
         "{message}"
     );
 }
+
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq)]
+pub struct Fragile {
+    pub count: i64,
+}
+
+#[lua_methods]
+impl Fragile {
+    /// Divides by `by`: panics on zero, as Rust does.
+    pub fn share(&mut self, by: i64) -> i64 {
+        self.count += 1;
+        100 / by
+    }
+
+    pub fn make(valid: bool) -> Fragile {
+        assert!(valid, "make needs a valid flag");
+        Fragile { count: 0 }
+    }
+}
+
+#[test]
+fn a_panic_in_a_rust_method_is_a_script_error_and_the_game_goes_on() {
+    let mut test = TestApp::new(&[(
+        "scripts/fragile.lua",
+        r#"
+        function on_update()
+            local f = entity:get("Fragile")
+            local ok = pcall(Fragile.make, false)
+            assert(not ok)
+            f:share(0)
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<Fragile>();
+    let e = test.spawn_script("scripts/fragile.lua", Fragile { count: 0 });
+    test.settle(0);
+    for _ in 0..3 {
+        test.update(); // must not panic
+    }
+    let errors = test.error_messages();
+    assert!(!errors.is_empty());
+    let error = &errors[0];
+    assert_eq!(error.path, "scripts/fragile.lua");
+    assert_eq!(error.line, Some(6), "{error}");
+    assert!(
+        error
+            .message
+            .contains("the Rust method `Fragile.share` panicked: attempt to divide by zero"),
+        "{error}"
+    );
+    assert!(
+        test.app.world().get::<Fragile>(e).unwrap().count >= 3,
+        "called every frame"
+    );
+}

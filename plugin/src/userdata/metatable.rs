@@ -27,7 +27,7 @@ use super::collection::{Origin, PAIRS};
 use super::convert::ConvertError;
 use super::error;
 use super::fast::{fast_getter, fast_setter};
-use super::receiver::{CallScope, This, ThisMut};
+use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::{LuaRef, UserDataPlace, project_userdata};
 use super::registry::{Field, FieldKind, Registrar, VariantField};
 
@@ -518,7 +518,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
             self.lua
                 .create_function(move |lua, (this, args): (Either<A::Shared, Value>, Args)| {
                     let _call = CallScope::enter(T::TYPE_NAME, name);
-                    match this {
+                    catch_panics(T::TYPE_NAME, name, || match this {
                         Either::Left(this) => method(lua, A::this(&this), args),
                         // Not this metatable's own kind of `self`: an owned value calling a
                         // reference's method or the other way round works; anything else is an
@@ -535,7 +535,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                             }
                             _ => Err(error::bad_self::<T>(name, not_a::<T>(&other))),
                         },
-                    }
+                    })
                 });
         insert(&self.methods, name, function, &mut self.error);
     }
@@ -552,7 +552,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
         let function = self.lua.create_function(
             move |lua, (this, args): (Either<A::Exclusive, Value>, Args)| {
                 let _call = CallScope::enter(T::TYPE_NAME, name);
-                match this {
+                catch_panics(T::TYPE_NAME, name, || match this {
                     Either::Left(mut this) => method(lua, A::this_mut(&mut this), args),
                     Either::Right(other) => match &other {
                         Value::UserData(ud) if ud.is::<T>() => ud
@@ -566,7 +566,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                         }
                         _ => Err(error::bad_self::<T>(name, not_a::<T>(&other))),
                     },
-                }
+                })
             },
         );
         insert(&self.methods, name, function, &mut self.error);

@@ -61,6 +61,30 @@ impl Drop for CallScope {
     }
 }
 
+/// Runs a Rust method (`type_name.name`) called from Lua, turning a panic in it (a division by
+/// zero, an `expect`) into a Lua error that names it, so that no panic crosses into Lua or out
+/// of the app's update. Whatever the method held is released by unwinding as usual.
+#[inline]
+pub(crate) fn catch_panics<R>(
+    type_name: &'static str,
+    name: &'static str,
+    f: impl FnOnce() -> mlua::Result<R>,
+) -> mlua::Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            Err(script_error(format!(
+                "the Rust method `{type_name}.{name}` panicked: {text}"
+            )))
+        }
+    }
+}
+
 /// The memory a value occupies, to tell whether two borrows would overlap.
 #[derive(Clone, Copy, Debug)]
 pub struct Span {

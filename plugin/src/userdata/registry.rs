@@ -11,7 +11,7 @@ use super::LuaUserData;
 use super::collection::Origin;
 use super::convert::ConvertError;
 use super::fast::ScalarConvert;
-use super::receiver::{CallScope, This, ThisMut};
+use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::LuaRef;
 
 /// One exposed field, as the derive describes it. `O` is what a read hands to Lua.
@@ -195,7 +195,7 @@ impl<T: LuaUserData> Registrar<T> for TypeTableRegistrar<'_> {
             .lua
             .create_function(move |lua, args: A| {
                 let _call = CallScope::enter(T::TYPE_NAME, name);
-                function(lua, args)
+                catch_panics(T::TYPE_NAME, name, || function(lua, args))
             })
             .and_then(|f| self.table.raw_set(name, f));
         if let Err(err) = result {
