@@ -464,6 +464,12 @@ fn the_sandbox_has_no_files_debug_or_binary_chunks() {
                 load("return 1 + 1")() == 2,
                 select(2, load(string.dump(function() end))):find("binary") ~= nil,
                 loadstring == nil,
+                type(collectgarbage("count")) == "number",
+                collectgarbage() == 0 and collectgarbage("step") ~= nil,
+                not pcall(collectgarbage, "stop"),
+                select(2, pcall(collectgarbage, "generational")):find("not available to scripts", 1, true) ~= nil,
+                not pcall(collectgarbage, "incremental", 100),
+                not pcall(collectgarbage, "setpause", 100),
                 (function()
                     local reader = coroutine.wrap(function() coroutine.yield(string.dump(function() end)) end)
                     local ok, loaded = pcall(load, reader)

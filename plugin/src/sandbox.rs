@@ -89,6 +89,13 @@ fn sandbox(lua: &Lua, keep_os: bool) -> mlua::Result<()> {
         loadstring = nil
         dofile, loadfile = nil, nil
         if jit then jit.off(); jit = nil end
+        -- The collector is shared by every script: one may ask for a collection or the memory
+        -- in use, not stop the collector or retune it for all.
+        local collectgarbage, allowed = collectgarbage, { collect = true, count = true, step = true }
+        _G.collectgarbage = function(option, ...)
+            if option == nil or allowed[option] then return collectgarbage(option, ...) end
+            error("collectgarbage(\"" .. tostring(option) .. "\") is not available to scripts: the collector is shared by every script (\"collect\", \"count\" and \"step\" are)", 2)
+        end
         local keep_os = ...
         if not keep_os then
             local os = os
