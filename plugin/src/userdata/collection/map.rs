@@ -16,11 +16,11 @@ use std::rc::Rc;
 
 use mlua::{
     AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, UserDataRef,
-    Value, Variadic,
+    Value,
 };
 
 use super::{
-    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, function_name, map_type,
+    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, map_type, refusing_table_functions,
     register_view_methods, table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
@@ -367,13 +367,11 @@ impl<K: LuaKey, V: LuaConvert + Clone + 'static> UserData for MapRef<K, V> {
             register_view_methods::<Self>(lua, methods)
         });
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
-            lua.create_function(
-                |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
-                    let op = function_name(op, &args);
-                    let path = this.origin.path();
-                    let methods = format!("{0}:insert(key, value) or {0}:remove(key)", path);
-                    Err::<(), _>(this.origin.refuse_table_function(&op, "map", &methods))
-                },
+            refusing_table_functions::<Self>(
+                lua,
+                "map",
+                "{path}:insert(key, value) or {path}:remove(key)",
+                |view| &view.origin,
             )
         });
     }

@@ -161,11 +161,29 @@ pub(crate) const METHODS: &str = "__lunar_methods";
 
 /// The table function a view's handler serves: `op`, or for `"copy"` the function named after it
 /// (`table.sort` asks for a copy).
-pub(crate) fn function_name(op: String, args: &[Value]) -> String {
+fn function_name(op: String, args: &[Value]) -> String {
     match (op.as_str(), args.last()) {
         ("copy", Some(Value::String(name))) => name.to_string_lossy(),
         _ => op,
     }
+}
+
+/// The `table.*` handler of a map or set view: each function is refused, naming the methods to
+/// use instead (`{path}` in `methods` stands for the view's path).
+pub(crate) fn refusing_table_functions<V: 'static>(
+    lua: &Lua,
+    kind: &'static str,
+    methods: &'static str,
+    origin: fn(&V) -> &Origin,
+) -> mlua::Result<Function> {
+    lua.create_function(
+        move |_, (op, view, args): (String, mlua::UserDataRef<V>, mlua::Variadic<Value>)| {
+            let op = function_name(op, &args);
+            let origin = origin(&view);
+            let methods = methods.replace("{path}", origin.path());
+            Err::<(), _>(origin.refuse_table_function(&op, kind, &methods))
+        },
+    )
 }
 
 /// Where a live value is, as errors name it: the type owning it and the path from there

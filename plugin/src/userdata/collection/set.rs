@@ -15,11 +15,11 @@ use std::rc::Rc;
 
 use mlua::{
     AnyUserData, IntoLua, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, UserDataRef,
-    Value, Variadic,
+    Value,
 };
 
 use super::{
-    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, function_name, lua_index,
+    LuaKey, METHODS, Origin, PAIRS, TABLE_FUNCTIONS, lua_index, refusing_table_functions,
     register_view_methods, set_type, table_error, view_method, visit, visit_mut,
 };
 use crate::userdata::convert::{ConvertError, LuaConvert, describe};
@@ -289,13 +289,11 @@ impl<T: LuaKey> UserData for SetRef<T> {
             register_view_methods::<Self>(lua, methods)
         });
         fields.add_meta_field_with(TABLE_FUNCTIONS, |lua| {
-            lua.create_function(
-                |_, (op, this, args): (String, UserDataRef<Self>, Variadic<Value>)| {
-                    let op = function_name(op, &args);
-                    let path = this.origin.path();
-                    let methods = format!("{0}:insert(value) or {0}:remove(value)", path);
-                    Err::<(), _>(this.origin.refuse_table_function(&op, "set", &methods))
-                },
+            refusing_table_functions::<Self>(
+                lua,
+                "set",
+                "{path}:insert(value) or {path}:remove(value)",
+                |view| &view.origin,
             )
         });
     }
