@@ -107,21 +107,6 @@ impl<T: 'static> LuaRef<T> {
         result.ok_or_else(place_not_visited)
     }
 
-    /// Runs `plan` on the value, then, if it planned a change, `apply` with exclusive access
-    /// (see [`Place::with_mut_checked`]): `Ok(Err(refusal))` when it did not, and nothing was
-    /// marked changed.
-    pub fn try_with_mut<P, E, R>(
-        &self,
-        plan: impl FnOnce(&T) -> Result<P, E>,
-        apply: impl FnOnce(&mut T, P) -> R,
-    ) -> mlua::Result<Result<R, E>> {
-        plan_then_apply(
-            |check, write| self.place.with_mut_checked(check, write),
-            plan,
-            apply,
-        )
-    }
-
     /// [`Place::with_mut_checked`] of the referenced place.
     pub(crate) fn with_mut_checked(
         &self,
