@@ -431,7 +431,7 @@ fn memory_limit_and_deep_recursion_are_errors_not_crashes() {
     };
     let memory = run(
         "scripts/hog.lua",
-        "local t = {}\nfunction on_update()\n  while true do t[#t + 1] = string.rep('x', 1000000) .. #t end\nend\n",
+        "local t, big = {}, string.rep('x', 1000000)\nfunction on_update()\n  while true do t[#t + 1] = big .. #t end\nend\n",
     );
     assert_eq!(
         memory.kind,

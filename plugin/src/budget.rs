@@ -12,6 +12,9 @@
 use std::cell::Cell;
 use std::fmt;
 
+/// The start of the error a long callback gets when the Lua state nears its memory limit.
+pub(crate) const MEMORY_MESSAGE: &str = "not enough memory";
+
 /// The error of a callback stopped by the instruction budget.
 #[derive(Debug)]
 pub struct BudgetExceeded {
@@ -62,11 +65,12 @@ impl Counter {
     }
 
     /// Counts `cost` instructions: false once past the budget, and at every check after it.
-    fn spend(&self, cost: u32) -> bool {
+    fn spend(&self, cost: u64) -> bool {
         if self.exceeded.get() {
             return false;
         }
-        let remaining = self.remaining.get().saturating_sub(i64::from(cost));
+        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+        let remaining = self.remaining.get().saturating_sub(cost);
         self.remaining.set(remaining);
         if remaining < 0 {
             self.exceeded.set(true);
@@ -75,10 +79,24 @@ impl Counter {
     }
 }
 
+/// What the plugin's own Rust functions charge to the budget ([`charge`]), in VM instructions of
+/// about the same time (a VM instruction takes a few nanoseconds). A loop calling them is
+/// stopped about as soon as a loop of plain Lua; cheap calls (field access) charge nothing.
+pub(crate) mod cost {
+    /// `world.spawn`, `entity:insert/remove/despawn`: a structural change of the world.
+    pub(crate) const STRUCTURAL: u64 = 500;
+    /// `world.query`: building the query...
+    pub(crate) const QUERY: u64 = 1_000;
+    /// ...and each entity it found (collected, then one handle per step of the loop).
+    pub(crate) const QUERY_ENTITY: u64 = 8;
+    /// `world.entity`, `world.resource`, `entity:has`, `world.send`: one lookup.
+    pub(crate) const LOOKUP: u64 = 100;
+}
+
 #[cfg(not(feature = "luau"))]
-pub(crate) use hooked::Budget;
+pub(crate) use hooked::{Budget, charge};
 #[cfg(feature = "luau")]
-pub(crate) use interrupt::Budget;
+pub(crate) use interrupt::{Budget, charge};
 
 /// Lua 5.4 and LuaJIT: a count hook of our own, in C ABI, on the main state (always, or armed by
 /// the watchdog) and on every coroutine.
@@ -107,18 +125,35 @@ mod hooked {
         state: *mut ffi::lua_State,
         /// The error the hook raises past the budget.
         message: String,
+        /// Past this many KiB of Lua memory the hook raises [`MEMORY_MESSAGE`] (0: never): a
+        /// callback that runs long enough to be hooked and hoards memory is stopped with its
+        /// line, where running into the allocator's hard limit gives none.
+        memory_soft_limit_kib: c_int,
+        /// The error the hook raises past `memory_soft_limit_kib`.
+        memory_message: String,
         #[cfg(target_os = "linux")]
         watch: Option<super::watchdog::Watch>,
     }
 
     impl Budget {
         /// Boxed: the hook and the watchdog's signal handler reach it by address.
-        pub(crate) fn install(lua: &Lua, limit: u64) -> mlua::Result<Box<Budget>> {
+        pub(crate) fn install(
+            lua: &Lua,
+            limit: u64,
+            memory_soft_limit: usize,
+        ) -> mlua::Result<Box<Budget>> {
             let state = lua.exec_raw_lua(|raw| raw.state());
             let budget = Box::new(Budget {
                 counter: Counter::new(limit),
                 state,
                 message: BudgetExceeded { budget: limit }.to_string(),
+                memory_soft_limit_kib: c_int::try_from(memory_soft_limit / 1024)
+                    .unwrap_or(c_int::MAX),
+                memory_message: format!(
+                    "{} (the scripts' Lua memory passed {} MiB)",
+                    super::MEMORY_MESSAGE,
+                    memory_soft_limit / (1024 * 1024)
+                ),
                 #[cfg(target_os = "linux")]
                 watch: super::watchdog::Watch::new(),
             });
@@ -212,6 +247,30 @@ mod hooked {
         unsafe { ffi::lua_sethook(state, None, 0, 0) };
     }
 
+    /// Charges `cost` instructions of work done outside the VM (a C or Rust function the script
+    /// called, which the count hook cannot see) to the callback running now. Past the budget it
+    /// fails with [`BudgetExceeded`], and the hook fires on the next instruction and every one
+    /// after, as when the hook itself finds the budget spent: `pcall` cannot swallow it.
+    /// Outside any callback it charges nothing.
+    pub(crate) fn charge(cost: u64) -> mlua::Result<()> {
+        let budget = RUNNING.get();
+        if budget.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `RUNNING` points to the budget of the callback running on this thread (set
+        // and cleared by `Running`), alive while it runs.
+        let budget = unsafe { &*budget };
+        if budget.counter.spend(cost) {
+            return Ok(());
+        }
+        // SAFETY: the main state of the running callback, on the thread running it; no Lua code
+        // runs while this Rust function does.
+        unsafe { set_hook(budget.state, 1) };
+        Err(mlua::Error::external(BudgetExceeded {
+            budget: budget.counter.limit,
+        }))
+    }
+
     /// The count hook. Past the budget it raises `instruction budget exceeded` (the runtime
     /// finds the script's line in the traceback) and fires again on every instruction, here
     /// and on the main state, until the callback returns: a `pcall` or `coroutine.resume` in
@@ -226,9 +285,16 @@ mod hooked {
         unsafe {
             let budget = &*budget;
             let period = ffi::lua_gethookcount(state);
-            if budget.counter.spend(period as u32) {
+            if budget.counter.spend(period as u64) {
                 if period != HOOK_PERIOD {
                     set_hook(state, HOOK_PERIOD); // a coroutine stopped in an earlier callback
+                }
+                if budget.memory_soft_limit_kib > 0
+                    && ffi::lua_gc(state, ffi::LUA_GCCOUNT, 0) > budget.memory_soft_limit_kib
+                {
+                    let message = &budget.memory_message;
+                    ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
+                    ffi::lua_error(state);
                 }
                 return;
             }
@@ -283,6 +349,7 @@ mod hooked {
 /// counts as one instruction against the budget.
 #[cfg(feature = "luau")]
 mod interrupt {
+    use std::cell::RefCell;
     use std::rc::Rc;
 
     use mlua::{Lua, VmState};
@@ -291,8 +358,24 @@ mod interrupt {
 
     pub(crate) struct Budget(Rc<Counter>);
 
+    thread_local! {
+        /// The counter of the callback running on this thread now.
+        static RUNNING: RefCell<Option<Rc<Counter>>> = const { RefCell::new(None) };
+    }
+
+    /// As the hooked backends' `charge`: the interrupt then stops the callback at its next call
+    /// or loop.
+    pub(crate) fn charge(cost: u64) -> mlua::Result<()> {
+        RUNNING.with_borrow(|running| match running {
+            Some(counter) if !counter.spend(cost) => Err(mlua::Error::external(BudgetExceeded {
+                budget: counter.limit,
+            })),
+            _ => Ok(()),
+        })
+    }
+
     impl Budget {
-        pub(crate) fn install(lua: &Lua, limit: u64) -> mlua::Result<Box<Budget>> {
+        pub(crate) fn install(lua: &Lua, limit: u64, _: usize) -> mlua::Result<Box<Budget>> {
             let counter = Rc::new(Counter::new(limit));
             let counted = Rc::clone(&counter);
             lua.set_interrupt(move |_| {
@@ -309,7 +392,9 @@ mod interrupt {
 
         pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
             self.0.start();
+            let previous = RUNNING.replace(Some(Rc::clone(&self.0)));
             let result = f();
+            RUNNING.set(previous);
             self.0.stop();
             result
         }
@@ -336,7 +421,7 @@ mod tests {
         let lua = Lua::new();
         // As the runtime's sandbox does: LuaJIT's compiled loops would never reach the hook.
         lua.load("if jit then jit.off() end").exec().unwrap();
-        let budget = Budget::install(&lua, 100_000).unwrap();
+        let budget = Budget::install(&lua, 100_000, 0).unwrap();
         let probe = lua.create_function(|lua, ()| Ok(hooked(lua))).unwrap();
         let hooked_while_running = budget.run(|| probe.call::<bool>(())).unwrap();
         assert_eq!(hooked_while_running, !cfg!(target_os = "linux"));

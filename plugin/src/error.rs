@@ -130,6 +130,12 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
         {
             LuaScriptErrorKind::Budget
         }
+        mlua::Error::RuntimeError(message)
+            if message.starts_with(crate::budget::MEMORY_MESSAGE)
+                || message.contains(&format!(": {}", crate::budget::MEMORY_MESSAGE)) =>
+        {
+            LuaScriptErrorKind::Memory
+        }
         _ => LuaScriptErrorKind::Runtime,
     }
 }

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
+use crate::budget::{charge, cost};
 use crate::types::{component_entries, component_entry, resource_entry};
 use crate::userdata::collection::LuaKey;
 use crate::userdata::{
@@ -382,6 +383,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     methods.raw_set(
         "has",
         lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
+            charge(cost::LOOKUP)?;
             let (name, entry) = component_entry(lua, &name.to_str()?)?;
             with_world_ref(|world| (entry.has)(world, this.entity))?
                 .ok_or_else(|| stale_despawned(this.entity, name))
@@ -390,6 +392,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     methods.raw_set(
         "insert",
         lua.create_function(|lua, (this, value): (EntityHandle, AnyUserData)| {
+            charge(cost::STRUCTURAL)?;
             for entry in component_entries(lua) {
                 if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
                     return Ok(());
@@ -407,6 +410,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     methods.raw_set(
         "remove",
         lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
+            charge(cost::STRUCTURAL)?;
             let (_, entry) = component_entry(lua, &name.to_str()?)?;
             let removed = with_world(|world| (entry.remove)(world, this.entity))?;
             forget_references(lua)?;
@@ -416,6 +420,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     methods.raw_set(
         "despawn",
         lua.create_function(|lua, this: EntityHandle| {
+            charge(cost::STRUCTURAL)?;
             let despawned = with_world(|world| world.despawn(this.entity))?;
             forget_references(lua)?;
             Ok(despawned)
@@ -490,12 +495,14 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     world.set(
         "spawn",
         lua.create_function(|_, ()| {
+            charge(cost::STRUCTURAL)?;
             with_world(|world| EntityHandle::new(world.spawn_empty().id()))
         })?,
     )?;
     world.set(
         "entity",
         lua.create_function(|lua, id: Value| {
+            charge(cost::LOOKUP)?;
             let entity = match &id {
                 Value::Table(table) => EntityHandle::of(lua, table)?.map(|h| h.entity),
                 other => parse_entity(other),
@@ -513,6 +520,7 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     world.set(
         "resource",
         lua.create_function(|lua, name: LuaString| {
+            charge(cost::LOOKUP)?;
             (resource_entry(lua, &name.to_str()?)?.get)(lua)
         })?,
     )?;
@@ -523,6 +531,7 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
 /// `for e in world.query("A", "B") do ... end`: the entities having all the named components,
 /// as of the call.
 fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
+    charge(cost::QUERY)?;
     let entries = names
         .iter()
         .map(|name| component_entry(lua, name).map(|(_, entry)| entry))
@@ -539,8 +548,10 @@ fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
         let mut state = builder.build();
         state.iter(world).collect()
     })?;
+    charge(cost::QUERY_ENTITY * entities.len() as u64)?;
     let mut next = 0;
     lua.create_function_mut(move |_, ()| {
+        charge(cost::QUERY_ENTITY)?;
         let entity = entities.get(next).copied();
         next += 1;
         Ok(entity.map(EntityHandle::new))

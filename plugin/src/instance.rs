@@ -1,5 +1,6 @@
 //! One script instance: an (entity, script) attachment with its own global environment.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use bevy::asset::AssetId;
@@ -8,7 +9,7 @@ use mlua::{Function, IntoLuaMulti, Table, Value};
 
 use crate::asset::LuaScriptAsset;
 use crate::chunk;
-use crate::error::LuaScriptError;
+use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::EntityHandle;
 use crate::prefetch::HotObjects;
 use crate::sandbox::Vm;
@@ -25,6 +26,9 @@ pub(crate) struct Instance {
     repeated: Option<Box<LuaScriptError>>,
     /// What `on_update` touches, for the runtime to prefetch.
     pub hot: HotObjects,
+    /// Bytes of Lua memory its callbacks allocated, net of what was freed while they ran: the
+    /// runtime's measure of who holds the memory when the state nears its limit.
+    pub memory: Cell<i64>,
 }
 
 impl Instance {
@@ -45,6 +49,7 @@ impl Instance {
             started: false,
             repeated: None,
             hot: HotObjects::default(),
+            memory: Cell::new(0),
         })
     }
 
@@ -94,14 +99,14 @@ impl Instance {
         }
     }
 
-    /// `on_start` the first time, then `on_update(dt)`.
+    /// `on_start` the first time, then `on_update(dt)`; the kind of error it failed with.
     pub(crate) fn update(
         &mut self,
         vm: &Vm,
         entity: Entity,
         dt: f64,
         errors: &mut Vec<LuaScriptError>,
-    ) {
+    ) -> Option<LuaScriptErrorKind> {
         let mut result = Ok(());
         if !self.started {
             self.started = true;
@@ -112,11 +117,28 @@ impl Instance {
         {
             result = vm.budgeted(|| on_update.call::<()>(dt));
         }
-        self.report(entity, result, errors);
+        let failed = self.report(entity, result, errors);
         // After the update: the references it got from `entity:get` are in the handle now.
         if self.hot.due() {
             self.hot = HotObjects::collect(self.on_update.as_ref(), &self.env);
         }
+        failed
+    }
+
+    /// Stops the instance for good (until its script is reloaded or attached again): its
+    /// environment, and all it held, goes to the collector; no callback of it runs any more.
+    pub(crate) fn stop(&mut self, vm: &Vm) -> mlua::Result<()> {
+        self.env = vm.lua.create_table()?;
+        self.on_update = None;
+        self.started = true;
+        self.hot = HotObjects::default();
+        self.memory.set(0);
+        Ok(())
+    }
+
+    /// The last error reported, while it repeats.
+    pub(crate) fn last_error(&self) -> Option<&LuaScriptError> {
+        self.repeated.as_deref()
     }
 
     /// `function(payload)` for a [`LuaCall`](crate::LuaCall); nothing if the script has no such
@@ -142,15 +164,17 @@ impl Instance {
         entity: Entity,
         result: mlua::Result<()>,
         errors: &mut Vec<LuaScriptError>,
-    ) {
+    ) -> Option<LuaScriptErrorKind> {
         match result {
             Ok(()) => {
                 if let Some(repeated) = self.repeated.take().filter(|e| e.count > 1) {
                     errors.push(*repeated);
                 }
+                None
             }
             Err(err) => {
                 let error = LuaScriptError::from_lua(&self.path, Some(entity), &err);
+                let kind = error.kind;
                 match &mut self.repeated {
                     Some(previous)
                         if previous.kind == error.kind && previous.line == error.line =>
@@ -165,16 +189,16 @@ impl Instance {
                         *previous = Some(Box::new(error));
                     }
                 }
+                Some(kind)
             }
         }
     }
 }
 
 /// A fresh environment for `entity`, with the script's top-level `chunk` run in it. Reads fall
-/// back to the shared globals (libraries, type tables, `world`).
+/// back to the shared globals (libraries, type tables, `world`), which are read-only.
 fn environment(vm: &Vm, entity: Entity, chunk: &Function) -> mlua::Result<Table> {
-    let env = vm.lua.create_table()?;
-    env.set_metatable(Some(vm.env_metatable.clone()))?;
+    let env = vm.environment()?;
     env.raw_set("entity", EntityHandle::new(entity))?;
     chunk::bind(chunk, &env)?;
     vm.budgeted(|| chunk.call::<()>(()))?;

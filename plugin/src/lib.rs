@@ -78,7 +78,7 @@ pub use handle::EntityHandle;
 pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
-pub use runtime::LuaScriptStats;
+pub use runtime::{InstanceMemory, LuaScriptStats};
 pub use script::LuaScript;
 pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, StaleReference, register_type};

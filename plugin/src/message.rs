@@ -37,6 +37,17 @@ pub enum ScriptValue {
 
 /// How deep tables may nest in a payload; deeper is taken for a table containing itself.
 const MAX_DEPTH: usize = 32;
+/// The most values (keys, values, tables) one payload from a script may hold.
+pub(crate) const MAX_PAYLOAD_VALUES: usize = 100_000;
+/// The most bytes of strings one payload from a script may hold.
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a payload copied so far holds.
+#[derive(Default)]
+struct PayloadSize {
+    values: usize,
+    bytes: usize,
+}
 
 impl ScriptValue {
     /// A table with string keys.
@@ -99,19 +110,45 @@ impl ScriptValue {
         }
     }
 
-    /// Copies a Lua value; `what` names it in errors (`payload.pos`).
+    /// Copies a Lua value; `what` names it in errors (`payload.pos`). A payload holds at most
+    /// [`MAX_PAYLOAD_VALUES`] values and [`MAX_PAYLOAD_BYTES`] bytes of strings: a table
+    /// appearing twice is copied twice, so `t = {t, t}` nested 30 deep would otherwise be a
+    /// billion values. The copy is charged to the running callback's budget.
     pub(crate) fn from_lua(lua: &Lua, value: &Value, what: &str) -> mlua::Result<Self> {
-        Self::from_lua_at(lua, value, what, 0)
+        let mut size = PayloadSize::default();
+        let copy = Self::from_lua_at(lua, value, what, 0, &mut size)?;
+        crate::budget::charge(size.values as u64 * 4 + size.bytes as u64 / 16)?;
+        Ok(copy)
     }
 
-    fn from_lua_at(lua: &Lua, value: &Value, what: &str, depth: usize) -> mlua::Result<Self> {
+    fn from_lua_at(
+        lua: &Lua,
+        value: &Value,
+        what: &str,
+        depth: usize,
+        size: &mut PayloadSize,
+    ) -> mlua::Result<Self> {
+        size.values += 1;
+        if size.values > MAX_PAYLOAD_VALUES {
+            return Err(script_error(format!(
+                "{what}: the payload has more than {MAX_PAYLOAD_VALUES} values (a table that appears several times is counted each time)"
+            )));
+        }
         Ok(match value {
             Value::Nil => ScriptValue::Nil,
             Value::Boolean(b) => ScriptValue::Bool(*b),
             #[allow(clippy::unnecessary_cast)] // mlua::Integer is not i64 on every backend
             Value::Integer(i) => ScriptValue::Integer(*i as i64),
             Value::Number(n) => ScriptValue::Number(*n),
-            Value::String(s) => ScriptValue::String(s.to_str()?.to_owned()),
+            Value::String(s) => {
+                size.bytes += s.as_bytes().len();
+                if size.bytes > MAX_PAYLOAD_BYTES {
+                    return Err(script_error(format!(
+                        "{what}: the payload's strings are longer than {MAX_PAYLOAD_BYTES} bytes in all"
+                    )));
+                }
+                ScriptValue::String(s.to_str()?.to_owned())
+            }
             Value::Table(table) => {
                 if let Some(handle) = EntityHandle::of(lua, table)? {
                     return Ok(ScriptValue::Entity(handle.entity()));
@@ -126,8 +163,8 @@ impl ScriptValue {
                     let (key, value) = pair?;
                     let inner = format!("{what}.{}", key_name(&key));
                     entries.push((
-                        Self::from_lua_at(lua, &key, &inner, depth + 1)?,
-                        Self::from_lua_at(lua, &value, &inner, depth + 1)?,
+                        Self::from_lua_at(lua, &key, &inner, depth + 1, size)?,
+                        Self::from_lua_at(lua, &value, &inner, depth + 1, size)?,
                     ));
                 }
                 ScriptValue::Table(entries)

@@ -118,7 +118,11 @@ fn run_scripts(world: &mut World) {
         return;
     };
     let errors = runtime.run_frame(world);
-    world.insert_resource(runtime.stats());
+    let mut stats = world
+        .remove_resource::<LuaScriptStats>()
+        .unwrap_or_default();
+    runtime.stats(&mut stats);
+    world.insert_resource(stats);
     world.insert_non_send(runtime);
     for err in errors {
         error!("{err}");

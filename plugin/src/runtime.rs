@@ -1,6 +1,8 @@
 //! The scripting runtime: which instances exist, and one frame of them.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
 
 use bevy::asset::{AssetEvent, AssetId, AssetLoadFailedEvent, Assets};
 use bevy::ecs::entity::Entity;
@@ -24,12 +26,36 @@ use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
 
 /// Figures of the scripting runtime, updated every frame: a resource of the app.
-#[derive(bevy::ecs::resource::Resource, Debug, Default, Clone, Copy, PartialEq, Eq)]
+///
+/// Memory is attributed to the instance whose callbacks allocated it (net of what the collector
+/// freed while they ran). When the Lua state nears its memory limit (seven eighths of
+/// [`LuaScriptingPlugin::memory_limit`](crate::LuaScriptingPlugin)) even after a full
+/// collection, the instance holding the most is stopped and reported as a
+/// [`Memory`](crate::LuaScriptErrorKind::Memory) error, so the other scripts keep running.
+#[derive(bevy::ecs::resource::Resource, Debug, Default, Clone, PartialEq, Eq)]
 pub struct LuaScriptStats {
     /// Script instances alive.
     pub instances: usize,
     /// Bytes the Lua state has allocated.
     pub lua_memory: usize,
+    /// The instances holding the most Lua memory, largest first (at most
+    /// [`LuaScriptStats::TOP`]).
+    pub top_memory: Vec<InstanceMemory>,
+}
+
+impl LuaScriptStats {
+    /// How many instances [`LuaScriptStats::top_memory`] lists.
+    pub const TOP: usize = 8;
+}
+
+/// The Lua memory attributed to one script instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceMemory {
+    pub entity: Entity,
+    /// The script's asset path.
+    pub path: Arc<str>,
+    /// Bytes allocated by its callbacks, net of what was freed while they ran.
+    pub bytes: i64,
 }
 
 /// The scripting runtime: a non-send resource of the app, taken out of the world while scripts
@@ -51,6 +77,29 @@ pub(crate) struct LuaRuntime {
     calls: MessageCursor<LuaCall>,
     /// The global `time` table, whose fields are set every frame.
     time: Table,
+    /// Past this much Lua memory, a callback is followed by a full collection and, if that is not
+    /// enough, the instance holding the most memory is stopped.
+    memory_pressure: usize,
+    /// The memory limit of the state (0: none).
+    memory_limit: usize,
+    /// `memory_pressure` as set: after a collection that left the state above it, the mark is
+    /// raised (so that a state that stays full is not collected after every callback) until
+    /// memory falls below this again.
+    memory_pressure_base: usize,
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// A callback stopped by the budget after allocating this much is followed by a collection: the
+/// table it was building is garbage now.
+const GARBAGE_WORTH_COLLECTING: usize = MIB;
+
+/// Seven eighths of the memory limit (none without a limit).
+fn pressure_mark(memory_limit: usize) -> usize {
+    match memory_limit {
+        0 => usize::MAX,
+        limit => limit / 8 * 7,
+    }
 }
 
 /// What a frame must change before updating: decided while the world is at hand.
@@ -75,6 +124,7 @@ impl LuaRuntime {
         time.set("delta", 0.0)?;
         time.set("elapsed", 0.0)?;
         globals.set("time", &time)?;
+        vm.seal()?;
         Ok(LuaRuntime {
             vm,
             instances: BTreeMap::new(),
@@ -87,6 +137,9 @@ impl LuaRuntime {
             failed_loads: MessageCursor::default(),
             calls: MessageCursor::default(),
             time,
+            memory_pressure: pressure_mark(settings.memory_limit),
+            memory_limit: settings.memory_limit,
+            memory_pressure_base: pressure_mark(settings.memory_limit),
         })
     }
 
@@ -165,14 +218,105 @@ impl LuaRuntime {
         for call in calls {
             self.dispatch(&call, &mut errors);
         }
-        let mut instances = self.instances.iter_mut().peekable();
-        while let Some((entity, instance)) = instances.next() {
-            if let Some((_, next)) = instances.peek() {
-                next.hot.prefetch();
-            }
-            instance.update(vm, *entity, dt, &mut errors);
-        }
+        self.update_instances(dt, &mut errors);
         errors
+    }
+
+    /// `on_update` of every instance, in entity order; between two, the memory the first
+    /// allocated is attributed to it, and a callback that leaves the state near its memory limit
+    /// or was stopped hoarding is followed by [`LuaRuntime::relieve_memory`].
+    fn update_instances(&mut self, dt: f64, errors: &mut Vec<LuaScriptError>) {
+        let memory = self.vm.lua.used_memory();
+        if memory < self.memory_pressure_base {
+            self.memory_pressure = self.memory_pressure_base;
+        }
+        let mut from = Bound::Unbounded;
+        loop {
+            let vm = &self.vm;
+            let mut before = vm.lua.used_memory();
+            let mut relieve = None;
+            let mut instances = self
+                .instances
+                .range_mut((from, Bound::Unbounded))
+                .peekable();
+            while let Some((entity, instance)) = instances.next() {
+                if let Some((_, next)) = instances.peek() {
+                    next.hot.prefetch();
+                }
+                let failed = instance.update(vm, *entity, dt, errors);
+                let after = vm.lua.used_memory();
+                instance
+                    .memory
+                    .set(instance.memory.get() + after as i64 - before as i64);
+                let hoarded = matches!(failed, Some(LuaScriptErrorKind::Memory))
+                    || (matches!(failed, Some(LuaScriptErrorKind::Budget))
+                        && after > before + GARBAGE_WORTH_COLLECTING);
+                if hoarded || after > self.memory_pressure {
+                    relieve = Some(*entity);
+                    break;
+                }
+                before = after;
+            }
+            let Some(at) = relieve else { break };
+            self.relieve_memory(errors);
+            from = Bound::Excluded(at);
+        }
+    }
+
+    /// A full collection; then, if the state is still near its memory limit, the instance
+    /// holding the most memory is stopped (its environment dropped and collected).
+    fn relieve_memory(&mut self, errors: &mut Vec<LuaScriptError>) {
+        let lua = &self.vm.lua;
+        let collect = |lua: &mlua::Lua| {
+            // Twice: what the first finalizes (closed upvalues, weak entries) goes in the second.
+            let _ = lua.gc_collect();
+            let _ = lua.gc_collect();
+        };
+        collect(lua);
+        let used = lua.used_memory();
+        if used <= self.memory_pressure {
+            return;
+        }
+        let largest = self
+            .instances
+            .iter_mut()
+            .max_by_key(|(_, instance)| instance.memory.get());
+        if let Some((entity, instance)) = largest
+            && instance.memory.get() > 0
+        {
+            let held = instance.memory.get();
+            let line = instance
+                .last_error()
+                .filter(|e| e.kind == LuaScriptErrorKind::Memory)
+                .and_then(|e| e.line);
+            let mut error = LuaScriptError::new(
+                LuaScriptErrorKind::Memory,
+                &instance.path,
+                format!(
+                    "not enough memory: the Lua state is near its limit ({} of {} MiB) and this script's instance holds the most ({} MiB): it was stopped",
+                    used / MIB,
+                    self.memory_limit / MIB,
+                    held / MIB as i64
+                ),
+            );
+            error.line = line;
+            error.entity = Some(*entity);
+            if let Err(err) = instance.stop(&self.vm) {
+                errors.push(LuaScriptError::from_lua(
+                    &instance.path,
+                    Some(*entity),
+                    &err,
+                ));
+            }
+            errors.push(error);
+            collect(lua);
+        }
+        let used = lua.used_memory();
+        if used > self.memory_pressure {
+            // Still full (the memory is held outside the instances): no collection after every
+            // callback until it grows by another sixteenth.
+            self.memory_pressure = used + self.memory_pressure_base / 14;
+        }
     }
 
     /// Runs one [`LuaCall`] on the instances it targets.
@@ -207,10 +351,27 @@ impl LuaRuntime {
     }
 
     /// What the diagnostics resource reports.
-    pub(crate) fn stats(&self) -> LuaScriptStats {
-        LuaScriptStats {
-            instances: self.instances.len(),
-            lua_memory: self.vm.lua.used_memory(),
+    pub(crate) fn stats(&self, stats: &mut LuaScriptStats) {
+        stats.instances = self.instances.len();
+        stats.lua_memory = self.vm.lua.used_memory();
+        // The largest few, by selection: one pass over the instances, no sort of them all.
+        stats.top_memory.clear();
+        for (entity, instance) in &self.instances {
+            let bytes = instance.memory.get();
+            let top = &mut stats.top_memory;
+            if top.len() == LuaScriptStats::TOP && top.last().is_some_and(|m| m.bytes >= bytes) {
+                continue;
+            }
+            let at = top.partition_point(|m| m.bytes >= bytes);
+            top.insert(
+                at,
+                InstanceMemory {
+                    entity: *entity,
+                    path: instance.path.clone(),
+                    bytes,
+                },
+            );
+            top.truncate(LuaScriptStats::TOP);
         }
     }
 
@@ -287,16 +448,26 @@ impl LuaRuntime {
         {
             lua.set_app_data(ScriptTypes::of(registry));
         }
+        let mut installed = false;
         for entry in &registry.type_tables {
-            if self.installed_type_tables.insert(entry.name)
-                && let Err(err) = (entry.install)(lua)
-            {
-                errors.push(LuaScriptError::new(
-                    LuaScriptErrorKind::Runtime,
-                    entry.name,
-                    err.to_string(),
-                ));
+            if self.installed_type_tables.insert(entry.name) {
+                installed = true;
+                if let Err(err) = (entry.install)(lua) {
+                    errors.push(LuaScriptError::new(
+                        LuaScriptErrorKind::Runtime,
+                        entry.name,
+                        err.to_string(),
+                    ));
+                }
             }
+        }
+        // Type tables are shared: read-only to scripts, as the libraries.
+        if installed && let Err(err) = self.vm.seal() {
+            errors.push(LuaScriptError::new(
+                LuaScriptErrorKind::Runtime,
+                "bevy_lunar",
+                err.to_string(),
+            ));
         }
     }
 

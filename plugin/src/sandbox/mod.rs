@@ -1,0 +1,175 @@
+//! The Lua state scripts run in: libraries, sandbox, memory limit and instruction budget.
+//!
+//! Scripts from modders are untrusted, and every instance shares one Lua state. The sandbox
+//! (`sandbox.lua`) keeps one script from changing what another sees: the shared tables
+//! (libraries, type tables, `world`, `input`, `time`, `_G`, the string metatable) are read-only
+//! views, each instance's globals are its own environment, and `load` runs chunks there. It
+//! keeps any script from hanging the frame: C functions whose work grows with their arguments
+//! charge it to the instruction budget first, the pattern functions are Rust (`strings.rs`) and
+//! charge as they go, `__gc` finalizers (which no budget can stop) are refused, and the budget's
+//! error skips `xpcall` handlers (which run unhooked after an error raised by a hook).
+
+use bevy::log::info;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+
+use crate::budget::{Budget, BudgetExceeded};
+
+mod strings;
+
+/// Limits and libraries of the Lua state (see [`LuaScriptingPlugin`](crate::LuaScriptingPlugin)).
+#[derive(Clone, Debug)]
+pub(crate) struct VmSettings {
+    pub instruction_budget: u64,
+    pub memory_limit: usize,
+    pub extra_std_libs: StdLib,
+}
+
+/// The Lua state, with the instruction budget of the callback running now.
+pub(crate) struct Vm {
+    pub lua: Lua,
+    /// The metatable of every instance environment: reads fall back to the shared globals.
+    env_metatable: Table,
+    /// `freeze(table, name)`: the read-only view scripts get of a shared table.
+    freeze: Function,
+    /// `loader(env)`: a `load` whose chunks run in `env` unless given another.
+    loader: Function,
+    budget: Box<Budget>,
+}
+
+impl Vm {
+    pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
+        let lua = Lua::new_with(base_libs() | settings.extra_std_libs, LuaOptions::default())?;
+        match lua.set_memory_limit(settings.memory_limit) {
+            // LuaJIT on 64-bit systems uses its own allocator: no limit can be set.
+            Err(mlua::Error::MemoryControlNotAvailable) => {
+                bevy::log::warn!("bevy_lunar: this Lua backend has no memory limit")
+            }
+            other => {
+                other?;
+            }
+        }
+        // Hooked callbacks are stopped, with their line, when the state is within a sixteenth
+        // of its limit; the allocator refuses at the limit itself.
+        let budget = Budget::install(
+            &lua,
+            settings.instruction_budget,
+            settings.memory_limit - settings.memory_limit / 16,
+        )?;
+        strings::install(&lua)?;
+        let charge = lua.create_function(|_, cost: f64| crate::budget::charge(cost as u64))?;
+        let table_handler = lua.create_function(crate::userdata::collection::table_functions)?;
+        let budget_message = BudgetExceeded {
+            budget: settings.instruction_budget,
+        }
+        .to_string();
+        let (freeze, loader, env_metatable) = lua
+            .load(include_str!("sandbox.lua"))
+            .set_name("=[bevy_lunar sandbox]")
+            .call::<(Function, Function, Table)>((
+                charge,
+                table_handler,
+                budget_message,
+                settings.extra_std_libs.contains(StdLib::OS),
+            ))?;
+        lua.globals()
+            .raw_set("print", lua.create_function(print)?)?;
+        lua.set_warning_function(warn);
+        let vm = Vm {
+            lua,
+            env_metatable,
+            freeze,
+            loader,
+            budget,
+        };
+        vm.seal()?;
+        Ok(vm)
+    }
+
+    /// Runs `f` (a call into Lua) within the instruction budget of one callback.
+    pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
+        self.budget.run(f)
+    }
+
+    /// Makes every table among the shared globals read-only to scripts (libraries, `world`,
+    /// type tables): run again after adding globals.
+    pub(crate) fn seal(&self) -> mlua::Result<()> {
+        let globals = self.lua.globals();
+        let mut shared = Vec::new();
+        for pair in globals.pairs::<Value, Value>() {
+            let (key, value) = pair?;
+            if let (Value::String(name), Value::Table(table)) = (&key, value)
+                && name.as_bytes() != b"_G"
+            {
+                shared.push((name.to_string_lossy(), table));
+            }
+        }
+        for (name, table) in shared {
+            let view: Table = self.freeze.call((table, name.as_str()))?;
+            globals.raw_set(name, view)?;
+        }
+        Ok(())
+    }
+
+    /// A new instance environment: its own globals, reading the shared ones; `_G` is itself, and
+    /// `load` runs chunks in it.
+    pub(crate) fn environment(&self) -> mlua::Result<Table> {
+        let env = self.lua.create_table()?;
+        env.set_metatable(Some(self.env_metatable.clone()))?;
+        env.raw_set("_G", &env)?;
+        env.raw_set("load", self.loader.call::<Function>(&env)?)?;
+        Ok(env)
+    }
+}
+
+/// The libraries every script has (before the sandbox trims them).
+fn base_libs() -> StdLib {
+    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS;
+    #[cfg(feature = "lua54")]
+    let libs = libs | StdLib::COROUTINE | StdLib::UTF8;
+    // Opened only to turn the JIT compiler off: compiled loops skip the budget hook.
+    #[cfg(feature = "luajit")]
+    let libs = libs | StdLib::JIT;
+    libs
+}
+
+/// Lua's warnings (`warn(...)` in a script) go to Bevy's log.
+fn warn(_: &Lua, message: &str, incomplete: bool) -> mlua::Result<()> {
+    thread_local! {
+        static PIECES: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    PIECES.with_borrow_mut(|pieces| {
+        pieces.push_str(message);
+        if !incomplete {
+            // Control messages (`@on`, `@off`) are Lua's own business.
+            if !pieces.starts_with('@') {
+                bevy::log::warn!(target: "lua", "{pieces}");
+            }
+            pieces.clear();
+        }
+    });
+    Ok(())
+}
+
+/// `print` to Bevy's log, naming the script and line that printed.
+fn print(lua: &Lua, values: mlua::Variadic<Value>) -> mlua::Result<()> {
+    let tostring: Function = lua.globals().get("tostring")?;
+    let parts = values
+        .into_iter()
+        .map(|v| tostring.call::<String>(v))
+        .collect::<mlua::Result<Vec<_>>>()?;
+    let place = lua
+        .inspect_stack(1, |caller| {
+            let source = caller
+                .source()
+                .source
+                .map(|s| s.trim_start_matches('@').to_owned());
+            match (source, caller.current_line()) {
+                (Some(source), Some(line)) => format!("{source}:{line}"),
+                (Some(source), None) => source,
+                _ => "lua".to_owned(),
+            }
+        })
+        .unwrap_or_else(|| "lua".to_owned());
+    info!(target: "lua", "[{place}] {}", parts.join("\t"));
+    Ok(())
+}
