@@ -113,6 +113,13 @@ mod hooked {
     /// How often the hook runs, in VM instructions.
     const HOOK_PERIOD: c_int = 1000;
 
+    /// How deep calls may nest in a callback the hook watches. Lua's own limit is about
+    /// 200,000 calls (a million stack slots), and the traceback of an error at that depth takes
+    /// seconds to build (each level is found by walking down from the top); the hook stops a
+    /// runaway recursion long before.
+    const MAX_DEPTH: c_int = 20_000;
+    const DEPTH_MESSAGE: &str = "stack overflow (more than 20000 nested calls)";
+
     thread_local! {
         /// The budget whose callback runs on this thread now: what the hook counts against.
         static RUNNING: Cell<*const Budget> = const { Cell::new(ptr::null()) };
@@ -294,6 +301,13 @@ mod hooked {
                 {
                     let message = &budget.memory_message;
                     ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
+                    ffi::lua_error(state);
+                }
+                // `lua_getstack` walks down from the top, at most as deep as the stack is: a
+                // few steps for a behaving callback.
+                let mut frame: ffi::lua_Debug = std::mem::zeroed();
+                if ffi::lua_getstack(state, MAX_DEPTH, &mut frame) != 0 {
+                    ffi::lua_pushlstring(state, DEPTH_MESSAGE.as_ptr().cast(), DEPTH_MESSAGE.len());
                     ffi::lua_error(state);
                 }
                 return;

@@ -201,7 +201,11 @@ fn environment(vm: &Vm, entity: Entity, chunk: &Function) -> mlua::Result<Table>
     let env = vm.environment()?;
     env.raw_set("entity", EntityHandle::new(entity))?;
     chunk::bind(chunk, &env)?;
-    vm.budgeted(|| chunk.call::<()>(()))?;
+    let ran = vm.budgeted(|| chunk.call::<()>(()));
+    // The compiled chunk is cached for the next instance: it must not keep this environment
+    // (and all its instance holds) alive once the instance is gone.
+    chunk::bind(chunk, &vm.lua.create_table()?)?;
+    ran?;
     Ok(env)
 }
 
