@@ -242,7 +242,7 @@ fn errors_repeat_by_kind_and_line_whatever_their_text() {
 }
 
 #[test]
-fn syntax_errors_fail_the_load_with_path_and_line() {
+fn syntax_errors_are_one_error_with_path_and_line() {
     let mut test = game(&[(
         "scripts/bad.lua",
         "function on_update(dt)\n  local x = = 1\nend\n",

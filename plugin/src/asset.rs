@@ -8,7 +8,7 @@ use bevy::reflect::TypePath;
 
 /// The source of a Lua script, loaded from a `.lua` file in the assets folder.
 ///
-/// The loader only reads and syntax-checks the file; each entity that runs the script gets its
+/// The loader only reads the file (the runtime compiles it, once for all its instances); each entity that runs the script gets its
 /// own instance (see [`LuaScript`](crate::LuaScript)).
 #[derive(Asset, TypePath, Debug, Clone)]
 pub struct LuaScriptAsset {
@@ -17,8 +17,10 @@ pub struct LuaScriptAsset {
     pub source: Arc<str>,
 }
 
-/// Loads `.lua` files: reads the bytes and checks the syntax, so a broken script fails to load
-/// with `path:line: message` and the previous version, if any, keeps running.
+/// Loads `.lua` files: reads the bytes. Syntax errors are the runtime's to report (one
+/// [`LuaScriptError`](crate::LuaScriptError) of kind `Syntax` naming `path:line`, while the
+/// previous version, if any, keeps running): a failed asset load would also be logged by Bevy's
+/// asset server, with a Rust backtrace when `RUST_BACKTRACE` is set.
 #[derive(Default, TypePath)]
 pub struct LuaScriptLoader;
 
@@ -32,9 +34,6 @@ pub enum LuaScriptLoadError {
     },
     #[error("{path}: the script is not UTF-8")]
     NotUtf8 { path: String },
-    /// `message` starts with `path:line:`, as Lua reports it.
-    #[error("{message}")]
-    Syntax { message: String },
 }
 
 impl AssetLoader for LuaScriptLoader {
@@ -63,7 +62,6 @@ impl AssetLoader for LuaScriptLoader {
             })?;
         let source = String::from_utf8(bytes)
             .map_err(|_| LuaScriptLoadError::NotUtf8 { path: path.clone() })?;
-        check_syntax(&path, &source).map_err(|message| LuaScriptLoadError::Syntax { message })?;
         Ok(LuaScriptAsset {
             path: path.into(),
             source: source.into(),
@@ -73,20 +71,4 @@ impl AssetLoader for LuaScriptLoader {
     fn extensions(&self) -> &[&str] {
         &["lua"]
     }
-}
-
-/// Compiles `source` without running it; the error reads `path:line: message`.
-pub(crate) fn check_syntax(path: &str, source: &str) -> Result<(), String> {
-    // A bare state: compiling needs no libraries.
-    let lua = mlua::Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default())
-        .map_err(|e| e.to_string())?;
-    lua.load(source)
-        .set_name(format!("@{path}"))
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .into_function()
-        .map(drop)
-        .map_err(|err| match err {
-            mlua::Error::SyntaxError { message, .. } => message,
-            other => format!("{path}: {other}"),
-        })
 }

@@ -16,34 +16,55 @@ use crate::asset::LuaScriptAsset;
 #[derive(Default)]
 pub(crate) struct Chunks {
     compiled: HashMap<AssetId<LuaScriptAsset>, (Arc<str>, Function)>,
+    /// The source of each script that failed to compile, last time: its error was reported.
+    failed: HashMap<AssetId<LuaScriptAsset>, Arc<str>>,
 }
 
 impl Chunks {
     /// The chunk of `script`, compiled now if its source is new (first use, or hot reload).
+    /// A source that does not compile fails with its error once (`Err(Some)`), and then quietly
+    /// (`Err(None)`) for the other instances of the script, until its source changes.
     pub(crate) fn get(
         &mut self,
         lua: &Lua,
         asset: AssetId<LuaScriptAsset>,
         script: &LuaScriptAsset,
-    ) -> mlua::Result<Function> {
+    ) -> Result<Function, Option<mlua::Error>> {
         if let Some((source, chunk)) = self.compiled.get(&asset)
             && Arc::ptr_eq(source, &script.source)
         {
             return Ok(chunk.clone());
         }
-        let chunk = lua
+        if self
+            .failed
+            .get(&asset)
+            .is_some_and(|source| Arc::ptr_eq(source, &script.source))
+        {
+            return Err(None);
+        }
+        let compiled = lua
             .load(&*script.source)
             .set_name(format!("@{}", script.path))
             .set_mode(mlua::chunk::ChunkMode::Text)
-            .into_function()?;
-        self.compiled
-            .insert(asset, (script.source.clone(), chunk.clone()));
-        Ok(chunk)
+            .into_function();
+        match compiled {
+            Ok(chunk) => {
+                self.failed.remove(&asset);
+                self.compiled
+                    .insert(asset, (script.source.clone(), chunk.clone()));
+                Ok(chunk)
+            }
+            Err(err) => {
+                self.failed.insert(asset, script.source.clone());
+                Err(Some(err))
+            }
+        }
     }
 
     /// Forgets the scripts no instance uses any more.
     pub(crate) fn retain(&mut self, mut used: impl FnMut(AssetId<LuaScriptAsset>) -> bool) {
         self.compiled.retain(|asset, _| used(*asset));
+        self.failed.retain(|asset, _| used(*asset));
     }
 }
 

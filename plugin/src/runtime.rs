@@ -190,20 +190,28 @@ impl LuaRuntime {
         for (entity, script) in plan.reloads {
             if let Some(instance) = self.instances.get_mut(&entity) {
                 match self.chunks.get(&vm.lua, instance.asset, &script) {
-                    Ok(chunk) => instance.reload(vm, entity, &script, &chunk, &mut errors),
-                    Err(err) => {
-                        errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err))
+                    Ok(chunk) => {
+                        instance.reload(vm, entity, &script, &chunk, &mut errors);
+                        info!("reloaded {} for entity {entity}", script.path);
                     }
+                    // The script's error, once for all its instances; they keep the old version.
+                    Err(Some(err)) => {
+                        errors.push(LuaScriptError::from_lua(&script.path, None, &err))
+                    }
+                    Err(None) => {}
                 }
-                info!("reloaded {} for entity {entity}", script.path);
             }
         }
         for (entity, asset, script) in plan.creations {
-            match self
-                .chunks
-                .get(&vm.lua, asset, &script)
-                .and_then(|chunk| Instance::new(vm, entity, asset, &script, &chunk))
-            {
+            let chunk = match self.chunks.get(&vm.lua, asset, &script) {
+                Ok(chunk) => chunk,
+                Err(Some(err)) => {
+                    errors.push(LuaScriptError::from_lua(&script.path, None, &err));
+                    continue;
+                }
+                Err(None) => continue,
+            };
+            match Instance::new(vm, entity, asset, &script, &chunk) {
                 Ok(instance) => {
                     self.instances.insert(entity, instance);
                 }
@@ -503,11 +511,7 @@ fn load_failure(error: &bevy::asset::AssetLoadError) -> (LuaScriptErrorKind, Str
     if let bevy::asset::AssetLoadError::AssetLoaderError(loader_error) = error
         && let Some(ours) = loader_error.error().downcast_ref::<LuaScriptLoadError>()
     {
-        let kind = match ours {
-            LuaScriptLoadError::Syntax { .. } => LuaScriptErrorKind::Syntax,
-            _ => LuaScriptErrorKind::Load,
-        };
-        return (kind, ours.to_string());
+        return (LuaScriptErrorKind::Load, ours.to_string());
     }
     (LuaScriptErrorKind::Load, error.to_string())
 }
