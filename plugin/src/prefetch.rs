@@ -8,8 +8,26 @@
 //! fetch the next one's. A prefetch is only a hint: an address that went stale (the script
 //! rebound `entity`, a table grew) costs a wasted fetch, never a wrong result, and nothing
 //! here reads through an address after collecting it.
+//!
+//! The parts of objects are found by reading Lua 5.4's private struct layout, on 64-bit x86
+//! only (elsewhere only the objects themselves are fetched, and off x86 nothing). A new Lua
+//! state checks the layout once ([`check_layout`]: the Lua version, and that each offset leads
+//! where it should on objects made for the purpose); on any mismatch prefetching stays off.
 
-use mlua::{Function, Table, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mlua::{Function, Lua, Table, Value};
+
+/// Whether the layout check passed (set by [`check_layout`]).
+static LAYOUT_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Checks the struct layout against `lua` (a fresh state of the backend in use) and turns
+/// prefetching on or off for the process accordingly; true when on.
+pub(crate) fn check_layout(lua: &Lua) -> bool {
+    let ok = layout::verified(lua);
+    LAYOUT_CHECKED.store(ok, Ordering::Relaxed);
+    ok
+}
 
 /// How many frames the collected addresses are used before they are collected again.
 const REFRESH_FRAMES: u8 = 255;
@@ -52,6 +70,9 @@ impl HotObjects {
             age: REFRESH_FRAMES,
             ..HotObjects::default()
         };
+        if !LAYOUT_CHECKED.load(Ordering::Relaxed) {
+            return hot;
+        }
         if let Some(on_update) = on_update {
             hot.push(on_update.to_pointer() as usize);
             if let Some(upvalue) = layout::first_upvalue(on_update) {
@@ -88,12 +109,12 @@ impl HotObjects {
 }
 
 /// Where Lua 5.4 keeps the parts of its objects (`lobject.h`), read once at collection while
-/// the object is alive and held. Other Lua versions: the objects themselves only.
-#[cfg(feature = "lua54")]
+/// the object is alive and held. Other Lua versions and targets: the objects themselves only.
+#[cfg(all(feature = "lua54", target_arch = "x86_64"))]
 mod layout {
     use std::ffi::c_void;
 
-    use mlua::{Function, Table};
+    use mlua::{Function, Lua, Table};
 
     /// `Table`: `array` at 16, `node` at 24, in a 56-byte object.
     const TABLE_ARRAY: usize = 16;
@@ -143,61 +164,83 @@ mod layout {
         }
     }
 
-    #[cfg(test)]
-    mod tests {
-        use mlua::{Function, Lua, Table};
-
-        use super::*;
-
-        /// The offsets above match the vendored Lua: each address leads to the value it
-        /// should hold.
-        #[test]
-        fn the_layout_matches_the_vendored_lua() {
-            let lua = Lua::new();
-            let array: Table = lua.load("return {42}").eval().unwrap();
+    /// Whether the offsets above hold for `lua`: its version is 5.4, and each address leads to
+    /// the value it should hold on objects made for the check. An address is read through
+    /// only once the one before it checked out, and only if it is a plausible, aligned heap
+    /// address.
+    pub(super) fn verified(lua: &Lua) -> bool {
+        let check = || -> mlua::Result<bool> {
+            if lua.load("return _VERSION").eval::<String>()? != "Lua 5.4" {
+                return Ok(false);
+            }
+            let plausible = |address: usize| address > 4096 && address % 8 == 0;
+            let array: Table = lua.load("return {42}").eval()?;
             let [values, _] = table_parts(&array);
-            // SAFETY: the array part of a live table; a TValue starts with its value.
-            assert_eq!(unsafe { (values as *const i64).read() }, 42);
-
-            let hash: Table = lua.load("return {answer = 42}").eval().unwrap();
+            // SAFETY: with the 5.4 layout, the array part of a live table; a TValue starts
+            // with its value.
+            if !plausible(values) || unsafe { (values as *const i64).read() } != 42 {
+                return Ok(false);
+            }
+            let hash: Table = lua.load("return {answer = 42}").eval()?;
             let [_, nodes] = table_parts(&hash);
-            // SAFETY: the one-node hash part of a live table; a Node starts with its value.
-            assert_eq!(unsafe { (nodes as *const i64).read() }, 42);
-
-            let env = lua.create_table().unwrap();
+            // SAFETY: as above, the one-node hash part; a Node starts with its value.
+            if !plausible(nodes) || unsafe { (nodes as *const i64).read() } != 42 {
+                return Ok(false);
+            }
+            let env = lua.create_table()?;
             let f: Function = lua
                 .load("return function() return answer end")
                 .set_environment(env.clone())
-                .eval()
-                .unwrap();
-            let upvalue = first_upvalue(&f).expect("_ENV");
+                .eval()?;
+            let Some(upvalue) = first_upvalue(&f).filter(|u| plausible(*u)) else {
+                return Ok(false);
+            };
             // SAFETY: a closed `UpVal` holds its value at 24 (`u.value`), here the table.
-            let held = unsafe { ((upvalue + 24) as *const usize).read() };
-            assert_eq!(held, env.to_pointer() as usize);
-
-            let no_upvalues: Function = lua.load("return function() return 1 end").eval().unwrap();
-            assert_eq!(first_upvalue(&no_upvalues), None);
-            let c_function = lua.create_function(|_, ()| Ok(())).unwrap();
-            assert_eq!(first_upvalue(&c_function), None);
-
-            let userdata = lua.create_any_userdata(7u64).unwrap();
+            if unsafe { ((upvalue + 24) as *const usize).read() } != env.to_pointer() as usize {
+                return Ok(false);
+            }
+            let no_upvalues: Function = lua.load("return function() return 1 end").eval()?;
+            let c_function = lua.create_function(|_, ()| Ok(()))?;
+            if first_upvalue(&no_upvalues).is_some() || first_upvalue(&c_function).is_some() {
+                return Ok(false);
+            }
+            let userdata = lua.create_any_userdata(7u64)?;
             let header = userdata_header(userdata.to_pointer() as usize);
-            // SAFETY: a live `Udata` header: `nuvalue` at 10, the metatable at 24.
+            // SAFETY: the block of a live userdata is `USERDATA_BLOCK` bytes into its `Udata`;
+            // with the 5.4 layout `nuvalue` is at 10 and the metatable at 24.
             let (user_values, metatable) = unsafe {
                 (
                     ((header + 10) as *const u16).read(),
                     ((header + 24) as *const usize).read(),
                 )
             };
-            assert_eq!(user_values, 1);
-            assert_ne!(metatable, 0, "mlua gives every userdata a metatable");
+            // mlua gives every userdata one user value and a metatable.
+            Ok(user_values == 1 && metatable != 0)
+        };
+        check().unwrap_or(false)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use mlua::Lua;
+
+        /// The offsets above match the vendored Lua.
+        #[test]
+        fn the_layout_matches_the_vendored_lua() {
+            assert!(super::verified(&Lua::new()));
+            assert!(super::super::check_layout(&Lua::new()), "prefetching on");
         }
     }
 }
 
-#[cfg(not(feature = "lua54"))]
+#[cfg(not(all(feature = "lua54", target_arch = "x86_64")))]
 mod layout {
-    use mlua::{Function, Table};
+    use mlua::{Function, Lua, Table};
+
+    /// No layout to check: only the objects themselves are fetched.
+    pub(super) fn verified(_lua: &Lua) -> bool {
+        true
+    }
 
     pub(super) fn table_parts(_table: &Table) -> [usize; 0] {
         []

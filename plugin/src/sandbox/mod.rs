@@ -74,6 +74,11 @@ impl Vm {
         lua.globals()
             .raw_set("print", lua.create_function(print)?)?;
         lua.set_warning_function(warn);
+        if !crate::prefetch::check_layout(&lua) {
+            bevy::log::warn!(
+                "bevy_lunar: this Lua's object layout is not the one expected: prefetching is off"
+            );
+        }
         let vm = Vm {
             lua,
             env_metatable,
