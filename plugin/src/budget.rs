@@ -12,6 +12,34 @@
 use std::cell::Cell;
 use std::fmt;
 
+/// How the instruction budget starts counting a long callback (a field of
+/// [`LuaScriptingPlugin`](crate::LuaScriptingPlugin)).
+///
+/// ```
+/// use bevy_lunar::{BudgetWatchdog, LuaScriptingPlugin};
+///
+/// // A game whose own code uses the first free real-time signal picks another one:
+/// let plugin = LuaScriptingPlugin {
+///     watchdog: BudgetWatchdog::Signal(40),
+///     ..Default::default()
+/// };
+/// # let _ = plugin;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BudgetWatchdog {
+    /// Linux: a watchdog thread sets the count hook, with the first real-time signal nobody
+    /// handles, on a callback running for 5 to 10 ms; behaving callbacks run without a hook.
+    /// Elsewhere, as `Off`.
+    #[default]
+    Auto,
+    /// As `Auto`, with this signal (it must be unhandled when the first Lua state starts; the
+    /// first state's choice holds for the process).
+    Signal(i32),
+    /// No watchdog: the hook is set all the time (every callback pays for it, about 12 native
+    /// instructions per VM instruction).
+    Off,
+}
+
 /// The start of the error a long callback gets when the Lua state nears its memory limit.
 pub(crate) const MEMORY_MESSAGE: &str = "not enough memory";
 
@@ -108,7 +136,7 @@ mod hooked {
 
     use mlua::{Lua, Thread, ffi};
 
-    use super::{BudgetExceeded, Counter};
+    use super::{BudgetExceeded, BudgetWatchdog, Counter};
 
     /// How often the hook runs, in VM instructions.
     const HOOK_PERIOD: c_int = 1000;
@@ -139,7 +167,9 @@ mod hooked {
         /// The error the hook raises past `memory_soft_limit_kib`.
         memory_message: String,
         #[cfg(target_os = "linux")]
-        watch: Option<super::watchdog::Watch>,
+        pub(super) watch: Option<super::watchdog::Watch>,
+        /// The hook is set all the time: no watchdog, or it could not arm this state.
+        hooked_always: Cell<bool>,
     }
 
     impl Budget {
@@ -148,8 +178,13 @@ mod hooked {
             lua: &Lua,
             limit: u64,
             memory_soft_limit: usize,
+            watchdog: BudgetWatchdog,
         ) -> mlua::Result<Box<Budget>> {
             let state = lua.exec_raw_lua(|raw| raw.state());
+            #[cfg(target_os = "linux")]
+            let watch = super::watchdog::Watch::new(watchdog);
+            #[cfg(not(target_os = "linux"))]
+            let _ = watchdog;
             let budget = Box::new(Budget {
                 counter: Counter::new(limit),
                 state,
@@ -162,7 +197,11 @@ mod hooked {
                     memory_soft_limit / (1024 * 1024)
                 ),
                 #[cfg(target_os = "linux")]
-                watch: super::watchdog::Watch::new(),
+                hooked_always: Cell::new(watch.is_none()),
+                #[cfg(not(target_os = "linux"))]
+                hooked_always: Cell::new(true),
+                #[cfg(target_os = "linux")]
+                watch,
             });
             if budget.watched() {
                 hook_new_coroutines(lua)?;
@@ -173,11 +212,33 @@ mod hooked {
             Ok(budget)
         }
 
-        fn watched(&self) -> bool {
+        pub(super) fn watched(&self) -> bool {
+            !self.hooked_always.get()
+        }
+
+        /// From now on the hook is set all the time: the watchdog cannot arm this state.
+        fn hook_always(&self) {
+            if self.watched() {
+                self.hooked_always.set(true);
+                bevy::log::warn!(
+                    "bevy_lunar: the budget's watchdog signal cannot reach the scripts' thread (blocked, or taken by another library): the instruction hook stays set, which slows scripts down"
+                );
+                // SAFETY: the main state of this budget, and no Lua code runs now (between
+                // callbacks).
+                unsafe { set_hook(self.state, HOOK_PERIOD) };
+            }
+        }
+
+        /// Between frames: falls back to the hook set all the time if the watchdog's signal
+        /// can no longer reach this thread (see `watchdog.rs`).
+        pub(crate) fn check_watchdog(&self) {
             #[cfg(target_os = "linux")]
-            return self.watch.is_some();
-            #[cfg(not(target_os = "linux"))]
-            return false;
+            if let Some(watch) = &self.watch
+                && self.watched()
+                && (watch.unarmable() || !watch.deliverable())
+            {
+                self.hook_always();
+            }
         }
 
         /// Runs `f` (which calls into Lua) with the budget counting. Not reentrant: a nested
@@ -196,6 +257,9 @@ mod hooked {
             // SAFETY: called on the thread running this budget's callback (checked by the
             // handler), on its main state, which lives as long as the budget.
             unsafe { set_hook(self.state, HOOK_PERIOD) };
+            if let Some(watch) = &self.watch {
+                watch.acknowledge();
+            }
         }
     }
 
@@ -203,6 +267,9 @@ mod hooked {
     struct Running<'a> {
         budget: &'a Budget,
         previous: *const Budget,
+        /// Registered with the watchdog, and the budget armable on this thread before.
+        #[cfg(target_os = "linux")]
+        watched: Option<*mut Budget>,
     }
 
     impl<'a> Running<'a> {
@@ -210,10 +277,16 @@ mod hooked {
             budget.counter.start();
             let previous = RUNNING.replace(budget);
             #[cfg(target_os = "linux")]
-            if let Some(watch) = &budget.watch {
-                watch.start(budget);
+            let watched = match &budget.watch {
+                Some(watch) if budget.watched() => Some(watch.start(budget)),
+                _ => None,
+            };
+            Running {
+                budget,
+                previous,
+                #[cfg(target_os = "linux")]
+                watched,
             }
-            Running { budget, previous }
         }
     }
 
@@ -222,10 +295,10 @@ mod hooked {
             let budget = self.budget;
             let exceeded = budget.counter.exceeded.get();
             #[cfg(target_os = "linux")]
-            if let Some(watch) = &budget.watch {
+            if let (Some(watch), Some(outer)) = (&budget.watch, self.watched) {
                 // Armed by the watchdog, or firing on every instruction after the budget ran
                 // out in a coroutine.
-                if watch.stop() || exceeded {
+                if watch.stop(outer) || exceeded {
                     // SAFETY: the main state of this budget's Lua, and no Lua code runs now.
                     unsafe { remove_hook(budget.state) };
                 }
@@ -389,7 +462,12 @@ mod interrupt {
     }
 
     impl Budget {
-        pub(crate) fn install(lua: &Lua, limit: u64, _: usize) -> mlua::Result<Box<Budget>> {
+        pub(crate) fn install(
+            lua: &Lua,
+            limit: u64,
+            _: usize,
+            _: super::BudgetWatchdog,
+        ) -> mlua::Result<Box<Budget>> {
             let counter = Rc::new(Counter::new(limit));
             let counted = Rc::clone(&counter);
             lua.set_interrupt(move |_| {
@@ -403,6 +481,8 @@ mod interrupt {
             });
             Ok(Box::new(Budget(counter)))
         }
+
+        pub(crate) fn check_watchdog(&self) {}
 
         pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
             self.0.start();
@@ -435,7 +515,7 @@ mod tests {
         let lua = Lua::new();
         // As the runtime's sandbox does: LuaJIT's compiled loops would never reach the hook.
         lua.load("if jit then jit.off() end").exec().unwrap();
-        let budget = Budget::install(&lua, 100_000, 0).unwrap();
+        let budget = Budget::install(&lua, 100_000, 0, BudgetWatchdog::Auto).unwrap();
         let probe = lua.create_function(|lua, ()| Ok(hooked(lua))).unwrap();
         let hooked_while_running = budget.run(|| probe.call::<bool>(())).unwrap();
         assert_eq!(hooked_while_running, !cfg!(target_os = "linux"));
@@ -464,5 +544,68 @@ mod tests {
             })
             .unwrap();
         assert_eq!(sum, 500_500, "the next callback has its whole budget");
+    }
+
+    #[test]
+    fn with_the_watchdog_off_the_hook_is_always_set() {
+        let lua = Lua::new();
+        let budget = Budget::install(&lua, 100_000, 0, BudgetWatchdog::Off).unwrap();
+        let probe = lua.create_function(|lua, ()| Ok(hooked(lua))).unwrap();
+        assert!(budget.run(|| probe.call::<bool>(())).unwrap());
+        let err = budget
+            .run(|| lua.load("while true do end").exec())
+            .unwrap_err();
+        assert!(err.to_string().contains(BudgetExceeded::MESSAGE), "{err}");
+    }
+
+    /// Blocks (or unblocks) every real-time signal on this thread.
+    #[cfg(target_os = "linux")]
+    fn block_realtime_signals(block: bool) {
+        // SAFETY: `pthread_sigmask` on this thread with a set built here.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+                libc::sigaddset(&mut set, signal);
+            }
+            let how = if block {
+                libc::SIG_BLOCK
+            } else {
+                libc::SIG_UNBLOCK
+            };
+            libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_blocked_signal_falls_back_to_the_hook_set_always() {
+        let lua = Lua::new();
+        let budget = Budget::install(&lua, 1_000_000_000_000, 0, BudgetWatchdog::Auto).unwrap();
+        if !budget.watched() {
+            return; // no free signal on this machine: nothing to fall back from
+        }
+        block_realtime_signals(true);
+        // A long callback the watchdog signals in vain: unacknowledged, the state is marked.
+        budget
+            .run(|| {
+                lua.load("local t = os.clock() while os.clock() - t < 0.1 do end")
+                    .exec()
+            })
+            .unwrap();
+        let watch = budget.watch.as_ref().unwrap();
+        assert!(watch.unarmable(), "the missing acknowledgement was noticed");
+        assert!(!watch.deliverable(), "the blocked signal was noticed");
+        // Between frames the runtime asks; from then on the hook is always set, and a runaway
+        // is stopped although no signal can arrive.
+        budget.check_watchdog();
+        assert!(!budget.watched());
+        let limited = Budget::install(&lua, 100_000, 0, BudgetWatchdog::Auto).unwrap();
+        limited.check_watchdog();
+        let err = limited
+            .run(|| lua.load("while true do end").exec())
+            .unwrap_err();
+        block_realtime_signals(false);
+        assert!(err.to_string().contains(BudgetExceeded::MESSAGE), "{err}");
     }
 }

@@ -72,7 +72,7 @@ mod world;
 
 pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
-pub use budget::BudgetExceeded;
+pub use budget::{BudgetExceeded, BudgetWatchdog};
 pub use error::{LuaScriptError, LuaScriptErrorKind};
 pub use handle::EntityHandle;
 pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};

@@ -15,6 +15,7 @@ use bevy::log::{error, info, warn};
 use mlua::StdLib;
 
 use crate::asset::{LuaScriptAsset, LuaScriptLoader};
+use crate::budget::BudgetWatchdog;
 use crate::definitions;
 use crate::error::LuaScriptError;
 use crate::message::{LuaCall, LuaMessage};
@@ -53,6 +54,9 @@ pub struct LuaScriptingPlugin {
     /// with them a script could remove the instruction budget's hook or reach other scripts'
     /// state, so the plugin refuses them when it is added to the `App`.
     pub extra_std_libs: StdLib,
+    /// How the instruction budget starts counting a long callback: by default (Linux) a
+    /// watchdog thread signals it after 5 to 10 ms. See [`BudgetWatchdog`].
+    pub watchdog: BudgetWatchdog,
 }
 
 impl Default for LuaScriptingPlugin {
@@ -61,6 +65,7 @@ impl Default for LuaScriptingPlugin {
             instruction_budget: 10_000_000,
             memory_limit: 256 * 1024 * 1024,
             extra_std_libs: StdLib::NONE,
+            watchdog: BudgetWatchdog::Auto,
         }
     }
 }
@@ -95,6 +100,7 @@ impl Plugin for LuaScriptingPlugin {
             instruction_budget: self.instruction_budget,
             memory_limit: self.memory_limit,
             extra_std_libs: self.extra_std_libs,
+            watchdog: self.watchdog,
         };
         let runtime = LuaRuntime::new(&settings).expect("bevy_lunar: cannot create the Lua state");
         app.init_asset::<LuaScriptAsset>()

@@ -146,6 +146,7 @@ impl LuaRuntime {
     /// One frame of scripts: errors are returned for the caller to log and send.
     pub(crate) fn run_frame(&mut self, world: &mut World) -> Vec<LuaScriptError> {
         let mut errors = Vec::new();
+        self.vm.check_watchdog();
         self.install_type_tables(world, &mut errors);
         self.forget_references_after_removals(world, &mut errors);
         let modified = self.read_asset_events(world, &mut errors);

@@ -22,6 +22,7 @@ pub(crate) struct VmSettings {
     pub instruction_budget: u64,
     pub memory_limit: usize,
     pub extra_std_libs: StdLib,
+    pub watchdog: crate::BudgetWatchdog,
 }
 
 /// The Lua state, with the instruction budget of the callback running now.
@@ -54,6 +55,7 @@ impl Vm {
             &lua,
             settings.instruction_budget,
             settings.memory_limit - settings.memory_limit / 16,
+            settings.watchdog,
         )?;
         strings::install(&lua)?;
         let charge = lua.create_function(|_, cost: f64| crate::budget::charge(cost as u64))?;
@@ -88,6 +90,11 @@ impl Vm {
         };
         vm.seal()?;
         Ok(vm)
+    }
+
+    /// Between frames: whether the budget's watchdog can still reach this thread.
+    pub(crate) fn check_watchdog(&self) {
+        self.budget.check_watchdog();
     }
 
     /// Runs `f` (a call into Lua) within the instruction budget of one callback.
