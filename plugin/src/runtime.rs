@@ -94,6 +94,14 @@ const MIB: usize = 1024 * 1024;
 /// table it was building is garbage now.
 const GARBAGE_WORTH_COLLECTING: usize = MIB;
 
+/// Runs `f` (callbacks of one instance), adding the memory it allocated to `memory`.
+fn attributed<R>(vm: &Vm, memory: &std::cell::Cell<i64>, f: impl FnOnce() -> R) -> R {
+    let before = vm.lua.used_memory();
+    let result = f();
+    memory.set(memory.get() + vm.lua.used_memory() as i64 - before as i64);
+    result
+}
+
 /// Seven eighths of the memory limit (none without a limit).
 fn pressure_mark(memory_limit: usize) -> usize {
     match memory_limit {
@@ -192,7 +200,10 @@ impl LuaRuntime {
             if let Some(instance) = self.instances.get_mut(&entity) {
                 match self.chunks.get(&vm.lua, instance.asset, &script) {
                     Ok(chunk) => {
+                        let before = vm.lua.used_memory();
                         instance.reload(vm, entity, &script, &chunk, &mut errors);
+                        let grown = vm.lua.used_memory() as i64 - before as i64;
+                        instance.memory.set(instance.memory.get() + grown);
                         info!("reloaded {} for entity {entity}", script.path);
                     }
                     // The script's error, once for all its instances; they keep the old version.
@@ -204,6 +215,7 @@ impl LuaRuntime {
             }
         }
         for (entity, asset, script) in plan.creations {
+            let vm = &self.vm;
             let chunk = match self.chunks.get(&vm.lua, asset, &script) {
                 Ok(chunk) => chunk,
                 Err(Some(err)) => {
@@ -212,11 +224,19 @@ impl LuaRuntime {
                 }
                 Err(None) => continue,
             };
+            let before = vm.lua.used_memory();
             match Instance::new(vm, entity, asset, &script, &chunk) {
                 Ok(instance) => {
+                    instance
+                        .memory
+                        .set(vm.lua.used_memory() as i64 - before as i64);
                     self.instances.insert(entity, instance);
                 }
                 Err(err) => errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err)),
+            }
+            // A script whose top-level code filled the state is stopped before the next starts.
+            if self.vm.lua.used_memory() > self.memory_pressure {
+                self.relieve_memory(&mut errors);
             }
         }
         if had_detached {
@@ -226,6 +246,10 @@ impl LuaRuntime {
         }
         for call in calls {
             self.dispatch(&call, &mut errors);
+        }
+        // Top-level code, reloads and calls may have filled the state too.
+        if self.vm.lua.used_memory() > self.memory_pressure {
+            self.relieve_memory(&mut errors);
         }
         self.update_instances(dt, &mut errors);
         errors
@@ -335,7 +359,9 @@ impl LuaRuntime {
             .payload
             .to_lua(&vm.lua)
         {
-            Ok(payload) => instance.call_function(vm, entity, &call.function, payload, errors),
+            Ok(payload) => attributed(vm, &instance.memory, || {
+                instance.call_function(vm, entity, &call.function, payload, errors)
+            }),
             Err(err) => errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err)),
         };
         match &call.target {
