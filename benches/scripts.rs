@@ -166,7 +166,7 @@ fn scripted_app(n: usize) -> (Scripted, Duration) {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let stats = *app.world().resource::<LuaScriptStats>();
+    let stats = app.world().resource::<LuaScriptStats>().clone();
     let created = if stats.instances == n {
         Duration::ZERO // created in the frame that saw the asset: time it below instead
     } else {
@@ -278,7 +278,7 @@ fn main() {
         let per = |s: f64| s * 1e9 / n as f64;
         let [p, h, l] = frame_times([&mut plain, &mut hand, &mut scripted.app], 20, 30).map(per);
         println!("  {n:>8} {p:>14.1} {h:>16.1} {l:>12.1} {:>10.2}", l / h);
-        let stats = *scripted.app.world().resource::<LuaScriptStats>();
+        let stats = scripted.app.world().resource::<LuaScriptStats>().clone();
         let hand_memory = hand.world().non_send::<HandLua>().lua.used_memory();
         println!(
             "           memory: bevy_lunar Lua state {:.1} MB for {} instances (process RSS +{:.1} MB); hand-written Lua state {:.2} MB",

@@ -173,7 +173,7 @@ mod layout {
             if lua.load("return _VERSION").eval::<String>()? != "Lua 5.4" {
                 return Ok(false);
             }
-            let plausible = |address: usize| address > 4096 && address % 8 == 0;
+            let plausible = |address: usize| address > 4096 && address.is_multiple_of(8);
             let array: Table = lua.load("return {42}").eval()?;
             let [values, _] = table_parts(&array);
             // SAFETY: with the 5.4 layout, the array part of a live table; a TValue starts

@@ -75,6 +75,7 @@ impl Vm {
             ))?;
         lua.globals()
             .raw_set("print", lua.create_function(print)?)?;
+        #[cfg(feature = "lua54")]
         lua.set_warning_function(warn);
         if !crate::prefetch::check_layout(&lua) {
             bevy::log::warn!(
@@ -145,6 +146,7 @@ fn base_libs() -> StdLib {
 }
 
 /// Lua's warnings (`warn(...)` in a script) go to Bevy's log.
+#[cfg(feature = "lua54")]
 fn warn(_: &Lua, message: &str, incomplete: bool) -> mlua::Result<()> {
     thread_local! {
         static PIECES: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };

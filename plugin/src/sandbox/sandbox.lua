@@ -212,18 +212,25 @@ end
 -- Loading code: text chunks only, and a chunk without an explicit environment gets the
 -- environment of the instance that loaded it, never the shared globals.
 ---------------------------------------------------------------------------------------------
+-- Compiling runs in C too: a chunk charges one unit per byte of source.
 local function text_only(chunk)
-    if type(chunk) == "string" and sub(chunk, 1, 1) == "\27" then
-        return nil, "attempt to load a binary chunk (only text chunks are allowed)"
+    if type(chunk) == "string" then
+        if sub(chunk, 1, 1) == "\27" then
+            return nil, "attempt to load a binary chunk (only text chunks are allowed)"
+        end
+        charge_count(#chunk)
     elseif type(chunk) == "function" then
         local reader, first = chunk, true
         return function()
             local piece = reader()
-            if first and type(piece) == "string" and piece ~= "" then
-                first = false
-                if sub(piece, 1, 1) == "\27" then
-                    error("attempt to load a binary chunk (only text chunks are allowed)")
+            if type(piece) == "string" then
+                if first and piece ~= "" then
+                    first = false
+                    if sub(piece, 1, 1) == "\27" then
+                        error("attempt to load a binary chunk (only text chunks are allowed)")
+                    end
                 end
+                charge_count(#piece)
             end
             return piece
         end
