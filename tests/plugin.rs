@@ -775,6 +775,12 @@ fn documented_extra_std_libs_start_and_debug_is_refused_when_the_plugin_is_added
                 assert(type(io.write) == "function", "io")
                 assert(type(os.getenv) == "function", "all of os")
                 assert(type(package) == "table" and type(require) == "function", "package")
+                -- What `require` returns of the shared libraries is read-only too.
+                assert(require("string").upper("a") == "A", "require")
+                assert(not pcall(function() require("string").upper = nil end), "string")
+                assert(not pcall(function() require("_G").world = nil end), "_G")
+                assert(not pcall(function() package.loaded.math = {} end), "package.loaded")
+                assert(not pcall(function() io.write = nil end), "io")
                 entity:get("Player").name = "libs ok"
             end
             "#,

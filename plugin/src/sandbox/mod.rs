@@ -107,6 +107,22 @@ impl Vm {
     /// type tables): run again after adding globals.
     pub(crate) fn seal(&self) -> mlua::Result<()> {
         let globals = self.lua.globals();
+        // With `StdLib::PACKAGE`, `require` returns what `package.loaded` holds: the
+        // libraries (and `_G`) as read-only views too.
+        if let Ok(Value::Table(package)) = globals.raw_get::<Value>("package")
+            && let Ok(Value::Table(loaded)) = package.raw_get::<Value>("loaded")
+        {
+            let mut modules = Vec::new();
+            for pair in loaded.pairs::<Value, Value>() {
+                if let (Value::String(name), Value::Table(module)) = pair? {
+                    modules.push((name.to_string_lossy(), module));
+                }
+            }
+            for (name, module) in modules {
+                let view: Table = self.freeze.call((module, name.as_str()))?;
+                loaded.raw_set(name, view)?;
+            }
+        }
         let mut shared = Vec::new();
         for pair in globals.pairs::<Value, Value>() {
             let (key, value) = pair?;
