@@ -32,8 +32,9 @@ use super::hooked::Budget;
 
 /// How often the watchdog looks: a runaway callback is armed after one to two periods.
 const PERIOD: Duration = Duration::from_millis(5);
-/// Periods a signalled state may stay unacknowledged before it is marked unarmable.
-const ACK_PERIODS: u32 = 4;
+/// Periods a signalled state may stay unacknowledged before it is marked unarmable: generous,
+/// as a thread descheduled on a busy machine takes the signal late.
+const ACK_PERIODS: u32 = 20;
 /// Idle periods (no callback running anywhere) before the thread sleeps...
 const IDLE_PERIODS: u32 = 20;
 /// ...for at most this long, or until a callback starts.
