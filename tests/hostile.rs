@@ -254,6 +254,26 @@ fn long_plain_find_empty_rep_and_huge_loads_are_stopped_by_the_budget() {
 }
 
 #[test]
+fn slow_instructions_are_stopped_by_the_time_backstop() {
+    isolated(
+        "slow_instructions_are_stopped_by_the_time_backstop",
+        || {
+            // Each comparison of two 64 MB strings is one VM instruction and tens of
+            // milliseconds; each `upper` one C call of as long.
+            for step in ["local c = a < b", "local c = a:upper()"] {
+                let source = format!(
+                    "local a = 'x' for i = 1, 26 do a = a .. a end\n\
+                     local b = a .. 'b'\n\
+                     function on_update() while true do {step} end end\n"
+                );
+                let outcome = stopped(&source, LuaScriptErrorKind::Budget, "the time a budget");
+                exit_in_time(outcome);
+            }
+        },
+    );
+}
+
+#[test]
 fn table_functions_over_huge_ranges_are_stopped_by_the_budget() {
     isolated(
         "table_functions_over_huge_ranges_are_stopped_by_the_budget",

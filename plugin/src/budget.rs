@@ -133,13 +133,16 @@ mod hooked {
     use std::cell::Cell;
     use std::ffi::c_int;
     use std::ptr;
+    use std::time::Duration;
 
     use mlua::{Lua, Thread, ffi};
 
     use super::{BudgetExceeded, BudgetWatchdog, Counter};
 
-    /// How often the hook runs, in VM instructions.
+    /// How often the hook runs, in VM instructions, at most...
     const HOOK_PERIOD: c_int = 1000;
+    /// ...and about how often in time, when instructions are slow.
+    const HOOK_INTERVAL: Duration = Duration::from_millis(1);
 
     /// How deep calls may nest in a callback the hook watches. Lua's own limit is about
     /// 200,000 calls (a million stack slots), and the traceback of an error at that depth takes
@@ -166,6 +169,19 @@ mod hooked {
         memory_soft_limit_kib: c_int,
         /// The error the hook raises past `memory_soft_limit_kib`.
         memory_message: String,
+        /// The time backstop: a hooked callback running longer than this (processor time) is stopped,
+        /// however few instructions it ran. One VM instruction or C function can take
+        /// milliseconds (`..` or `<` of 100 MB strings, `string.upper` of one), which the
+        /// count cannot see; between two hook calls there is at most one such step, as the
+        /// hook shortens its period when instructions are slow.
+        time_limit: Duration,
+        /// The error the hook raises past `time_limit`.
+        time_message: String,
+        /// When the hook first and last ran in the current callback.
+        first_hook: Cell<Option<Duration>>,
+        last_hook: Cell<Option<Duration>>,
+        /// Hook calls so far (wrapping): when to check the depth.
+        hooks: Cell<u32>,
         #[cfg(target_os = "linux")]
         pub(super) watch: Option<super::watchdog::Watch>,
         /// The hook is set all the time: no watchdog, or it could not arm this state.
@@ -196,6 +212,15 @@ mod hooked {
                     super::MEMORY_MESSAGE,
                     memory_soft_limit / (1024 * 1024)
                 ),
+                time_limit: time_limit(limit),
+                time_message: format!(
+                    "{} (the callback ran for over {:.1} s, the time a budget of {limit} instructions allows): the callback was stopped",
+                    BudgetExceeded::MESSAGE,
+                    time_limit(limit).as_secs_f64()
+                ),
+                first_hook: Cell::new(None),
+                last_hook: Cell::new(None),
+                hooks: Cell::new(0),
                 #[cfg(target_os = "linux")]
                 hooked_always: Cell::new(watch.is_none()),
                 #[cfg(not(target_os = "linux"))]
@@ -251,12 +276,24 @@ mod hooked {
             f()
         }
 
+        /// The errors the hook raises: raised from a hook, they reach `xpcall` message handlers
+        /// with hooks off, which the sandbox must skip.
+        pub(crate) fn hook_messages(&self) -> Vec<&str> {
+            vec![
+                &self.message,
+                &self.time_message,
+                &self.memory_message,
+                DEPTH_MESSAGE,
+            ]
+        }
+
         /// Armed by the watchdog's signal handler; see `watchdog.rs` for why this is allowed.
         #[cfg(target_os = "linux")]
         pub(super) fn arm(&self) {
             // SAFETY: called on the thread running this budget's callback (checked by the
-            // handler), on its main state, which lives as long as the budget.
-            unsafe { set_hook(self.state, HOOK_PERIOD) };
+            // handler), on its main state, which lives as long as the budget. Period 1: the
+            // hook finds how slow instructions are and lengthens it.
+            unsafe { set_hook(self.state, 1) };
             if let Some(watch) = &self.watch {
                 watch.acknowledge();
             }
@@ -275,6 +312,14 @@ mod hooked {
     impl<'a> Running<'a> {
         fn start(budget: &'a Budget) -> Self {
             budget.counter.start();
+            budget.first_hook.set(None);
+            budget.last_hook.set(None);
+            budget.hooks.set(0);
+            if !budget.watched() {
+                // SAFETY: the main state of this budget, and no Lua code runs now. Period 1,
+                // as when the watchdog arms it.
+                unsafe { set_hook(budget.state, 1) };
+            }
             let previous = RUNNING.replace(budget);
             #[cfg(target_os = "linux")]
             let watched = match &budget.watch {
@@ -366,8 +411,18 @@ mod hooked {
             let budget = &*budget;
             let period = ffi::lua_gethookcount(state);
             if budget.counter.spend(period as u64) {
-                if period != HOOK_PERIOD {
-                    set_hook(state, HOOK_PERIOD); // a coroutine stopped in an earlier callback
+                // `lua_getstack` walks down from the top, at most as deep as the stack is: a
+                // few steps for a behaving callback, up to `MAX_DEPTH` for a deep one. At the
+                // first call in a callback and every 64th, and at every call of the full
+                // period: a recursion gains a few levels between two checks.
+                let hooks = budget.hooks.get().wrapping_add(1);
+                budget.hooks.set(hooks);
+                let mut frame: ffi::lua_Debug = std::mem::zeroed();
+                if (period >= 100 || hooks % 64 == 1)
+                    && ffi::lua_getstack(state, MAX_DEPTH, &mut frame) != 0
+                {
+                    ffi::lua_pushlstring(state, DEPTH_MESSAGE.as_ptr().cast(), DEPTH_MESSAGE.len());
+                    ffi::lua_error(state);
                 }
                 if budget.memory_soft_limit_kib > 0
                     && ffi::lua_gc(state, ffi::LUA_GCCOUNT, 0) > budget.memory_soft_limit_kib
@@ -376,12 +431,28 @@ mod hooked {
                     ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
                     ffi::lua_error(state);
                 }
-                // `lua_getstack` walks down from the top, at most as deep as the stack is: a
-                // few steps for a behaving callback.
-                let mut frame: ffi::lua_Debug = std::mem::zeroed();
-                if ffi::lua_getstack(state, MAX_DEPTH, &mut frame) != 0 {
-                    ffi::lua_pushlstring(state, DEPTH_MESSAGE.as_ptr().cast(), DEPTH_MESSAGE.len());
-                    ffi::lua_error(state);
+                let now = cpu_time();
+                let next = match (budget.first_hook.get(), budget.last_hook.get()) {
+                    (Some(first), Some(last)) => {
+                        if now.saturating_sub(first) > budget.time_limit {
+                            budget.counter.exceeded.set(true);
+                            set_hook(state, 1);
+                            set_hook(budget.state, 1);
+                            let message = &budget.time_message;
+                            ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
+                            ffi::lua_error(state);
+                        }
+                        next_period(period, now.saturating_sub(last))
+                    }
+                    _ => {
+                        budget.first_hook.set(Some(now));
+                        next_period(period, Duration::ZERO)
+                    }
+                };
+                budget.last_hook.set(Some(now));
+                // `lua_sethook` walks the whole call stack: only on a real change.
+                if next != period {
+                    set_hook(state, next);
                 }
                 return;
             }
@@ -394,6 +465,46 @@ mod hooked {
             ffi::lua_pushlstring(state, budget.message.as_ptr().cast(), budget.message.len());
             ffi::lua_error(state);
         }
+    }
+
+    /// The next hook period, a power of ten from 1 to [`HOOK_PERIOD`], given that the last
+    /// `period` instructions took `took`: ten times longer when they took under a tenth of
+    /// [`HOOK_INTERVAL`], ten times shorter when over ten times it (once instructions are
+    /// slow, a hook call comes about every interval), else the same.
+    fn next_period(period: c_int, took: Duration) -> c_int {
+        if took < HOOK_INTERVAL / 10 {
+            period.saturating_mul(10).min(HOOK_PERIOD)
+        } else if took > HOOK_INTERVAL * 10 {
+            (period / 10).max(1)
+        } else {
+            period
+        }
+    }
+
+    /// The processor time this thread has run: time the callback spent descheduled (on a
+    /// busy machine) does not count against it.
+    #[cfg(target_os = "linux")]
+    fn cpu_time() -> Duration {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes the given timespec; the thread CPU clock exists on Linux.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+
+    /// Elsewhere, monotonic wall-clock time.
+    #[cfg(not(target_os = "linux"))]
+    fn cpu_time() -> Duration {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+
+    /// The processor time a budget of `limit` instructions allows: 100 ns an instruction (a
+    /// VM instruction takes a few), at least a second.
+    fn time_limit(limit: u64) -> Duration {
+        Duration::from_nanos(limit.saturating_mul(100)).max(Duration::from_secs(1))
     }
 
     /// With the watchdog, the main state has no hook normally, and a coroutine would not
@@ -483,6 +594,11 @@ mod interrupt {
         }
 
         pub(crate) fn check_watchdog(&self) {}
+
+        /// Luau's interrupt raises ordinary errors, which handlers see with the interrupt on.
+        pub(crate) fn hook_messages(&self) -> Vec<&str> {
+            Vec::new()
+        }
 
         pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
             self.0.start();

@@ -12,7 +12,7 @@
 use bevy::log::info;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
-use crate::budget::{Budget, BudgetExceeded};
+use crate::budget::Budget;
 
 mod strings;
 
@@ -60,17 +60,17 @@ impl Vm {
         strings::install(&lua)?;
         let charge = lua.create_function(|_, cost: f64| crate::budget::charge(cost as u64))?;
         let table_handler = lua.create_function(crate::userdata::collection::table_functions)?;
-        let budget_message = BudgetExceeded {
-            budget: settings.instruction_budget,
+        let hook_errors = lua.create_table()?;
+        for message in budget.hook_messages() {
+            hook_errors.raw_set(message, true)?;
         }
-        .to_string();
         let (freeze, loader, env_metatable) = lua
             .load(include_str!("sandbox.lua"))
             .set_name("=[bevy_lunar sandbox]")
             .call::<(Function, Function, Table)>((
                 charge,
                 table_handler,
-                budget_message,
+                hook_errors,
                 settings.extra_std_libs.contains(StdLib::OS),
             ))?;
         lua.globals()

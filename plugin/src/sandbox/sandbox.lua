@@ -1,7 +1,7 @@
 -- The script side of the sandbox (see `mod.rs`): run once on a new Lua state, before any script.
 -- Returns `freeze` (a read-only view of a shared table) and `loader` (a `load` whose chunks
 -- default to a given environment).
-local charge, table_handler, budget_message, keep_os = ...
+local charge, table_handler, hook_errors, keep_os = ...
 
 local type, error, select, tostring, tonumber, next = type, error, select, tostring, tonumber, next
 local getmetatable, setmetatable, rawget, rawset = getmetatable, setmetatable, rawget, rawset
@@ -99,13 +99,14 @@ end
 newproxy = nil
 
 ---------------------------------------------------------------------------------------------
--- A message handler runs with hooks off when the error was raised by a hook: the budget's
--- error skips the script's handler (it could loop forever), every other error reaches it.
+-- A message handler runs with hooks off when the error was raised by a hook: the errors the
+-- budget's hook raises (instructions, time, memory, depth) skip the script's handler (it could
+-- loop forever), every other error reaches it.
 ---------------------------------------------------------------------------------------------
 _G.xpcall = function(f, handler, ...)
     if type(handler) ~= "function" then return xpcall(f, handler, ...) end
     return xpcall(f, function(err)
-        if err == budget_message then return err end
+        if hook_errors[err] then return err end
         return handler(err)
     end, ...)
 end
