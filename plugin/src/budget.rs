@@ -665,6 +665,7 @@ mod tests {
     #[test]
     fn with_the_watchdog_off_the_hook_is_always_set() {
         let lua = Lua::new();
+        lua.load("if jit then jit.off() end").exec().unwrap();
         let budget = Budget::install(&lua, 100_000, 0, BudgetWatchdog::Off).unwrap();
         let probe = lua.create_function(|lua, ()| Ok(hooked(lua))).unwrap();
         assert!(budget.run(|| probe.call::<bool>(())).unwrap());
@@ -697,6 +698,7 @@ mod tests {
     #[test]
     fn a_blocked_signal_falls_back_to_the_hook_set_always() {
         let lua = Lua::new();
+        lua.load("if jit then jit.off() end").exec().unwrap();
         let budget = Budget::install(&lua, 1_000_000_000_000, 0, BudgetWatchdog::Auto).unwrap();
         if !budget.watched() {
             return; // no free signal on this machine: nothing to fall back from
