@@ -82,6 +82,10 @@ pub(crate) struct LuaRuntime {
     memory_pressure: usize,
     /// The memory limit of the state (0: none).
     memory_limit: usize,
+    /// The instances holding the most memory as of the last frame's updates, largest first:
+    /// kept while the updates walk the instances anyway (a pass of its own would fetch every
+    /// instance into the cache once more).
+    top_memory: Vec<InstanceMemory>,
     /// `memory_pressure` as set: after a collection that left the state above it, the mark is
     /// raised (so that a state that stays full is not collected after every callback) until
     /// memory falls below this again.
@@ -93,6 +97,24 @@ const MIB: usize = 1024 * 1024;
 /// A callback stopped by the budget after allocating this much is followed by a collection: the
 /// table it was building is garbage now.
 const GARBAGE_WORTH_COLLECTING: usize = MIB;
+
+/// Keeps `instance` among the [`LuaScriptStats::TOP`] largest holders in `top`, if it is one.
+fn offer_top_memory(top: &mut Vec<InstanceMemory>, entity: Entity, instance: &Instance) {
+    let bytes = instance.memory.get();
+    if top.len() == LuaScriptStats::TOP && top.last().is_some_and(|m| m.bytes >= bytes) {
+        return;
+    }
+    let at = top.partition_point(|m| m.bytes >= bytes);
+    top.insert(
+        at,
+        InstanceMemory {
+            entity,
+            path: instance.path.clone(),
+            bytes,
+        },
+    );
+    top.truncate(LuaScriptStats::TOP);
+}
 
 /// Runs `f` (callbacks of one instance), adding the memory it allocated to `memory`.
 fn attributed<R>(vm: &Vm, memory: &std::cell::Cell<i64>, f: impl FnOnce() -> R) -> R {
@@ -147,6 +169,7 @@ impl LuaRuntime {
             time,
             memory_pressure: pressure_mark(settings.memory_limit),
             memory_limit: settings.memory_limit,
+            top_memory: Vec::new(),
             memory_pressure_base: pressure_mark(settings.memory_limit),
         })
     }
@@ -263,9 +286,11 @@ impl LuaRuntime {
         if memory < self.memory_pressure_base {
             self.memory_pressure = self.memory_pressure_base;
         }
+        self.top_memory.clear();
         let mut from = Bound::Unbounded;
         loop {
             let vm = &self.vm;
+            let top_memory = &mut self.top_memory;
             let mut before = vm.lua.used_memory();
             let mut relieve = None;
             let mut instances = self
@@ -281,6 +306,7 @@ impl LuaRuntime {
                 instance
                     .memory
                     .set(instance.memory.get() + after as i64 - before as i64);
+                offer_top_memory(top_memory, *entity, instance);
                 let hoarded = matches!(failed, Some(LuaScriptErrorKind::Memory))
                     || (matches!(failed, Some(LuaScriptErrorKind::Budget))
                         && after > before + GARBAGE_WORTH_COLLECTING);
@@ -389,25 +415,7 @@ impl LuaRuntime {
     pub(crate) fn stats(&self, stats: &mut LuaScriptStats) {
         stats.instances = self.instances.len();
         stats.lua_memory = self.vm.lua.used_memory();
-        // The largest few, by selection: one pass over the instances, no sort of them all.
-        stats.top_memory.clear();
-        for (entity, instance) in &self.instances {
-            let bytes = instance.memory.get();
-            let top = &mut stats.top_memory;
-            if top.len() == LuaScriptStats::TOP && top.last().is_some_and(|m| m.bytes >= bytes) {
-                continue;
-            }
-            let at = top.partition_point(|m| m.bytes >= bytes);
-            top.insert(
-                at,
-                InstanceMemory {
-                    entity: *entity,
-                    path: instance.path.clone(),
-                    bytes,
-                },
-            );
-            top.truncate(LuaScriptStats::TOP);
-        }
+        stats.top_memory.clone_from(&self.top_memory);
     }
 
     /// Compares the entities' `LuaScript`s with the instances: both sorted by entity, so one
