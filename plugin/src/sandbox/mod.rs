@@ -34,6 +34,8 @@ pub(crate) struct Vm {
     freeze: Function,
     /// `loader(env)`: a `load` whose chunks run in `env` unless given another.
     loader: Function,
+    /// An empty table, never written: the environment a cached chunk is left bound to.
+    pub unbound: Table,
     budget: Box<Budget>,
 }
 
@@ -82,7 +84,9 @@ impl Vm {
                 "bevy_lunar: this Lua's object layout is not the one expected: prefetching is off"
             );
         }
+        let unbound = lua.create_table()?;
         let vm = Vm {
+            unbound,
             lua,
             env_metatable,
             freeze,
@@ -139,13 +143,18 @@ impl Vm {
         Ok(())
     }
 
-    /// A new instance environment: its own globals, reading the shared ones; `_G` is itself, and
-    /// `load` runs chunks in it.
-    pub(crate) fn environment(&self) -> mlua::Result<Table> {
+    /// A new instance environment: its own globals, reading the shared ones. With `own_g`,
+    /// `_G` is itself (else the shared globals' read-only view); with `own_load`, `load` runs
+    /// chunks in it (else each chunk gets a fresh environment).
+    pub(crate) fn environment(&self, own_g: bool, own_load: bool) -> mlua::Result<Table> {
         let env = self.lua.create_table()?;
         env.set_metatable(Some(self.env_metatable.clone()))?;
-        env.raw_set("_G", &env)?;
-        env.raw_set("load", self.loader.call::<Function>(&env)?)?;
+        if own_g {
+            env.raw_set("_G", &env)?;
+        }
+        if own_load {
+            env.raw_set("load", self.loader.call::<Function>(&env)?)?;
+        }
         Ok(env)
     }
 }
