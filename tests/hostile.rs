@@ -510,6 +510,31 @@ fn read_only_errors_name_the_table_and_line() {
         );
         assert_eq!(outcome.errors()[0].line, Some(2));
         exit_in_time(outcome);
+        // A script that never names `_G` or `load` reaches the shared ones by computed names:
+        // `_G` read-only, `load` giving its chunk a fresh environment.
+        let outcome = run(
+            r#"
+            function on_update()
+                local g, l = _ENV["_" .. "G"], _ENV["lo" .. "ad"]
+                local refused = not pcall(function() g.world = nil end)
+                l("leaked = 1")()
+                assert(refused and leaked == nil and world ~= nil and g.math == math)
+                entity:get("Counter").ticks = 7
+            end
+            "#,
+            default_plugin(),
+            |_| {},
+        );
+        assert_eq!(outcome.errors(), Vec::new());
+        let ticks = outcome
+            .test
+            .app
+            .world()
+            .get::<Counter>(outcome.hostile)
+            .unwrap()
+            .ticks;
+        assert_eq!(ticks, 7);
+        exit_in_time(outcome);
     });
 }
 
