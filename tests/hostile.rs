@@ -511,7 +511,11 @@ fn read_only_errors_name_the_table_and_line() {
         assert_eq!(outcome.errors()[0].line, Some(2));
         exit_in_time(outcome);
         // A script that never names `_G` or `load` reaches the shared ones by computed names:
-        // `_G` read-only, `load` giving its chunk a fresh environment.
+        // `_G` read-only, `load` giving its chunk a fresh environment. (Lua 5.4: LuaJIT has no
+        // `_ENV`, and its `getfenv` is gone from the sandbox.)
+        if !cfg!(feature = "lua54") {
+            return;
+        }
         let outcome = run(
             r#"
             function on_update()
