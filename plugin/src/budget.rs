@@ -704,15 +704,15 @@ mod tests {
             return; // no free signal on this machine: nothing to fall back from
         }
         block_realtime_signals(true);
-        // A long callback (half a second of wall-clock time) the watchdog signals in vain:
-        // unacknowledged, the state is marked.
+        // A long callback (1.5 s of wall-clock time, 15 times the 100 ms the watchdog waits for
+        // an acknowledgement) the watchdog signals in vain: unacknowledged, the state is marked.
         let start = std::time::Instant::now();
         let elapsed = lua
             .create_function(move |_, ()| Ok(start.elapsed().as_secs_f64()))
             .unwrap();
         lua.globals().set("elapsed", elapsed).unwrap();
         budget
-            .run(|| lua.load("while elapsed() < 0.5 do end").exec())
+            .run(|| lua.load("while elapsed() < 1.5 do end").exec())
             .unwrap();
         let watch = budget.watch.as_ref().unwrap();
         assert!(watch.unarmable(), "the missing acknowledgement was noticed");
