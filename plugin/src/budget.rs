@@ -169,8 +169,8 @@ mod hooked {
         memory_soft_limit_kib: c_int,
         /// The error the hook raises past `memory_soft_limit_kib`.
         memory_message: String,
-        /// The time backstop: a hooked callback running longer than this (processor time) is stopped,
-        /// however few instructions it ran. One VM instruction or C function can take
+        /// The time backstop: a hooked callback running longer than this (processor time) is
+        /// stopped, however few instructions it ran. One VM instruction or C function can take
         /// milliseconds (`..` or `<` of 100 MB strings, `string.upper` of one), which the
         /// count cannot see; between two hook calls there is at most one such step, as the
         /// hook shortens its period when instructions are slow.
@@ -410,60 +410,86 @@ mod hooked {
         unsafe {
             let budget = &*budget;
             let period = ffi::lua_gethookcount(state);
-            if budget.counter.spend(period as u64) {
-                // `lua_getstack` walks down from the top, at most as deep as the stack is: a
-                // few steps for a behaving callback, up to `MAX_DEPTH` for a deep one. At the
-                // first call in a callback and every 64th, and at every call of the full
-                // period: a recursion gains a few levels between two checks.
-                let hooks = budget.hooks.get().wrapping_add(1);
-                budget.hooks.set(hooks);
+            let message = if budget.counter.spend(period as u64) {
+                match budget.check(state, period) {
+                    Some(message) => message,
+                    None => return,
+                }
+            } else {
+                budget.fire_every_instruction(state, period);
+                &budget.message
+            };
+            // Raising from a hook is allowed (`lua.c` does); it leaves this frame through Lua's
+            // error handling, and nothing here needs dropping.
+            ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
+            ffi::lua_error(state);
+        }
+    }
+
+    impl Budget {
+        /// The hook's checks within the budget: the error to raise, if any (too deep, past the
+        /// memory's soft limit, past the time limit); else the next period is set.
+        ///
+        /// SAFETY: called by the hook, with the live `state` it runs on and its `period`.
+        unsafe fn check(&self, state: *mut ffi::lua_State, period: c_int) -> Option<&str> {
+            // `lua_getstack` walks down from the top, at most as deep as the stack is: a few
+            // steps for a behaving callback, up to `MAX_DEPTH` for a deep one. At the first call
+            // in a callback and every 64th, and at every call of the full period: a recursion
+            // gains a few levels between two checks.
+            let hooks = self.hooks.get().wrapping_add(1);
+            self.hooks.set(hooks);
+            // SAFETY (this block): `state` is live and running this hook, per the caller.
+            unsafe {
                 let mut frame: ffi::lua_Debug = std::mem::zeroed();
                 if (period >= 100 || hooks % 64 == 1)
                     && ffi::lua_getstack(state, MAX_DEPTH, &mut frame) != 0
                 {
-                    ffi::lua_pushlstring(state, DEPTH_MESSAGE.as_ptr().cast(), DEPTH_MESSAGE.len());
-                    ffi::lua_error(state);
+                    return Some(DEPTH_MESSAGE);
                 }
-                if budget.memory_soft_limit_kib > 0
-                    && ffi::lua_gc(state, ffi::LUA_GCCOUNT, 0) > budget.memory_soft_limit_kib
+                if self.memory_soft_limit_kib > 0
+                    && ffi::lua_gc(state, ffi::LUA_GCCOUNT, 0) > self.memory_soft_limit_kib
                 {
-                    let message = &budget.memory_message;
-                    ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
-                    ffi::lua_error(state);
+                    return Some(&self.memory_message);
                 }
-                let now = cpu_time();
-                let next = match (budget.first_hook.get(), budget.last_hook.get()) {
-                    (Some(first), Some(last)) => {
-                        if now.saturating_sub(first) > budget.time_limit {
-                            budget.counter.exceeded.set(true);
-                            set_hook(state, 1);
-                            set_hook(budget.state, 1);
-                            let message = &budget.time_message;
-                            ffi::lua_pushlstring(state, message.as_ptr().cast(), message.len());
-                            ffi::lua_error(state);
-                        }
-                        next_period(period, now.saturating_sub(last))
-                    }
-                    _ => {
-                        budget.first_hook.set(Some(now));
-                        next_period(period, Duration::ZERO)
-                    }
-                };
-                budget.last_hook.set(Some(now));
-                // `lua_sethook` walks the whole call stack: only on a real change.
-                if next != period {
-                    set_hook(state, next);
-                }
-                return;
             }
+            let now = cpu_time();
+            let next = match (self.first_hook.get(), self.last_hook.get()) {
+                (Some(first), Some(last)) => {
+                    if now.saturating_sub(first) > self.time_limit {
+                        // As past the instruction count: no `pcall` swallows it.
+                        self.counter.exceeded.set(true);
+                        // SAFETY: as above.
+                        unsafe { self.fire_every_instruction(state, period) };
+                        return Some(&self.time_message);
+                    }
+                    next_period(period, now.saturating_sub(last))
+                }
+                _ => {
+                    self.first_hook.set(Some(now));
+                    next_period(period, Duration::ZERO)
+                }
+            };
+            self.last_hook.set(Some(now));
+            // `lua_sethook` walks the whole call stack: only on a real change.
+            if next != period {
+                // SAFETY: as above.
+                unsafe { set_hook(state, next) };
+            }
+            None
+        }
+
+        /// Past the budget: the hook fires on every instruction, here and on the main state,
+        /// until the callback returns.
+        ///
+        /// SAFETY: called by the hook, with the live `state` it runs on and its `period`.
+        unsafe fn fire_every_instruction(&self, state: *mut ffi::lua_State, period: c_int) {
             if period != 1 {
-                set_hook(state, 1);
-                set_hook(budget.state, 1);
+                // SAFETY: `state` per the caller; the main state lives as long as the budget.
+                unsafe {
+                    set_hook(state, 1);
+                    set_hook(self.state, 1);
+                }
             }
-            // Raising from a hook is allowed (`lua.c` does); it leaves this frame through Lua's
-            // error handling, and nothing here needs dropping.
-            ffi::lua_pushlstring(state, budget.message.as_ptr().cast(), budget.message.len());
-            ffi::lua_error(state);
         }
     }
 
