@@ -116,29 +116,24 @@ impl Vm {
         if let Ok(Value::Table(package)) = globals.raw_get::<Value>("package")
             && let Ok(Value::Table(loaded)) = package.raw_get::<Value>("loaded")
         {
-            let mut modules = Vec::new();
-            for pair in loaded.pairs::<Value, Value>() {
-                if let (Value::String(name), Value::Table(module)) = pair? {
-                    modules.push((name.to_string_lossy(), module));
-                }
-            }
-            for (name, module) in modules {
-                let view: Table = self.freeze.call((module, name.as_str()))?;
-                loaded.raw_set(name, view)?;
-            }
+            self.freeze_entries(&loaded)?;
         }
+        // The globals table itself stays writable to Rust (its `_G` is a view already).
+        self.freeze_entries(&globals)
+    }
+
+    /// Replaces each table under a string key of `table` with its read-only view (a view is
+    /// its own view).
+    fn freeze_entries(&self, table: &Table) -> mlua::Result<()> {
         let mut shared = Vec::new();
-        for pair in globals.pairs::<Value, Value>() {
-            let (key, value) = pair?;
-            if let (Value::String(name), Value::Table(table)) = (&key, value)
-                && name.as_bytes() != b"_G"
-            {
-                shared.push((name.to_string_lossy(), table));
+        for pair in table.pairs::<Value, Value>() {
+            if let (Value::String(name), Value::Table(entry)) = pair? {
+                shared.push((name.to_string_lossy(), entry));
             }
         }
-        for (name, table) in shared {
-            let view: Table = self.freeze.call((table, name.as_str()))?;
-            globals.raw_set(name, view)?;
+        for (name, entry) in shared {
+            let view: Table = self.freeze.call((entry, name.as_str()))?;
+            table.raw_set(name, view)?;
         }
         Ok(())
     }
