@@ -203,8 +203,8 @@ if move then
         local dest = a2
         if dest == nil then dest = a1 end
         if type(dest) == "table" then check_writable(dest, "table.move") end
-        f, e = tonumber(f), tonumber(e)
-        if f and e then charge_count(e - f + 1) end
+        local from, to = tonumber(f), tonumber(e)
+        if from and to then charge_count(to - from + 1) end
         return move(a1, f, e, t, a2)
     end
 end
