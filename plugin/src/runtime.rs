@@ -80,16 +80,13 @@ pub(crate) struct LuaRuntime {
     /// Past this much Lua memory, a callback is followed by a full collection and, if that is not
     /// enough, the instance holding the most memory is stopped.
     memory_pressure: usize,
-    /// The memory limit of the state (0: none).
+    /// The memory limit of the state (0: none); [`pressure_mark`] of it is where
+    /// `memory_pressure` starts, and where it returns once memory falls below it.
     memory_limit: usize,
     /// The instances holding the most memory as of the last frame's updates, largest first:
     /// kept while the updates walk the instances anyway (a pass of its own would fetch every
     /// instance into the cache once more).
     top_memory: Vec<InstanceMemory>,
-    /// `memory_pressure` as set: after a collection that left the state above it, the mark is
-    /// raised (so that a state that stays full is not collected after every callback) until
-    /// memory falls below this again.
-    memory_pressure_base: usize,
 }
 
 const MIB: usize = 1024 * 1024;
@@ -116,12 +113,17 @@ fn offer_top_memory(top: &mut Vec<InstanceMemory>, entity: Entity, instance: &In
     top.truncate(LuaScriptStats::TOP);
 }
 
-/// Runs `f` (callbacks of one instance), adding the memory it allocated to `memory`.
-fn attributed<R>(vm: &Vm, memory: &std::cell::Cell<i64>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (callbacks of one instance): its result, and the Lua memory it allocated (net of
+/// what was freed meanwhile), to attribute to the instance.
+fn allocated<R>(vm: &Vm, f: impl FnOnce() -> R) -> (R, i64) {
     let before = vm.lua.used_memory();
     let result = f();
-    memory.set(memory.get() + vm.lua.used_memory() as i64 - before as i64);
-    result
+    (result, vm.lua.used_memory() as i64 - before as i64)
+}
+
+/// Adds `bytes` to the memory attributed to `instance`.
+fn attribute(instance: &Instance, bytes: i64) {
+    instance.memory.set(instance.memory.get() + bytes);
 }
 
 /// Seven eighths of the memory limit (none without a limit).
@@ -170,7 +172,6 @@ impl LuaRuntime {
             memory_pressure: pressure_mark(settings.memory_limit),
             memory_limit: settings.memory_limit,
             top_memory: Vec::new(),
-            memory_pressure_base: pressure_mark(settings.memory_limit),
         })
     }
 
@@ -223,10 +224,10 @@ impl LuaRuntime {
             if let Some(instance) = self.instances.get_mut(&entity) {
                 match self.chunks.get(&vm.lua, instance.asset, &script) {
                     Ok(chunk) => {
-                        let before = vm.lua.used_memory();
-                        instance.reload(vm, entity, &script, &chunk, &mut errors);
-                        let grown = vm.lua.used_memory() as i64 - before as i64;
-                        instance.memory.set(instance.memory.get() + grown);
+                        let ((), grown) = allocated(vm, || {
+                            instance.reload(vm, entity, &script, &chunk, &mut errors)
+                        });
+                        attribute(instance, grown);
                         info!("reloaded {} for entity {entity}", script.path);
                     }
                     // The script's error, once for all its instances; they keep the old version.
@@ -247,20 +248,17 @@ impl LuaRuntime {
                 }
                 Err(None) => continue,
             };
-            let before = vm.lua.used_memory();
-            match Instance::new(vm, entity, asset, &script, &chunk) {
-                Ok(instance) => {
-                    instance
-                        .memory
-                        .set(vm.lua.used_memory() as i64 - before as i64);
+            match allocated(vm, || Instance::new(vm, entity, asset, &script, &chunk)) {
+                (Ok(instance), grown) => {
+                    attribute(&instance, grown);
                     self.instances.insert(entity, instance);
                 }
-                Err(err) => errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err)),
+                (Err(err), _) => {
+                    errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err))
+                }
             }
             // A script whose top-level code filled the state is stopped before the next starts.
-            if self.vm.lua.used_memory() > self.memory_pressure {
-                self.relieve_memory(&mut errors);
-            }
+            self.relieve_memory_if_pressed(&mut errors);
         }
         if had_detached {
             let instances = &self.instances;
@@ -271,9 +269,7 @@ impl LuaRuntime {
             self.dispatch(&call, &mut errors);
         }
         // Top-level code, reloads and calls may have filled the state too.
-        if self.vm.lua.used_memory() > self.memory_pressure {
-            self.relieve_memory(&mut errors);
-        }
+        self.relieve_memory_if_pressed(&mut errors);
         self.update_instances(dt, &mut errors);
         errors
     }
@@ -282,9 +278,9 @@ impl LuaRuntime {
     /// allocated is attributed to it, and a callback that leaves the state near its memory limit
     /// or was stopped hoarding is followed by [`LuaRuntime::relieve_memory`].
     fn update_instances(&mut self, dt: f64, errors: &mut Vec<LuaScriptError>) {
-        let memory = self.vm.lua.used_memory();
-        if memory < self.memory_pressure_base {
-            self.memory_pressure = self.memory_pressure_base;
+        let base = pressure_mark(self.memory_limit);
+        if self.vm.lua.used_memory() < base {
+            self.memory_pressure = base;
         }
         self.top_memory.clear();
         let mut from = Bound::Unbounded;
@@ -302,10 +298,10 @@ impl LuaRuntime {
                     next.hot.prefetch();
                 }
                 let failed = instance.update(vm, *entity, dt, errors);
+                // Chained: one measure per instance serves as this one's end and the next one's
+                // start.
                 let after = vm.lua.used_memory();
-                instance
-                    .memory
-                    .set(instance.memory.get() + after as i64 - before as i64);
+                attribute(instance, after as i64 - before as i64);
                 offer_top_memory(top_memory, *entity, instance);
                 let hoarded = matches!(failed, Some(LuaScriptErrorKind::Memory))
                     || (matches!(failed, Some(LuaScriptErrorKind::Budget))
@@ -319,6 +315,13 @@ impl LuaRuntime {
             let Some(at) = relieve else { break };
             self.relieve_memory(errors);
             from = Bound::Excluded(at);
+        }
+    }
+
+    /// [`LuaRuntime::relieve_memory`] if the state is past the pressure mark.
+    fn relieve_memory_if_pressed(&mut self, errors: &mut Vec<LuaScriptError>) {
+        if self.vm.lua.used_memory() > self.memory_pressure {
+            self.relieve_memory(errors);
         }
     }
 
@@ -374,7 +377,7 @@ impl LuaRuntime {
         if used > self.memory_pressure {
             // Still full (the memory is held outside the instances): no collection after every
             // callback until it grows by another sixteenth.
-            self.memory_pressure = used + self.memory_pressure_base / 14;
+            self.memory_pressure = used + self.memory_limit / 16;
         }
     }
 
@@ -385,9 +388,12 @@ impl LuaRuntime {
             .payload
             .to_lua(&vm.lua)
         {
-            Ok(payload) => attributed(vm, &instance.memory, || {
-                instance.call_function(vm, entity, &call.function, payload, errors)
-            }),
+            Ok(payload) => {
+                let ((), grown) = allocated(vm, || {
+                    instance.call_function(vm, entity, &call.function, payload, errors)
+                });
+                attribute(instance, grown);
+            }
             Err(err) => errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err)),
         };
         match &call.target {
