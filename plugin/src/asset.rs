@@ -8,8 +8,8 @@ use bevy::reflect::TypePath;
 
 /// The source of a Lua script, loaded from a `.lua` file in the assets folder.
 ///
-/// The loader only reads the file (the runtime compiles it, once for all its instances); each entity that runs the script gets its
-/// own instance (see [`LuaScript`](crate::LuaScript)).
+/// The loader only reads the file (the runtime compiles it, once for all its instances); each
+/// entity that runs the script gets its own instance (see [`LuaScript`](crate::LuaScript)).
 #[derive(Asset, TypePath, Debug, Clone)]
 pub struct LuaScriptAsset {
     /// The asset path, as scripts' errors name it (`scripts/player.lua`).
