@@ -872,3 +872,34 @@ fn a_panic_in_a_rust_method_is_a_script_error_and_the_game_goes_on() {
         "called every frame"
     );
 }
+
+#[test]
+fn errors_raised_in_rust_reach_pcall_as_lua_strings_with_the_script_line() {
+    let mut test = game(&[(
+        "scripts/pcall.lua",
+        "function on_update()
+            local p = entity:get('Player')
+            local ok, err = pcall(function()
+                p.level = 'high'
+            end)
+            assert(not ok and type(err) == 'string', type(err))
+            assert(err:find('^scripts/pcall.lua:4: ') and err:find('level'), err)
+            assert(not err:find('traceback'), err)
+            local _, err2 = xpcall(function() p.level = {} end, function(e) return type(e) .. '|' .. e end)
+            assert(err2:find('^string|scripts/pcall.lua:9: '), err2)
+            local co = coroutine.create(function() p.level = 'x' end)
+            local _, err3 = coroutine.resume(co)
+            assert(type(err3) == 'string' and err3:find('^scripts/pcall.lua:11: '), tostring(err3))
+            local _, err4 = pcall(string.find, 'abc', '[a')
+            assert(type(err4) == 'string' and err4:find('malformed pattern'), tostring(err4))
+            local _, err5 = pcall(error, { code = 7 })
+            assert(err5.code == 7)
+            p.name = err
+        end",
+    )]);
+    let e = test.spawn_script("scripts/pcall.lua", player("a"));
+    test.settle(2);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let name = &test.app.world().get::<Player>(e).unwrap().name;
+    assert!(name.starts_with("scripts/pcall.lua:4: "), "{name}");
+}

@@ -166,6 +166,35 @@ fn flatten(err: &mlua::Error) -> (String, Option<String>) {
     }
 }
 
+/// The text a script's `pcall` gets for an error raised in Rust: `path:line: message`, as Lua's
+/// own errors read, where mlua would hand it an error userdata carrying a traceback. The line
+/// is the script's, the first frame of the traceback that is neither Rust, C nor the plugin's
+/// own Lua (`[bevy_lunar ...]`).
+pub(crate) fn script_text(err: &mlua::Error) -> String {
+    let (message, traceback) = flatten(err);
+    if leading_location(&message).is_some() {
+        return message;
+    }
+    let caller = traceback.as_deref().and_then(|traceback| {
+        traceback
+            .lines()
+            .map(str::trim_start)
+            .filter(|line| !line.starts_with("[C]") && !line.starts_with("[bevy_lunar"))
+            .find_map(leading_location)
+    });
+    match caller {
+        Some(location) => format!("{location}: {message}"),
+        None => message,
+    }
+}
+
+/// The `chunk:line` a message or traceback line starts with.
+fn leading_location(text: &str) -> Option<&str> {
+    let (location, _) = text.split_once(": ")?;
+    let (chunk, line) = location.rsplit_once(':')?;
+    (!chunk.is_empty() && !chunk.contains('\n') && line.parse::<u32>().is_ok()).then_some(location)
+}
+
 /// `scripts/x.lua:12: message` as (Some(12), message) and `scripts/x.lua: message` as
 /// (None, message), when it starts with `path:`.
 fn split_location(path: &str, message: &str) -> Option<(Option<u32>, String)> {

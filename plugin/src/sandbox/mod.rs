@@ -62,6 +62,12 @@ impl Vm {
         strings::install(&lua)?;
         let charge = lua.create_function(|_, cost: f64| crate::budget::charge(cost as u64))?;
         let table_handler = lua.create_function(crate::userdata::collection::table_functions)?;
+        let error_text = lua.create_function(|lua, value: Value| match value {
+            Value::Error(err) => lua
+                .create_string(crate::error::script_text(&err))
+                .map(Value::String),
+            other => Ok(other),
+        })?;
         let hook_errors = lua.create_table()?;
         for message in budget.hook_messages() {
             hook_errors.raw_set(message, true)?;
@@ -74,6 +80,7 @@ impl Vm {
                 table_handler,
                 hook_errors,
                 settings.extra_std_libs.contains(StdLib::OS),
+                error_text,
             ))?;
         lua.globals()
             .raw_set("print", lua.create_function(print)?)?;

@@ -1,11 +1,11 @@
 -- The script side of the sandbox (see `mod.rs`): run once on a new Lua state, before any script.
 -- Returns `freeze` (a read-only view of a shared table) and `loader` (a `load` whose chunks
 -- default to a given environment).
-local charge, table_handler, hook_errors, keep_os = ...
+local charge, table_handler, hook_errors, keep_os, error_text = ...
 
 local type, error, select, tostring, tonumber, next = type, error, select, tostring, tonumber, next
 local getmetatable, setmetatable, rawget, rawset = getmetatable, setmetatable, rawget, rawset
-local load, xpcall = load, xpcall
+local load, pcall, xpcall = load, pcall, xpcall
 local floor, log = math.floor, math.log
 local sub = string.sub
 
@@ -107,8 +107,26 @@ _G.xpcall = function(f, handler, ...)
     if type(handler) ~= "function" then return xpcall(f, handler, ...) end
     return xpcall(f, function(err)
         if hook_errors[err] then return err end
+        if type(err) == "userdata" then err = error_text(err) end
         return handler(err)
     end, ...)
+end
+
+---------------------------------------------------------------------------------------------
+-- An error raised in Rust (a method, a conversion, `world`) reaches Lua as mlua's error
+-- userdata: `pcall`, `xpcall` and `coroutine.resume` hand scripts its text instead,
+-- `path:line: message`, as Lua's own errors read (`error_text` leaves other values alone).
+---------------------------------------------------------------------------------------------
+local function settled(ok, ...)
+    if ok then return ok, ... end
+    local err = ...
+    if type(err) == "userdata" then return false, error_text(err) end
+    return false, err
+end
+_G.pcall = function(f, ...) return settled(pcall(f, ...)) end
+if coroutine then
+    local resume = coroutine.resume
+    coroutine.resume = function(co, ...) return settled(resume(co, ...)) end
 end
 
 ---------------------------------------------------------------------------------------------
