@@ -122,9 +122,9 @@ pub(crate) mod cost {
 }
 
 #[cfg(not(feature = "luau"))]
-pub(crate) use hooked::{Budget, charge};
+pub(crate) use hooked::{Budget, charge, run_nested};
 #[cfg(feature = "luau")]
-pub(crate) use interrupt::{Budget, charge};
+pub(crate) use interrupt::{Budget, charge, run_nested};
 
 /// Lua 5.4 and LuaJIT: a count hook of our own, in C ABI, on the main state (always, or armed by
 /// the watchdog) and on every coroutine.
@@ -159,8 +159,11 @@ mod hooked {
     /// The instruction budget of one Lua state.
     pub(crate) struct Budget {
         counter: Counter,
-        /// The main state: where callbacks run.
-        state: *mut ffi::lua_State,
+        /// The main state.
+        main: *mut ffi::lua_State,
+        /// The state (main, or a thread) the callback running now runs on: what the watchdog
+        /// arms. Read by the signal handler on this thread.
+        state: Cell<*mut ffi::lua_State>,
         /// The error the hook raises past the budget.
         message: String,
         /// Past this many KiB of Lua memory the hook raises [`MEMORY_MESSAGE`] (0: never): a
@@ -203,7 +206,8 @@ mod hooked {
             let _ = watchdog;
             let budget = Box::new(Budget {
                 counter: Counter::new(limit),
-                state,
+                main: state,
+                state: Cell::new(state),
                 message: BudgetExceeded { budget: limit }.to_string(),
                 memory_soft_limit_kib: c_int::try_from(memory_soft_limit / 1024)
                     .unwrap_or(c_int::MAX),
@@ -249,8 +253,8 @@ mod hooked {
                     "bevy_lunar: the budget's watchdog signal cannot reach the scripts' thread (blocked, or taken by another library): the instruction hook stays set, which slows scripts down"
                 );
                 // SAFETY: the main state of this budget, and no Lua code runs now (between
-                // callbacks).
-                unsafe { set_hook(self.state, HOOK_PERIOD) };
+                // callbacks). Callback threads are hooked as each callback starts.
+                unsafe { set_hook(self.main, HOOK_PERIOD) };
             }
         }
 
@@ -266,13 +270,21 @@ mod hooked {
             }
         }
 
-        /// Runs `f` (which calls into Lua) with the budget counting. Not reentrant: a nested
-        /// call runs within the outer one's budget.
+        /// Runs `f` (which calls into Lua on the main state) with the budget counting. Not
+        /// reentrant: a nested call runs within the outer one's budget.
+        #[cfg(test)]
         pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+            self.run_on(self.main, f)
+        }
+
+        /// As [`Budget::run`], for a callback that runs on `state` (a thread of this budget's
+        /// Lua, resumed by `f`). Nested in a running callback, `state` is hooked from now on, as
+        /// the coroutines scripts make: the watchdog arms only the outer callback's state.
+        pub(crate) fn run_on<R>(&self, state: *mut ffi::lua_State, f: impl FnOnce() -> R) -> R {
             if RUNNING.get() == ptr::from_ref(self) {
-                return f();
+                return run_nested(state, f);
             }
-            let _running = Running::start(self);
+            let _running = Running::start(self, state);
             f()
         }
 
@@ -291,9 +303,9 @@ mod hooked {
         #[cfg(target_os = "linux")]
         pub(super) fn arm(&self) {
             // SAFETY: called on the thread running this budget's callback (checked by the
-            // handler), on its main state, which lives as long as the budget. Period 1: the
-            // hook finds how slow instructions are and lengthens it.
-            unsafe { set_hook(self.state, 1) };
+            // handler), on the state it runs on, alive while it runs. Period 1: the hook finds
+            // how slow instructions are and lengthens it.
+            unsafe { set_hook(self.state.get(), 1) };
             if let Some(watch) = &self.watch {
                 watch.acknowledge();
             }
@@ -304,21 +316,34 @@ mod hooked {
     struct Running<'a> {
         budget: &'a Budget,
         previous: *const Budget,
+        /// The state the callback runs on, and the budget's state before it.
+        state: *mut ffi::lua_State,
+        previous_state: *mut ffi::lua_State,
         /// Registered with the watchdog, and the budget armable on this thread before.
         #[cfg(target_os = "linux")]
         watched: Option<*mut Budget>,
     }
 
     impl<'a> Running<'a> {
-        fn start(budget: &'a Budget) -> Self {
+        fn start(budget: &'a Budget, state: *mut ffi::lua_State) -> Self {
+            let previous_state = budget.state.replace(state);
             budget.counter.start();
             budget.first_hook.set(None);
             budget.last_hook.set(None);
             budget.hooks.set(0);
             if !budget.watched() {
-                // SAFETY: the main state of this budget, and no Lua code runs now. Period 1,
-                // as when the watchdog arms it.
-                unsafe { set_hook(budget.state, 1) };
+                // SAFETY: a live state of this budget's Lua, and no Lua code runs on it now.
+                // Period 1, as when the watchdog arms it.
+                unsafe { set_hook(state, 1) };
+            } else {
+                // SAFETY: as above. A thread that last ran nested in another callback was hooked
+                // then: with the watchdog, callbacks start with no hook.
+                #[cfg(target_os = "linux")]
+                unsafe {
+                    if ffi::lua_gethook(state).is_some() {
+                        remove_hook(state);
+                    }
+                }
             }
             let previous = RUNNING.replace(budget);
             #[cfg(target_os = "linux")]
@@ -329,6 +354,8 @@ mod hooked {
             Running {
                 budget,
                 previous,
+                state,
+                previous_state,
                 #[cfg(target_os = "linux")]
                 watched,
             }
@@ -344,18 +371,34 @@ mod hooked {
                 // Armed by the watchdog, or firing on every instruction after the budget ran
                 // out in a coroutine.
                 if watch.stop(outer) || exceeded {
-                    // SAFETY: the main state of this budget's Lua, and no Lua code runs now.
-                    unsafe { remove_hook(budget.state) };
+                    // SAFETY: the state the callback ran on, and no Lua code runs on it now.
+                    unsafe { remove_hook(self.state) };
                 }
             }
             if !budget.watched() && exceeded {
                 // Back from firing on every instruction.
                 // SAFETY: as above.
-                unsafe { set_hook(budget.state, HOOK_PERIOD) };
+                unsafe { set_hook(self.state, HOOK_PERIOD) };
             }
             budget.counter.stop();
+            budget.state.set(self.previous_state);
             RUNNING.set(self.previous);
         }
+    }
+
+    /// Runs `f`, which resumes `state` (a thread of the Lua whose callback runs now) inside the
+    /// running callback, within its budget: `state` is hooked from now on, as the coroutines
+    /// scripts make (the watchdog arms only the callback's own state).
+    pub(crate) fn run_nested<R>(state: *mut ffi::lua_State, f: impl FnOnce() -> R) -> R {
+        let budget = RUNNING.get();
+        // SAFETY: `RUNNING` points to the budget of the callback running on this thread (set
+        // and cleared by `Running`), alive while it runs.
+        if !budget.is_null() && state != unsafe { &*budget }.state.get() {
+            // SAFETY: a live thread of the running callback's Lua, on the thread running it; it
+            // does not run now (about to be resumed).
+            unsafe { set_hook(state, HOOK_PERIOD) };
+        }
+        f()
     }
 
     /// SAFETY: `state` must be a live Lua state, and this either on the thread running it or
@@ -388,9 +431,9 @@ mod hooked {
         if budget.counter.spend(cost) {
             return Ok(());
         }
-        // SAFETY: the main state of the running callback, on the thread running it; no Lua code
+        // SAFETY: the state the running callback runs on, on the thread running it; no Lua code
         // runs while this Rust function does.
-        unsafe { set_hook(budget.state, 1) };
+        unsafe { set_hook(budget.state.get(), 1) };
         Err(mlua::Error::external(BudgetExceeded {
             budget: budget.counter.limit,
         }))
@@ -478,16 +521,16 @@ mod hooked {
             None
         }
 
-        /// Past the budget: the hook fires on every instruction, here and on the main state,
-        /// until the callback returns.
+        /// Past the budget: the hook fires on every instruction, here and on the callback's
+        /// state, until the callback returns.
         ///
         /// SAFETY: called by the hook, with the live `state` it runs on and its `period`.
         unsafe fn fire_every_instruction(&self, state: *mut ffi::lua_State, period: c_int) {
             if period != 1 {
-                // SAFETY: `state` per the caller; the main state lives as long as the budget.
+                // SAFETY: `state` per the caller; the callback's state is alive while it runs.
                 unsafe {
                     set_hook(state, 1);
-                    set_hook(self.state, 1);
+                    set_hook(self.state.get(), 1);
                 }
             }
         }
@@ -598,6 +641,11 @@ mod interrupt {
         })
     }
 
+    /// As the hooked backends' `run_nested`: the interrupt counts every thread.
+    pub(crate) fn run_nested<R>(_: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
     impl Budget {
         pub(crate) fn install(
             lua: &Lua,
@@ -620,6 +668,11 @@ mod interrupt {
         }
 
         pub(crate) fn check_watchdog(&self) {}
+
+        pub(crate) fn run_on<R>(&self, _: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
+            self.run(f)
+        }
+
 
         /// Luau's interrupt raises ordinary errors, which handlers see with the interrupt on.
         pub(crate) fn hook_messages(&self) -> Vec<&str> {

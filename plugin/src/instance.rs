@@ -1,4 +1,9 @@
 //! One script instance: an (entity, script) attachment with its own global environment.
+//!
+//! Its callbacks run through the scheduler (`task/`), so that they can wait: a callback that
+//! waits becomes a task of the instance. An `on_update` still waiting when the next frame comes
+//! is not started again until it finishes. Hot reload, removal and a stop for memory cancel the
+//! instance's tasks.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::EntityHandle;
 use crate::prefetch::HotObjects;
 use crate::sandbox::Vm;
+use crate::task::{Context, Owner, Ran, Scheduler, TaskId, Waiting};
 
 pub(crate) struct Instance {
     pub asset: AssetId<LuaScriptAsset>,
@@ -29,18 +35,34 @@ pub(crate) struct Instance {
     /// Bytes of Lua memory its callbacks allocated, net of what was freed while they ran: the
     /// runtime's measure of who holds the memory when the state nears its limit.
     pub memory: Cell<i64>,
+    /// Which version of the script runs (a hot reload makes the next): whose tasks are its.
+    generation: u32,
+    /// The `on_update` still waiting, if one is.
+    update_task: Option<TaskId>,
 }
 
 impl Instance {
     /// A new instance of `script` for `entity`: its top-level code runs now.
     pub(crate) fn new(
         vm: &Vm,
+        tasks: &Scheduler,
         entity: Entity,
         asset: AssetId<LuaScriptAsset>,
         script: &LuaScriptAsset,
         chunk: &Function,
     ) -> mlua::Result<Self> {
-        let env = environment(vm, entity, script, chunk)?;
+        let owner = Owner {
+            entity,
+            generation: 0,
+        };
+        let env = match environment(vm, tasks, owner, script, chunk) {
+            Ok(env) => env,
+            Err(err) => {
+                // Tasks its top-level code started before it failed.
+                tasks.cancel_owned(vm, owner);
+                return Err(err);
+            }
+        };
         Ok(Instance {
             asset,
             path: script.path.clone(),
@@ -50,72 +72,124 @@ impl Instance {
             repeated: None,
             hot: HotObjects::default(),
             memory: Cell::new(0),
+            generation: 0,
+            update_task: None,
         })
     }
 
+    fn owner(&self, entity: Entity) -> Owner {
+        Owner {
+            entity,
+            generation: self.generation,
+        }
+    }
+
+    fn context(&self, entity: Entity, waiting: Waiting) -> Context {
+        Context {
+            owner: self.owner(entity),
+            waiting,
+        }
+    }
+
     /// Hot reload: `on_unload` in the old environment, the new code in a fresh one, then
-    /// `on_reload(saved)` (or `on_start` when the script has no `on_reload`). If the new code
-    /// fails to run, the old environment stays.
+    /// `on_reload(saved)` (or `on_start` when the script has no `on_reload`). The old
+    /// version's tasks are cancelled once the new code ran. If it fails to run, the old
+    /// environment stays, with its tasks.
     pub(crate) fn reload(
         &mut self,
         vm: &Vm,
+        tasks: &Scheduler,
         entity: Entity,
         script: &LuaScriptAsset,
         chunk: &Function,
         errors: &mut Vec<LuaScriptError>,
     ) {
-        let saved = match call::<Value>(vm, &self.env, "on_unload", ()) {
-            Ok(saved) => saved.unwrap_or(Value::Nil),
+        let unload = self.context(entity, Waiting::Unload);
+        let saved = match call::<Value>(vm, tasks, unload, &self.env, "on_unload", ()) {
+            Ok(Some(Ran::Done(saved))) => saved,
+            Ok(_) => Value::Nil,
             Err(err) => {
                 errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
                 Value::Nil
             }
         };
-        let env = match environment(vm, entity, script, chunk) {
+        let next = Owner {
+            entity,
+            generation: self.generation.wrapping_add(1),
+        };
+        let env = match environment(vm, tasks, next, script, chunk) {
             Ok(env) => env,
             Err(err) => {
+                tasks.cancel_owned(vm, next);
                 errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
                 return;
             }
         };
+        tasks.cancel_owned(vm, self.owner(entity));
+        self.generation = next.generation;
+        self.update_task = None;
         self.on_update = function(&env, "on_update");
         self.env = env;
         self.hot = HotObjects::default();
         self.path = script.path.clone();
         self.started = true;
+        let context = self.context(entity, Waiting::Allowed);
         let result = match function(&self.env, "on_reload") {
-            Some(on_reload) => vm.budgeted(|| on_reload.call::<()>(saved)),
-            None => call::<()>(vm, &self.env, "on_start", ()).map(drop),
+            Some(on_reload) => tasks.call::<()>(vm, context, &on_reload, saved).map(drop),
+            None => call::<()>(vm, tasks, context, &self.env, "on_start", ()).map(drop),
         };
         if let Err(err) = result {
             errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
         }
     }
 
-    /// `on_unload`, before the instance goes away.
-    pub(crate) fn unload(&self, vm: &Vm, entity: Entity, errors: &mut Vec<LuaScriptError>) {
-        if let Err(err) = call::<Value>(vm, &self.env, "on_unload", ()) {
+    /// `on_unload`, before the instance goes away; then its tasks are cancelled.
+    pub(crate) fn unload(
+        &self,
+        vm: &Vm,
+        tasks: &Scheduler,
+        entity: Entity,
+        errors: &mut Vec<LuaScriptError>,
+    ) {
+        let unload = self.context(entity, Waiting::Unload);
+        if let Err(err) = call::<Value>(vm, tasks, unload, &self.env, "on_unload", ()) {
             errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
         }
+        tasks.cancel_owned(vm, self.owner(entity));
     }
 
     /// `on_start` the first time, then `on_update(dt)`; the kind of error it failed with.
     pub(crate) fn update(
         &mut self,
         vm: &Vm,
+        tasks: &Scheduler,
         entity: Entity,
         dt: f64,
         errors: &mut Vec<LuaScriptError>,
     ) -> Option<LuaScriptErrorKind> {
         let mut result = Ok(());
+        let context = self.context(entity, Waiting::Allowed);
         if !self.started {
             self.started = true;
-            result = call::<()>(vm, &self.env, "on_start", ()).map(drop);
+            result = call::<()>(vm, tasks, context, &self.env, "on_start", ()).map(drop);
+        }
+        if let Some(waiting) = self.update_task {
+            if tasks.is_running(waiting) {
+                return None;
+            }
+            self.update_task = None;
         }
         if result.is_ok()
             && let Some(on_update) = &self.on_update
         {
-            result = vm.budgeted(|| on_update.call::<()>(dt));
+            result = match tasks.call::<()>(vm, context, on_update, dt) {
+                Ok(Ran::Waiting(task)) => {
+                    self.update_task = Some(task);
+                    Ok(())
+                }
+                Ok(Ran::Done(())) => Ok(()),
+                Err(err) => Err(err),
+            };
         }
         let failed = self.report(entity, result, errors);
         // After the update: the references it got from `entity:get` are in the handle now.
@@ -127,7 +201,9 @@ impl Instance {
 
     /// Stops the instance for good (until its script is reloaded or attached again): its
     /// environment, and all it held, goes to the collector; no callback of it runs any more.
-    pub(crate) fn stop(&mut self, vm: &Vm) -> mlua::Result<()> {
+    pub(crate) fn stop(&mut self, vm: &Vm, tasks: &Scheduler, entity: Entity) -> mlua::Result<()> {
+        tasks.cancel_owned(vm, self.owner(entity));
+        self.update_task = None;
         self.env = vm.lua.create_table()?;
         self.on_update = None;
         self.started = true;
@@ -146,12 +222,14 @@ impl Instance {
     pub(crate) fn call_function(
         &self,
         vm: &Vm,
+        tasks: &Scheduler,
         entity: Entity,
         name: &str,
         payload: Value,
         errors: &mut Vec<LuaScriptError>,
     ) {
-        if let Err(err) = call::<()>(vm, &self.env, name, payload) {
+        let context = self.context(entity, Waiting::Allowed);
+        if let Err(err) = call::<()>(vm, tasks, context, &self.env, name, payload) {
             errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
         }
     }
@@ -195,11 +273,13 @@ impl Instance {
     }
 }
 
-/// A fresh environment for `entity`, with the script's top-level `chunk` run in it. Reads fall
-/// back to the shared globals (libraries, type tables, `world`), which are read-only.
+/// A fresh environment for `owner`'s entity, with the script's top-level `chunk` run in it (it
+/// may start tasks, not wait). Reads fall back to the shared globals (libraries, type tables,
+/// `world`), which are read-only.
 fn environment(
     vm: &Vm,
-    entity: Entity,
+    tasks: &Scheduler,
+    owner: Owner,
     script: &LuaScriptAsset,
     chunk: &Function,
 ) -> mlua::Result<Table> {
@@ -208,9 +288,13 @@ fn environment(
     // more cache lines. Without them a script reads the shared, read-only `_G` and `load`.
     let source = &*script.source;
     let env = vm.environment(source.contains("_G"), source.contains("load"))?;
-    env.raw_set("entity", EntityHandle::new(entity))?;
+    env.raw_set("entity", EntityHandle::new(owner.entity))?;
     chunk::bind(chunk, &env)?;
-    let ran = vm.budgeted(|| chunk.call::<()>(()));
+    let top_level = Context {
+        owner,
+        waiting: Waiting::TopLevel,
+    };
+    let ran = tasks.call::<()>(vm, top_level, chunk, ());
     // The compiled chunk is cached for the next instance: it must not keep this environment
     // (and all its instance holds) alive once the instance is gone.
     chunk::bind(chunk, &vm.unbound)?;
@@ -223,15 +307,17 @@ fn function(env: &Table, name: &str) -> Option<Function> {
     env.raw_get::<Option<Function>>(name).ok().flatten()
 }
 
-/// Calls the function `name` of `env` within the budget; `Ok(None)` when the script has none.
+/// Calls the function `name` of `env` in `context`; `Ok(None)` when the script has none.
 fn call<R: mlua::FromLuaMulti>(
     vm: &Vm,
+    tasks: &Scheduler,
+    context: Context,
     env: &Table,
     name: &str,
     args: impl IntoLuaMulti,
-) -> mlua::Result<Option<R>> {
+) -> mlua::Result<Option<Ran<R>>> {
     match function(env, name) {
-        Some(f) => vm.budgeted(|| f.call::<R>(args)).map(Some),
+        Some(f) => tasks.call::<R>(vm, context, &f, args).map(Some),
         None => Ok(None),
     }
 }

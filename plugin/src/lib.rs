@@ -66,6 +66,7 @@ mod prefetch;
 mod runtime;
 mod sandbox;
 mod script;
+mod task;
 mod types;
 pub mod userdata;
 mod world;

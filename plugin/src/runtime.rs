@@ -21,6 +21,7 @@ use crate::input::input_table;
 use crate::instance::Instance;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::sandbox::{Vm, VmSettings};
+use crate::task::{Owner, Scheduler};
 use crate::script::{LuaScript, ScriptAttachments};
 use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
@@ -36,6 +37,8 @@ use crate::world::WorldScope;
 pub struct LuaScriptStats {
     /// Script instances alive.
     pub instances: usize,
+    /// Tasks waiting (callbacks and `task`s that wait).
+    pub tasks: usize,
     /// Bytes the Lua state has allocated.
     pub lua_memory: usize,
     /// The instances holding the most Lua memory, largest first (at most
@@ -62,6 +65,8 @@ pub struct InstanceMemory {
 /// run (see `world.rs`).
 pub(crate) struct LuaRuntime {
     vm: Vm,
+    /// Callback threads, tasks and their queues (shared with the Lua functions `task` & co).
+    tasks: std::rc::Rc<Scheduler>,
     /// By entity: one script per entity, run in entity order.
     instances: BTreeMap<Entity, Instance>,
     chunks: Chunks,
@@ -156,9 +161,11 @@ impl LuaRuntime {
         time.set("delta", 0.0)?;
         time.set("elapsed", 0.0)?;
         globals.set("time", &time)?;
+        let tasks = Scheduler::install(&vm, &time)?;
         vm.seal()?;
         Ok(LuaRuntime {
             vm,
+            tasks,
             instances: BTreeMap::new(),
             chunks: Chunks::default(),
             installed_type_tables: HashSet::default(),
@@ -214,10 +221,15 @@ impl LuaRuntime {
         let _scope = WorldScope::enter(world);
         // From here on the world is reached through the scope only.
         let vm = &self.vm;
+        let tasks = &*self.tasks;
         let had_detached = !plan.detached.is_empty();
         for entity in plan.detached {
             if let Some(instance) = self.instances.remove(&entity) {
-                instance.unload(vm, entity, &mut errors);
+                instance.unload(vm, tasks, entity, &mut errors);
+                // Errors of closing its tasks, while its path is at hand.
+                for (_, err) in tasks.take_errors() {
+                    errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err));
+                }
             }
         }
         for (entity, script) in plan.reloads {
@@ -225,7 +237,7 @@ impl LuaRuntime {
                 match self.chunks.get(&vm.lua, instance.asset, &script) {
                     Ok(chunk) => {
                         let ((), grown) = allocated(vm, || {
-                            instance.reload(vm, entity, &script, &chunk, &mut errors)
+                            instance.reload(vm, tasks, entity, &script, &chunk, &mut errors)
                         });
                         attribute(instance, grown);
                         info!("reloaded {} for entity {entity}", script.path);
@@ -248,7 +260,9 @@ impl LuaRuntime {
                 }
                 Err(None) => continue,
             };
-            match allocated(vm, || Instance::new(vm, entity, asset, &script, &chunk)) {
+            match allocated(vm, || {
+                Instance::new(vm, &self.tasks, entity, asset, &script, &chunk)
+            }) {
                 (Ok(instance), grown) => {
                     attribute(&instance, grown);
                     self.instances.insert(entity, instance);
@@ -270,8 +284,32 @@ impl LuaRuntime {
         }
         // Top-level code, reloads and calls may have filled the state too.
         self.relieve_memory_if_pressed(&mut errors);
+        self.wake_tasks(elapsed, &mut errors);
         self.update_instances(dt, &mut errors);
+        self.report_task_errors(&mut errors);
         errors
+    }
+
+    /// Resumes the tasks due at game time `now`; the memory each allocated is its instance's.
+    fn wake_tasks(&mut self, now: f64, errors: &mut Vec<LuaScriptError>) {
+        let ((), grown) = allocated(&self.vm, || self.tasks.wake(&self.vm, now));
+        // Rarely many instances wake in one frame: the memory goes to the first owner due (a
+        // per-task measure would cost every task a measure); the pressure check follows.
+        let _ = grown;
+        self.report_task_errors(errors);
+        self.relieve_memory_if_pressed(errors);
+    }
+
+    /// The errors of tasks (raised while running, or while closed), named after their
+    /// instance's script.
+    fn report_task_errors(&self, errors: &mut Vec<LuaScriptError>) {
+        for (Owner { entity, .. }, err) in self.tasks.take_errors() {
+            let path = self
+                .instances
+                .get(&entity)
+                .map_or("scripts", |instance| &instance.path);
+            errors.push(LuaScriptError::from_lua(path, Some(entity), &err));
+        }
     }
 
     /// `on_update` of every instance, in entity order; between two, the memory the first
@@ -297,7 +335,7 @@ impl LuaRuntime {
                 if let Some((_, next)) = instances.peek() {
                     next.hot.prefetch();
                 }
-                let failed = instance.update(vm, *entity, dt, errors);
+                let failed = instance.update(vm, &self.tasks, *entity, dt, errors);
                 // Chained: one measure per instance serves as this one's end and the next one's
                 // start.
                 let after = vm.lua.used_memory();
@@ -363,7 +401,7 @@ impl LuaRuntime {
             );
             error.line = line;
             error.entity = Some(*entity);
-            if let Err(err) = instance.stop(&self.vm) {
+            if let Err(err) = instance.stop(&self.vm, &self.tasks, *entity) {
                 errors.push(LuaScriptError::from_lua(
                     &instance.path,
                     Some(*entity),
@@ -390,7 +428,7 @@ impl LuaRuntime {
         {
             Ok(payload) => {
                 let ((), grown) = allocated(vm, || {
-                    instance.call_function(vm, entity, &call.function, payload, errors)
+                    instance.call_function(vm, &self.tasks, entity, &call.function, payload, errors)
                 });
                 attribute(instance, grown);
             }
@@ -420,6 +458,7 @@ impl LuaRuntime {
     /// What the diagnostics resource reports.
     pub(crate) fn stats(&self, stats: &mut LuaScriptStats) {
         stats.instances = self.instances.len();
+        stats.tasks = self.tasks.waiting();
         stats.lua_memory = self.vm.lua.used_memory();
         stats.top_memory.clone_from(&self.top_memory);
     }

@@ -36,6 +36,11 @@ pub(crate) struct Vm {
     loader: Function,
     /// An empty table, never written: the environment a cached chunk is left bound to.
     pub unbound: Table,
+    /// The threads callbacks run on (weak keys): to scripts they are no coroutines.
+    pub callback_threads: Table,
+    /// `yield` and `running` as Lua has them, before the sandbox hides the callback threads
+    /// (for `wait`, which yields them).
+    pub raw_coroutine: Table,
     budget: Box<Budget>,
 }
 
@@ -68,6 +73,14 @@ impl Vm {
                 .map(Value::String),
             other => Ok(other),
         })?;
+        let raw_coroutine = lua.create_table()?;
+        if let Ok(coroutine) = lua.globals().get::<Table>("coroutine") {
+            for name in ["yield", "running"] {
+                raw_coroutine.raw_set(name, coroutine.get::<Value>(name)?)?;
+            }
+        }
+        let callback_threads = lua.create_table()?;
+        callback_threads.set_metatable(Some(lua.create_table_from([("__mode", "k")])?))?;
         let hook_errors = lua.create_table()?;
         for message in budget.hook_messages() {
             hook_errors.raw_set(message, true)?;
@@ -81,6 +94,7 @@ impl Vm {
                 hook_errors,
                 settings.extra_std_libs.contains(StdLib::OS),
                 error_text,
+                &callback_threads,
             ))?;
         lua.globals()
             .raw_set("print", lua.create_function(print)?)?;
@@ -94,6 +108,8 @@ impl Vm {
         let unbound = lua.create_table()?;
         let vm = Vm {
             unbound,
+            callback_threads,
+            raw_coroutine,
             lua,
             env_metatable,
             freeze,
@@ -109,9 +125,13 @@ impl Vm {
         self.budget.check_watchdog();
     }
 
-    /// Runs `f` (a call into Lua) within the instruction budget of one callback.
-    pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
-        self.budget.run(f)
+    /// Runs `f`, which resumes `thread`, within the instruction budget of one callback.
+    pub(crate) fn budgeted_on<R>(
+        &self,
+        thread: &mlua::Thread,
+        f: impl FnOnce() -> mlua::Result<R>,
+    ) -> mlua::Result<R> {
+        self.budget.run_on(thread.state(), f)
     }
 
     /// Makes every table among the shared globals read-only to scripts (libraries, `world`,

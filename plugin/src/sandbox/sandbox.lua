@@ -1,7 +1,7 @@
 -- The script side of the sandbox (see `mod.rs`): run once on a new Lua state, before any script.
 -- Returns `freeze` (a read-only view of a shared table) and `loader` (a `load` whose chunks
 -- default to a given environment).
-local charge, table_handler, hook_errors, keep_os, error_text = ...
+local charge, table_handler, hook_errors, keep_os, error_text, callback_threads = ...
 
 local type, error, select, tostring, tonumber, next = type, error, select, tostring, tonumber, next
 local getmetatable, setmetatable, rawget, rawset = getmetatable, setmetatable, rawget, rawset
@@ -127,6 +127,34 @@ _G.pcall = function(f, ...) return settled(pcall(f, ...)) end
 if coroutine then
     local resume = coroutine.resume
     coroutine.resume = function(co, ...) return settled(resume(co, ...)) end
+end
+
+---------------------------------------------------------------------------------------------
+-- Callbacks run on threads of the plugin's own (`callback_threads`, see `task/mod.rs`), so
+-- that they can wait; to a script they are no coroutines. There `coroutine.yield` fails as
+-- outside any coroutine, `isyieldable` is false and `running` gives the main thread: no script
+-- can reach (resume, close) the thread of another instance's waiting callback.
+---------------------------------------------------------------------------------------------
+if coroutine then
+    local yield, running, isyieldable = coroutine.yield, coroutine.running, coroutine.isyieldable
+    local main = running()
+    coroutine.yield = function(...)
+        if callback_threads[running()] then
+            error("attempt to yield from outside a coroutine (to wait, use wait, wait_frames, wait_until or task)", 2)
+        end
+        return yield(...)
+    end
+    coroutine.running = function()
+        local co, is_main = running()
+        if callback_threads[co] then return main, true end
+        return co, is_main
+    end
+    if isyieldable then
+        coroutine.isyieldable = function()
+            if callback_threads[running()] then return false end
+            return isyieldable()
+        end
+    end
 end
 
 ---------------------------------------------------------------------------------------------

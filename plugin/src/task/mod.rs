@@ -1,0 +1,596 @@
+//! Waiting: callbacks on threads, tasks, and the queues that wake them.
+//!
+//! Every callback runs on a thread of the scheduler's pool, so that it can wait. `wait(2)`
+//! (`tasks.lua`) yields the thread back here with what it waits for; the thread becomes a task
+//! of its instance, held in a queue until its condition holds, then resumed before the frame's
+//! `on_update`s. Timers are a heap by due time and frame waits a heap by frame: a frame costs
+//! nothing per waiting task, only per task due. `wait_until` conditions are checked once a frame
+//! each. A callback that returns without waiting costs a thread reset and a resume instead of
+//! a protected call, and its thread goes back to the pool at once.
+//!
+//! Tasks belong to their instance ([`Owner`]): despawning the entity, removing its script, a
+//! hot reload or a stop for memory cancels them, which closes their threads (`<close>`
+//! variables are closed, under the budget). Each resume runs within the instruction budget of
+//! one callback.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use bevy::ecs::entity::Entity;
+use bevy::platform::collections::HashMap;
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
+
+use crate::sandbox::Vm;
+
+/// A task: a callback or `task(fn)` that waits.
+pub(crate) type TaskId = u64;
+
+/// Whose tasks: an instance, as of one version of its script (a hot reload makes the next
+/// generation, so the old version's tasks can be cancelled without the new one's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Owner {
+    pub entity: Entity,
+    pub generation: u32,
+}
+
+/// Whether a callback may wait, and start tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// `on_start`, `on_update`, functions called by messages, tasks.
+    Allowed,
+    /// A script's top-level code: it may start tasks, not wait itself.
+    TopLevel,
+    /// `on_unload`: the instance is going away.
+    Unload,
+    /// A `wait_until` condition, checked every frame.
+    Condition,
+}
+
+impl Waiting {
+    fn refusal(self) -> Option<&'static str> {
+        match self {
+            Waiting::Allowed => None,
+            Waiting::TopLevel => Some(
+                "not available in a script's top-level code (wait in on_start, or in a task started with task(fn))",
+            ),
+            Waiting::Unload => Some("not available in on_unload (the instance is going away)"),
+            Waiting::Condition => Some("not available in a wait_until condition"),
+        }
+    }
+
+    fn may_start_tasks(self) -> bool {
+        matches!(self, Waiting::Allowed | Waiting::TopLevel)
+    }
+}
+
+/// Where a callback runs: its instance, and whether it may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Context {
+    pub owner: Owner,
+    pub waiting: Waiting,
+}
+
+/// What a callback did.
+pub(crate) enum Ran<R> {
+    /// It returned these values.
+    Done(R),
+    /// It waits: it is a task now.
+    Waiting(TaskId),
+}
+
+/// What a task waits for.
+enum Wake {
+    /// Game time (`Time`'s elapsed seconds) reaching `due`; `since` is when it started.
+    Time { due: f64, since: f64 },
+    Frame(u64),
+    Until(Function),
+}
+
+struct Task {
+    thread: Thread,
+    owner: Owner,
+    /// `None` while it runs.
+    wake: Option<Wake>,
+    /// Which of its waits the queues' entries are for (older entries are stale).
+    wait: u64,
+    cancelled: bool,
+}
+
+/// Seconds as a heap key: non-negative floats order as their bits.
+fn time_key(seconds: f64) -> u64 {
+    seconds.max(0.0).to_bits()
+}
+
+/// The scheduler: the callback threads' pool, the tasks and their queues. Shared by the
+/// runtime and the Lua functions `task`, `Task:cancel`, `Task:running` (app data of the Lua).
+pub(crate) struct Scheduler {
+    /// What `wait` yields first, and what a refusal is resumed with.
+    marker: Table,
+    /// The pool's threads, to mark as callback threads (see the sandbox).
+    callback_threads: Table,
+    /// Closes a cancelled task's thread: resetting it to this runs its `<close>` variables.
+    idle: Function,
+    pool: RefCell<Vec<Thread>>,
+    tasks: RefCell<HashMap<TaskId, Task>>,
+    owned: RefCell<HashMap<Owner, Vec<TaskId>>>,
+    next_id: Cell<TaskId>,
+    next_wait: Cell<u64>,
+    timers: RefCell<BinaryHeap<Reverse<(u64, u64, TaskId)>>>,
+    frames: RefCell<BinaryHeap<Reverse<(u64, u64, TaskId)>>>,
+    /// Tasks waiting on a condition, and the frame from which it is checked.
+    untils: RefCell<Vec<(TaskId, u64, u64)>>,
+    /// The callback running now, if any.
+    context: Cell<Option<Context>>,
+    frame: Cell<u64>,
+    now: Cell<f64>,
+    /// Errors of tasks (and of closing them), for the runtime to report.
+    errors: RefCell<Vec<(Owner, mlua::Error)>>,
+}
+
+impl Scheduler {
+    /// The scheduler of `vm`, with `wait`, `task` and the rest among its globals. `time` is the
+    /// global `time` table (`every` reads `time.elapsed`).
+    pub(crate) fn install(vm: &Vm, time: &Table) -> mlua::Result<std::rc::Rc<Scheduler>> {
+        let lua = &vm.lua;
+        let marker = lua.create_table()?;
+        let scheduler = std::rc::Rc::new(Scheduler {
+            marker: marker.clone(),
+            callback_threads: vm.callback_threads.clone(),
+            idle: lua.create_function(|_, ()| Ok(()))?,
+            pool: RefCell::default(),
+            tasks: RefCell::default(),
+            owned: RefCell::default(),
+            next_id: Cell::new(1),
+            next_wait: Cell::new(0),
+            timers: RefCell::default(),
+            frames: RefCell::default(),
+            untils: RefCell::default(),
+            context: Cell::new(None),
+            frame: Cell::new(0),
+            now: Cell::new(0.0),
+            errors: RefCell::default(),
+        });
+        lua.set_app_data(std::rc::Rc::clone(&scheduler));
+        let start = lua.create_function(|lua, (f, args): (Function, MultiValue)| {
+            let scheduler = shared(lua)?;
+            scheduler.start(lua, f, args)
+        })?;
+        let cancel = lua.create_function(|lua, id: TaskId| {
+            let scheduler = shared(lua)?;
+            scheduler.cancel(id);
+            Ok(())
+        })?;
+        let running = lua.create_function(|lua, id: TaskId| Ok(shared(lua)?.is_running(id)))?;
+        lua.load(include_str!("tasks.lua"))
+            .set_name("=[bevy_lunar tasks]")
+            .call::<()>((
+                marker,
+                vm.callback_threads.clone(),
+                start,
+                cancel,
+                running,
+                time.clone(),
+                vm.raw_coroutine.clone(),
+            ))?;
+        Ok(scheduler)
+    }
+
+    /// Runs the callback `f(args)` in `context`: to its end, or to its first wait (then it is
+    /// a task). Within the budget of one callback.
+    pub(crate) fn call<R: FromLuaMulti>(
+        &self,
+        vm: &Vm,
+        context: Context,
+        f: &Function,
+        args: impl IntoLuaMulti,
+    ) -> mlua::Result<Ran<R>> {
+        let thread = self.thread(&vm.lua, f)?;
+        let step = vm.budgeted_on(&thread, || self.resume(context, &thread, args));
+        match self.settle(context.owner, thread, None, step)? {
+            Ran::Done(values) => R::from_lua_multi(values, &vm.lua).map(Ran::Done),
+            Ran::Waiting(id) => Ok(Ran::Waiting(id)),
+        }
+    }
+
+    /// `task(f, ...)` from a script: `f` runs now, nested in the calling callback and within
+    /// its budget, until it first waits. Its task id, or nothing once it finished.
+    fn start(&self, lua: &Lua, f: Function, args: MultiValue) -> mlua::Result<Option<TaskId>> {
+        let Some(context) = self.context.get() else {
+            return Err(mlua::Error::runtime(
+                "task: only a script's callbacks can start tasks",
+            ));
+        };
+        if !context.waiting.may_start_tasks() {
+            let refusal = context.waiting.refusal().unwrap_or_default();
+            return Err(mlua::Error::runtime(format!("task: {refusal}")));
+        }
+        let thread = self.thread(lua, &f)?;
+        let inner = Context {
+            owner: context.owner,
+            waiting: Waiting::Allowed,
+        };
+        let step = crate::budget::run_nested(thread.state(), || self.resume(inner, &thread, args));
+        match self.settle(context.owner, thread, None, step) {
+            Ok(Ran::Done(_)) => Ok(None),
+            Ok(Ran::Waiting(id)) => Ok(Some(id)),
+            // The task's own error is reported as such; the caller goes on.
+            Err(err) => {
+                self.errors.borrow_mut().push((context.owner, err));
+                Ok(None)
+            }
+        }
+    }
+
+    /// A pool thread (or a new one) set to run `f`.
+    fn thread(&self, lua: &Lua, f: &Function) -> mlua::Result<Thread> {
+        let pooled = self.pool.borrow_mut().pop();
+        match pooled {
+            Some(thread) => {
+                thread.reset(f.clone())?;
+                Ok(thread)
+            }
+            None => {
+                let thread = lua.create_thread(f.clone())?;
+                self.callback_threads.raw_set(&thread, true)?;
+                Ok(thread)
+            }
+        }
+    }
+
+    /// Resumes `thread` in `context`, until it returns, fails or waits (a wait where waiting is
+    /// refused is resumed at once with the refusal, which `wait` raises). What it yielded
+    /// or returned.
+    fn resume(
+        &self,
+        context: Context,
+        thread: &Thread,
+        args: impl IntoLuaMulti,
+    ) -> mlua::Result<MultiValue> {
+        let previous = self.context.replace(Some(context));
+        let mut result = thread.resume::<MultiValue>(args);
+        if let Some(refusal) = context.waiting.refusal() {
+            while result.as_ref().is_ok_and(|values| self.is_wait(values)) {
+                result = thread.resume::<MultiValue>((self.marker.clone(), refusal));
+            }
+        }
+        self.context.set(previous);
+        if let Err(mlua::Error::MemoryError(message)) = &result
+            && let Some(location) = error_location(thread)
+        {
+            return Err(mlua::Error::MemoryError(format!("{location}: {message}")));
+        }
+        result
+    }
+
+    fn is_wait(&self, values: &MultiValue) -> bool {
+        values
+            .front()
+            .is_some_and(|first| first.to_pointer() == self.marker.to_pointer())
+    }
+
+    /// After `thread` ran (as task `id`, or as a callback): the values it returned (the
+    /// thread goes back to the pool), or the task it is now that it waits.
+    fn settle(
+        &self,
+        owner: Owner,
+        thread: Thread,
+        id: Option<TaskId>,
+        step: mlua::Result<MultiValue>,
+    ) -> mlua::Result<Ran<MultiValue>> {
+        let values = match step {
+            Ok(values) => values,
+            Err(err) => {
+                if let Some(id) = id {
+                    self.forget(id);
+                }
+                // A failed thread is reset (closed) before reuse; one that cannot be (LuaJIT
+                // resets only finished threads) is left to the collector.
+                if thread.reset(self.idle.clone()).is_ok() {
+                    self.pool.borrow_mut().push(thread);
+                }
+                return Err(err);
+            }
+        };
+        if !self.is_wait(&values) {
+            if let Some(id) = id {
+                self.forget(id);
+            }
+            self.pool.borrow_mut().push(thread);
+            return Ok(Ran::Done(values));
+        }
+        let wake = match self.wake_of(&values) {
+            Ok(wake) => wake,
+            Err(err) => {
+                // A wait with a bad argument: the thread cannot go on.
+                if let Some(id) = id {
+                    self.forget(id);
+                }
+                self.close(owner, thread);
+                return Err(err);
+            }
+        };
+        let id = id.unwrap_or_else(|| {
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            self.owned.borrow_mut().entry(owner).or_default().push(id);
+            id
+        });
+        let wait = self.next_wait.get();
+        self.next_wait.set(wait + 1);
+        match &wake {
+            Wake::Time { due, .. } => self
+                .timers
+                .borrow_mut()
+                .push(Reverse((time_key(*due), wait, id))),
+            Wake::Frame(frame) => self.frames.borrow_mut().push(Reverse((*frame, wait, id))),
+            Wake::Until(_) => self
+                .untils
+                .borrow_mut()
+                .push((id, wait, self.frame.get() + 1)),
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let cancelled = tasks.get(&id).is_some_and(|task| task.cancelled);
+        if cancelled {
+            drop(tasks);
+            self.forget(id);
+            self.close(owner, thread);
+            return Ok(Ran::Waiting(id));
+        }
+        tasks.insert(
+            id,
+            Task {
+                thread,
+                owner,
+                wake: Some(wake),
+                wait,
+                cancelled: false,
+            },
+        );
+        Ok(Ran::Waiting(id))
+    }
+
+    /// What the yielded `WAIT, kind, argument` waits for.
+    fn wake_of(&self, values: &MultiValue) -> mlua::Result<Wake> {
+        let kind = values
+            .get(1)
+            .and_then(Value::as_string)
+            .and_then(|kind| kind.to_str().ok().map(|k| k.to_owned()));
+        let argument = values.get(2).cloned().unwrap_or(Value::Nil);
+        let now = self.now.get();
+        let seconds = |value: &Value| match value.as_number().or(value.as_integer().map(|i| i as f64)) {
+            Some(s) if !s.is_nan() => Ok(s),
+            _ => Err(mlua::Error::runtime("wait: expected a number of seconds")),
+        };
+        match kind.as_deref() {
+            Some("time") => Ok(Wake::Time {
+                due: now + seconds(&argument)?.max(0.0),
+                since: now,
+            }),
+            Some("at") => Ok(Wake::Time {
+                due: seconds(&argument)?,
+                since: now,
+            }),
+            Some("frames") => {
+                let frames = argument
+                    .as_integer()
+                    .or_else(|| argument.as_number().map(|n| n as i64))
+                    .unwrap_or(1)
+                    .max(1) as u64;
+                Ok(Wake::Frame(self.frame.get() + frames))
+            }
+            Some("until") => match argument {
+                Value::Function(condition) => Ok(Wake::Until(condition)),
+                _ => Err(mlua::Error::runtime("wait_until: expected a function")),
+            },
+            _ => Err(mlua::Error::runtime("wait: unknown kind of wait")),
+        }
+    }
+
+    /// Closes a waiting thread (its `<close>` variables run, as a callback of `owner` that
+    /// may not wait) and recycles it; their errors are reported.
+    fn close(&self, owner: Owner, thread: Thread) {
+        let previous = self.context.replace(Some(Context {
+            owner,
+            waiting: Waiting::Unload,
+        }));
+        let closed = crate::budget::run_nested(thread.state(), || thread.reset(self.idle.clone()));
+        self.context.set(previous);
+        match closed {
+            Ok(()) => self.pool.borrow_mut().push(thread),
+            Err(err) => self.errors.borrow_mut().push((owner, err)),
+        }
+    }
+
+    /// Drops `id` from the tasks and from its owner's list.
+    fn forget(&self, id: TaskId) -> Option<Task> {
+        let task = self.tasks.borrow_mut().remove(&id)?;
+        let mut owned = self.owned.borrow_mut();
+        if let Some(ids) = owned.get_mut(&task.owner) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                owned.remove(&task.owner);
+            }
+        }
+        Some(task)
+    }
+
+    /// Whether task `id` still runs or waits (and was not cancelled).
+    pub(crate) fn is_running(&self, id: TaskId) -> bool {
+        self.tasks
+            .borrow()
+            .get(&id)
+            .is_some_and(|task| !task.cancelled)
+    }
+
+    /// `Task:cancel()`: a waiting task is closed now; a running one (it cancels itself, or a
+    /// task it resumed does) stops at its next wait.
+    fn cancel(&self, id: TaskId) {
+        let waiting = {
+            let mut tasks = self.tasks.borrow_mut();
+            match tasks.get_mut(&id) {
+                Some(task) if task.wake.is_some() => true,
+                Some(task) => {
+                    task.cancelled = true;
+                    false
+                }
+                None => false,
+            }
+        };
+        if waiting && let Some(task) = self.forget(id) {
+            self.close(task.owner, task.thread);
+        }
+    }
+
+    /// Cancels every task of `owner` (its instance goes, or a reload replaced its version),
+    /// each closed within the budget of a callback.
+    pub(crate) fn cancel_owned(&self, vm: &Vm, owner: Owner) {
+        let ids = self.owned.borrow_mut().remove(&owner).unwrap_or_default();
+        for id in ids {
+            let Some(task) = self.tasks.borrow_mut().remove(&id) else {
+                continue;
+            };
+            let thread = task.thread.clone();
+            vm.budgeted_on(&thread, || {
+                self.close(owner, task.thread);
+                Ok(())
+            })
+            .ok();
+        }
+    }
+
+    /// The frame's wake-up, before the `on_update`s: the tasks whose condition holds at game
+    /// time `now` are resumed, timers in the order they fall due (at equal times, in the order
+    /// they started waiting), then frame waits, then conditions.
+    pub(crate) fn wake(&self, vm: &Vm, now: f64) {
+        let frame = self.frame.get() + 1;
+        self.frame.set(frame);
+        self.now.set(now);
+        let mut due: Vec<(TaskId, u64)> = Vec::new();
+        {
+            let mut timers = self.timers.borrow_mut();
+            while let Some(Reverse((at, wait, id))) = timers.peek().copied() {
+                if at > time_key(now) {
+                    break;
+                }
+                timers.pop();
+                due.push((id, wait));
+            }
+            let mut frames = self.frames.borrow_mut();
+            while let Some(Reverse((at, wait, id))) = frames.peek().copied() {
+                if at > frame {
+                    break;
+                }
+                frames.pop();
+                due.push((id, wait));
+            }
+        }
+        let untils: Vec<(TaskId, u64, u64)> = std::mem::take(&mut *self.untils.borrow_mut());
+        let mut kept = Vec::new();
+        for (id, wait, from) in untils {
+            let condition = match self.tasks.borrow().get(&id) {
+                Some(Task {
+                    wake: Some(Wake::Until(condition)),
+                    wait: current,
+                    owner,
+                    ..
+                }) if *current == wait => Some((condition.clone(), *owner)),
+                _ => None,
+            };
+            let Some((condition, owner)) = condition else {
+                continue;
+            };
+            if from > frame {
+                kept.push((id, wait, from));
+                continue;
+            }
+            let context = Context {
+                owner,
+                waiting: Waiting::Condition,
+            };
+            match self.call::<Value>(vm, context, &condition, ()) {
+                Ok(Ran::Done(Value::Nil | Value::Boolean(false))) => kept.push((id, wait, from)),
+                Ok(_) => due.push((id, wait)),
+                Err(err) => {
+                    self.errors.borrow_mut().push((owner, err));
+                    if let Some(task) = self.forget(id) {
+                        self.close(owner, task.thread);
+                    }
+                }
+            }
+        }
+        self.untils.borrow_mut().extend(kept);
+        for (id, wait) in due {
+            self.resume_task(vm, id, wait);
+        }
+    }
+
+    /// Resumes task `id` if it still waits for `wait`.
+    fn resume_task(&self, vm: &Vm, id: TaskId, wait: u64) {
+        let (thread, owner, waited) = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(task) = tasks.get_mut(&id) else {
+                return;
+            };
+            if task.wait != wait {
+                return;
+            }
+            let waited = match task.wake.take() {
+                Some(Wake::Time { since, .. }) => Some(self.now.get() - since),
+                _ => None,
+            };
+            (task.thread.clone(), task.owner, waited)
+        };
+        let context = Context {
+            owner,
+            waiting: Waiting::Allowed,
+        };
+        let step = vm.budgeted_on(&thread, || self.resume(context, &thread, waited));
+        if let Err(err) = self.settle(owner, thread, Some(id), step) {
+            self.errors.borrow_mut().push((owner, err));
+        }
+    }
+
+    /// The errors tasks raised since the last call.
+    pub(crate) fn take_errors(&self) -> Vec<(Owner, mlua::Error)> {
+        std::mem::take(&mut *self.errors.borrow_mut())
+    }
+
+    /// Tasks waiting now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+}
+
+/// The scheduler, from a Lua callback.
+fn shared(lua: &Lua) -> mlua::Result<std::rc::Rc<Scheduler>> {
+    lua.app_data_ref::<std::rc::Rc<Scheduler>>()
+        .map(|s| std::rc::Rc::clone(&s))
+        .ok_or_else(|| mlua::Error::runtime("the task scheduler is gone"))
+}
+
+/// `chunk:line` of the innermost script frame of a thread an error stopped (its frames stay
+/// until it is reset): the line of a memory error, which Lua raises without one.
+fn error_location(thread: &Thread) -> Option<String> {
+    let state = thread.state();
+    for level in 0..64 {
+        // SAFETY: `state` is the thread's, alive while `thread` is, and not running (it just
+        // failed); `lua_getstack` and `lua_getinfo` only read its frames into `frame`.
+        let found = unsafe {
+            let mut frame: mlua::ffi::lua_Debug = std::mem::zeroed();
+            if mlua::ffi::lua_getstack(state, level, &mut frame) == 0 {
+                return None;
+            }
+            if mlua::ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut frame) == 0 {
+                continue;
+            }
+            let source = std::ffi::CStr::from_ptr(frame.short_src.as_ptr()).to_string_lossy();
+            (frame.currentline > 0 && !source.starts_with("[bevy_lunar"))
+                .then(|| format!("{source}:{}", frame.currentline))
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}

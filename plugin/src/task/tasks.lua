@@ -1,0 +1,121 @@
+-- Waiting and tasks, the script side (see `mod.rs`): run once on a new Lua state.
+--
+-- A wait yields the callback's thread to the scheduler with `WAIT, kind, argument`; the
+-- scheduler resumes it when the condition holds, or at once with `WAIT, message` when waiting
+-- is not allowed there (`on_unload`, top-level code), which the wait raises at the caller's line.
+local WAIT, callback_threads, start_task, cancel_task, task_running, time, coroutine = ...
+
+local yield, running = coroutine.yield, coroutine.running
+local type, error, setmetatable, tostring, floor = type, error, setmetatable, tostring, math.floor
+
+local function suspend(name, kind, argument)
+    if not callback_threads[running()] then
+        error(name .. ": cannot wait inside a coroutine made with coroutine.create or wrap (start one with task(fn), which can)", 3)
+    end
+    local first, second = yield(WAIT, kind, argument)
+    if first == WAIT then error(name .. ": " .. second, 3) end
+    return first, second
+end
+
+local function seconds_of(name, seconds, default)
+    if seconds == nil and default ~= nil then return default end
+    if type(seconds) ~= "number" or seconds ~= seconds then
+        error(name .. ": expected a number of seconds, got " .. (seconds ~= seconds and "nan" or type(seconds)), 3)
+    end
+    return seconds
+end
+
+local function function_of(name, fn)
+    if type(fn) ~= "function" then
+        error(name .. ": expected a function, got " .. type(fn), 3)
+    end
+    return fn
+end
+
+--- Waits `seconds` of game time (Bevy's virtual time: pausing the game pauses the wait), at
+--- least until the next frame; returns the seconds actually waited.
+function wait(seconds)
+    return suspend("wait", "time", seconds_of("wait", seconds, 0))
+end
+
+--- Waits `n` frames (default 1).
+function wait_frames(n)
+    if n == nil then n = 1 end
+    if type(n) ~= "number" or n ~= floor(n) then
+        error("wait_frames: expected a whole number of frames, got " .. tostring(n), 2)
+    end
+    return suspend("wait_frames", "frames", n)
+end
+
+--- Waits until `condition()` returns a true value, checked once a frame.
+function wait_until(condition)
+    return suspend("wait_until", "until", function_of("wait_until", condition))
+end
+
+---------------------------------------------------------------------------------------------
+-- Task handles: `cancel()`, `running()`. The handle's id is kept here (weak keys), out of the
+-- script's reach: no script can forge a handle to another instance's task.
+---------------------------------------------------------------------------------------------
+local ids = setmetatable({}, { __mode = "k" })
+
+local function id_of(handle, method)
+    local id = ids[handle]
+    if id == nil then
+        error("Task:" .. method .. ": expected a task handle (call it with ':')", 3)
+    end
+    return id
+end
+
+local Task = {
+    __index = {
+        cancel = function(self)
+            local id = id_of(self, "cancel")
+            if id then cancel_task(id) end
+        end,
+        running = function(self)
+            local id = id_of(self, "running")
+            return id and task_running(id) or false
+        end,
+    },
+    __metatable = "Task",
+}
+Task.__tostring = function(self)
+    return "Task (" .. (self:running() and "running" or "done") .. ")"
+end
+
+local function handle(id)
+    local h = setmetatable({}, Task)
+    ids[h] = id or false
+    return h
+end
+
+--- Runs `fn(...)` now, until it first waits, then on; returns its handle.
+function task(fn, ...)
+    return handle(start_task(function_of("task", fn), ...))
+end
+
+--- Runs `fn()` once, `seconds` from now; returns its handle.
+function after(seconds, fn)
+    seconds = seconds_of("after", seconds)
+    function_of("after", fn)
+    return handle(start_task(function()
+        suspend("after", "time", seconds)
+        return fn()
+    end))
+end
+
+--- Runs `fn()` every `seconds` (at most once a frame) until cancelled; returns its handle. The
+--- times do not drift: each is `seconds` after the previous one was due.
+function every(seconds, fn)
+    seconds = seconds_of("every", seconds)
+    if seconds <= 0 then error("every: the interval must be positive, got " .. seconds, 2) end
+    function_of("every", fn)
+    return handle(start_task(function()
+        local due = time.elapsed + seconds
+        while true do
+            suspend("every", "at", due)
+            fn()
+            due = due + seconds
+        end
+    end))
+end

@@ -1,0 +1,391 @@
+//! Gameplay over time: `wait`, `wait_frames`, `wait_until`, tasks, `after`, `every`, on game
+//! time that advances 100 ms a frame.
+
+#[path = "common/app.rs"]
+mod app;
+
+use std::time::Duration;
+
+use app::TestApp;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_lunar::prelude::*;
+use bevy_lunar::{LuaScriptErrorKind, LuaScriptStats};
+
+#[derive(Component, LuaUserData, Clone, Debug, Default, PartialEq)]
+pub struct Probe {
+    pub a: i64,
+    pub b: i64,
+    pub t0: f64,
+    pub t1: f64,
+    pub note: String,
+}
+
+#[derive(Resource, LuaUserData, Clone, Debug, Default)]
+pub struct Tally {
+    pub closed: i64,
+    pub ticks: i64,
+}
+
+const FRAME: Duration = Duration::from_millis(100);
+
+fn game(files: &[(&str, &str)]) -> TestApp {
+    game_with(files, LuaScriptingPlugin::default(), false)
+}
+
+fn game_with(files: &[(&str, &str)], plugin: LuaScriptingPlugin, watch: bool) -> TestApp {
+    let mut test = TestApp::with_plugin(files, plugin, watch);
+    test.app
+        .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))
+        .init_resource::<Tally>()
+        .register_lua_component::<Probe>()
+        .register_lua_resource::<Tally>();
+    test
+}
+
+fn probe(test: &TestApp, e: Entity) -> Probe {
+    test.app.world().get::<Probe>(e).unwrap().clone()
+}
+
+fn tasks_waiting(test: &TestApp) -> usize {
+    test.app.world().resource::<LuaScriptStats>().tasks
+}
+
+#[test]
+fn waits_resume_on_game_time_frames_and_conditions_while_on_update_goes_on() {
+    let mut test = game(&[(
+        "scripts/waits.lua",
+        "function on_start()
+            local p = entity:get('Probe')
+            p.t0 = time.elapsed
+            local waited = wait(0.35)
+            p.t1 = time.elapsed
+            p.note = string.format('%.2f', waited)
+            local before = p.b
+            wait_frames(2)
+            p.a = p.b - before
+            local checks = 0
+            wait_until(function() checks = checks + 1 return checks == 3 end)
+            p.a = p.a * 100 + checks
+        end
+        function on_update()
+            local p = entity:get('Probe')
+            p.b = p.b + 1
+        end",
+    )]);
+    let e = test.spawn_script("scripts/waits.lua", Probe::default());
+    test.settle(12);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let p = probe(&test, e);
+    // 0.35 s at 100 ms a frame: resumed on the fourth frame, at 0.4 s.
+    assert!((p.t1 - p.t0 - 0.4).abs() < 1e-9, "{p:?}");
+    assert_eq!(p.note, "0.40");
+    // Two frames of `on_update` between the wait and the wake; the condition held at its
+    // third check.
+    assert_eq!(p.a, 203, "{p:?}");
+    assert!(p.b >= 12, "on_update ran every frame while on_start waited: {p:?}");
+}
+
+#[test]
+fn an_on_update_that_waits_is_not_started_again_until_it_finishes() {
+    let mut test = game(&[(
+        "scripts/slow.lua",
+        "function on_update(dt)
+            local p = entity:get('Probe')
+            p.a = p.a + 1
+            p.t0 = dt
+            wait_frames(3)
+            p.b = p.b + 1
+        end",
+    )]);
+    let e = test.spawn_script("scripts/slow.lua", Probe::default());
+    test.settle(0);
+    let start = probe(&test, e);
+    for _ in 0..12 {
+        test.update();
+    }
+    let p = probe(&test, e);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    assert_eq!(p.a - start.a, 4, "one on_update every 3 frames: {start:?} {p:?}");
+    assert_eq!(p.a - p.b, 1, "one still waiting: {p:?}");
+    assert!((p.t0 - 0.1).abs() < 1e-9, "dt is the frame's: {p:?}");
+}
+
+#[test]
+fn pausing_virtual_time_pauses_waits() {
+    let mut test = game(&[(
+        "scripts/pause.lua",
+        "function on_start()
+            after(0.3, function() entity:get('Probe').a = 1 end)
+            wait_frames(1)
+            entity:get('Probe').b = 1
+        end",
+    )]);
+    let e = test.spawn_script("scripts/pause.lua", Probe::default());
+    test.settle(0);
+    test.app.world_mut().resource_mut::<Time<Virtual>>().pause();
+    for _ in 0..10 {
+        test.update();
+    }
+    let paused = probe(&test, e);
+    assert_eq!(paused.a, 0, "no game time passed: {paused:?}");
+    assert_eq!(paused.b, 1, "frames still pass: {paused:?}");
+    test.app.world_mut().resource_mut::<Time<Virtual>>().unpause();
+    for _ in 0..4 {
+        test.update();
+    }
+    assert_eq!(probe(&test, e).a, 1);
+    assert_eq!(test.errors(), Vec::<String>::new());
+}
+
+#[test]
+fn every_after_task_handles_cancel_and_running() {
+    let mut test = game(&[(
+        "scripts/timers.lua",
+        "function on_start()
+            local p = entity:get('Probe')
+            local ticker = every(0.2, function() p.a = p.a + 1 end)
+            after(0.5, function()
+                ticker:cancel()
+                p.b = 1
+                p.note = p.note .. ',' .. tostring(ticker:running())
+            end)
+            local quick = task(function(x) p.t0 = x end, 7)
+            local slow = task(function() wait(10) end)
+            p.note = tostring(quick:running()) .. ',' .. tostring(ticker:running()) .. ',' .. tostring(slow)
+            slow:cancel()
+            p.note = p.note .. ',' .. tostring(slow:running())
+        end",
+    )]);
+    let e = test.spawn_script("scripts/timers.lua", Probe::default());
+    test.settle(10);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let p = probe(&test, e);
+    assert_eq!((p.a, p.b, p.t0), (2, 1, 7.0), "{p:?}");
+    assert_eq!(p.note, "false,true,Task (running),false,false");
+    assert_eq!(tasks_waiting(&test), 0);
+}
+
+const TICKER: &str = "function on_start()
+    task(function()
+        local guard <close> = setmetatable({}, { __close = function()
+            local tally = world.resource('Tally')
+            tally.closed = tally.closed + 1
+        end })
+        while true do
+            wait(0.1)
+            local tally = world.resource('Tally')
+            tally.ticks = tally.ticks + 1
+        end
+    end)
+end";
+
+#[test]
+fn despawning_or_removing_the_script_cancels_its_tasks_and_closes_them() {
+    let mut test = game(&[("scripts/ticker.lua", TICKER)]);
+    let a = test.spawn_script("scripts/ticker.lua", Probe::default());
+    let b = test.spawn_script("scripts/ticker.lua", Probe::default());
+    test.settle(3);
+    assert_eq!(tasks_waiting(&test), 2);
+    test.app.world_mut().despawn(a);
+    test.update();
+    assert_eq!(tasks_waiting(&test), 1);
+    assert_eq!(test.app.world().resource::<Tally>().closed, 1);
+    let ticks = test.app.world().resource::<Tally>().ticks;
+    for _ in 0..5 {
+        test.update();
+    }
+    assert_eq!(test.app.world().resource::<Tally>().ticks, ticks + 5, "one ticker left");
+    test.app.world_mut().entity_mut(b).remove::<LuaScript>();
+    test.update();
+    let tally = test.app.world().resource::<Tally>().clone();
+    assert_eq!((tally.closed, tasks_waiting(&test)), (2, 0));
+    test.update();
+    assert_eq!(test.app.world().resource::<Tally>().ticks, tally.ticks);
+    assert_eq!(test.errors(), Vec::<String>::new());
+}
+
+#[test]
+fn task_faults_are_reported_with_their_line_and_the_instance_goes_on() {
+    let plugin = LuaScriptingPlugin {
+        instruction_budget: 200_000,
+        ..Default::default()
+    };
+    let mut test = game_with(
+        &[(
+            "scripts/faults.lua",
+            "function on_start()
+                task(function() wait(0.1) while true do end end)
+                task(function() wait(0.1) error('boom') end)
+                task(function() local missing = nil return missing.field end)
+                task(function() wait_until(function() return nil + 1 end) end)
+            end
+            function on_update()
+                local p = entity:get('Probe')
+                p.b = p.b + 1
+            end",
+        )],
+        plugin,
+        false,
+    );
+    let e = test.spawn_script("scripts/faults.lua", Probe::default());
+    test.settle(0);
+    let before = probe(&test, e).b;
+    for _ in 0..5 {
+        test.update();
+    }
+    assert_eq!(probe(&test, e).b, before + 5, "on_update ran every frame");
+    let mut errors: Vec<(LuaScriptErrorKind, Option<u32>)> = test
+        .error_messages()
+        .iter()
+        .map(|e| (e.kind, e.line))
+        .collect();
+    errors.sort_by_key(|(_, line)| *line);
+    assert_eq!(
+        errors,
+        [
+            (LuaScriptErrorKind::Budget, Some(2)),
+            (LuaScriptErrorKind::Runtime, Some(3)),
+            (LuaScriptErrorKind::Runtime, Some(4)),
+            (LuaScriptErrorKind::Runtime, Some(5)),
+        ],
+        "{:?}",
+        test.errors()
+    );
+    assert!(test.errors().iter().all(|e| e.starts_with("scripts/faults.lua:")));
+    assert_eq!(tasks_waiting(&test), 0);
+}
+
+#[test]
+fn waiting_where_it_cannot_is_a_clear_error() {
+    let mut test = game(&[
+        ("scripts/top.lua", "local x = 1\nwait(1)\n"),
+        (
+            "scripts/unload.lua",
+            "function on_unload()\n  wait(1)\nend\n",
+        ),
+        (
+            "scripts/misuse.lua",
+            "function on_start()
+                local p = entity:get('Probe')
+                local ok, err = pcall(coroutine.yield)
+                p.note = err
+                local _, err2 = pcall(coroutine.wrap(function() wait(1) end))
+                p.note = p.note .. '|' .. err2
+                p.a = select(2, coroutine.running()) and 1 or 0
+                p.b = coroutine.isyieldable() and 1 or 0
+            end",
+        ),
+    ]);
+    test.spawn_script("scripts/top.lua", Probe::default());
+    let unload = test.spawn_script("scripts/unload.lua", Probe::default());
+    let misuse = test.spawn_script("scripts/misuse.lua", Probe::default());
+    test.settle(1);
+    test.app.world_mut().despawn(unload);
+    test.update();
+    let errors = test.errors();
+    assert!(
+        errors.iter().any(|e| e
+            == "scripts/top.lua:2: wait: not available in a script's top-level code (wait in on_start, or in a task started with task(fn))"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e
+            == "scripts/unload.lua:2: wait: not available in on_unload (the instance is going away)"),
+        "{errors:?}"
+    );
+    // (The top-level error comes again when a despawn makes the runtime plan anew: a script
+    // whose top-level code failed is tried again then.)
+    let distinct: std::collections::HashSet<_> = errors.iter().collect();
+    assert_eq!(distinct.len(), 2, "{errors:?}");
+    let p = probe(&test, misuse);
+    assert!(p.note.contains("attempt to yield from outside a coroutine"), "{p:?}");
+    assert!(
+        p.note.contains("|scripts/misuse.lua:5: wait: cannot wait inside a coroutine made with coroutine.create or wrap"),
+        "{p:?}"
+    );
+    assert_eq!((p.a, p.b), (1, 0), "a callback is no coroutine to the script");
+}
+
+#[test]
+fn references_held_across_a_wait_go_stale_with_their_component() {
+    let mut test = game(&[(
+        "scripts/stale.lua",
+        "function on_start()
+            local p = entity:get('Probe')
+            wait(0.2)
+            p.a = 5
+        end",
+    )]);
+    let e = test.spawn_script("scripts/stale.lua", Probe::default());
+    test.settle(0);
+    test.app.world_mut().entity_mut(e).remove::<Probe>();
+    for _ in 0..4 {
+        test.update();
+    }
+    let errors = test.error_messages();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, LuaScriptErrorKind::StaleReference);
+    assert_eq!(errors[0].line, Some(4));
+}
+
+#[test]
+fn memory_errors_name_the_line_that_allocated() {
+    let plugin = LuaScriptingPlugin {
+        memory_limit: 16 * 1024 * 1024,
+        ..Default::default()
+    };
+    let mut test = game_with(
+        &[(
+            "scripts/double.lua",
+            "function on_update()
+                local s = string.rep('x', 1000)
+                while true do
+                    s = s .. s
+                end
+            end",
+        )],
+        plugin,
+        false,
+    );
+    test.spawn_script("scripts/double.lua", Probe::default());
+    test.settle(1);
+    let errors = test.error_messages();
+    let memory = errors
+        .iter()
+        .find(|e| e.kind == LuaScriptErrorKind::Memory)
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(memory.line, Some(4), "{errors:?}");
+}
+
+#[cfg(feature = "file_watcher")]
+#[test]
+fn hot_reload_cancels_the_old_versions_tasks_and_on_reload_starts_new_ones() {
+    let mut test = game_with(
+        &[("scripts/hot.lua", TICKER)],
+        LuaScriptingPlugin::default(),
+        true,
+    );
+    let e = test.spawn_script("scripts/hot.lua", Probe::default());
+    test.settle(3);
+    assert_eq!(tasks_waiting(&test), 1);
+    test.write(
+        "scripts/hot.lua",
+        "function on_reload()
+            every(0.1, function()
+                local p = entity:get('Probe')
+                p.a = p.a + 1
+            end)
+        end",
+    );
+    let reloaded = test.run_until(Duration::from_secs(10), |world| {
+        world.get::<Probe>(e).is_some_and(|p| p.a > 2)
+    });
+    assert!(reloaded, "{:?}", test.errors());
+    let tally = test.app.world().resource::<Tally>().clone();
+    assert_eq!(tally.closed, 1, "the old version's task was closed");
+    test.update();
+    assert_eq!(test.app.world().resource::<Tally>().ticks, tally.ticks, "and runs no more");
+    assert_eq!(tasks_waiting(&test), 1);
+    assert_eq!(test.errors(), Vec::<String>::new());
+}
