@@ -83,7 +83,10 @@ fn waits_resume_on_game_time_frames_and_conditions_while_on_update_goes_on() {
     // Two frames of `on_update` between the wait and the wake; the condition held at its
     // third check.
     assert_eq!(p.a, 203, "{p:?}");
-    assert!(p.b >= 12, "on_update ran every frame while on_start waited: {p:?}");
+    assert!(
+        p.b >= 12,
+        "on_update ran every frame while on_start waited: {p:?}"
+    );
 }
 
 #[test]
@@ -106,7 +109,11 @@ fn an_on_update_that_waits_is_not_started_again_until_it_finishes() {
     }
     let p = probe(&test, e);
     assert_eq!(test.errors(), Vec::<String>::new());
-    assert_eq!(p.a - start.a, 4, "one on_update every 3 frames: {start:?} {p:?}");
+    assert_eq!(
+        p.a - start.a,
+        4,
+        "one on_update every 3 frames: {start:?} {p:?}"
+    );
     assert_eq!(p.a - p.b, 1, "one still waiting: {p:?}");
     assert!((p.t0 - 0.1).abs() < 1e-9, "dt is the frame's: {p:?}");
 }
@@ -130,7 +137,10 @@ fn pausing_virtual_time_pauses_waits() {
     let paused = probe(&test, e);
     assert_eq!(paused.a, 0, "no game time passed: {paused:?}");
     assert_eq!(paused.b, 1, "frames still pass: {paused:?}");
-    test.app.world_mut().resource_mut::<Time<Virtual>>().unpause();
+    test.app
+        .world_mut()
+        .resource_mut::<Time<Virtual>>()
+        .unpause();
     for _ in 0..4 {
         test.update();
     }
@@ -195,7 +205,11 @@ fn despawning_or_removing_the_script_cancels_its_tasks_and_closes_them() {
     for _ in 0..5 {
         test.update();
     }
-    assert_eq!(test.app.world().resource::<Tally>().ticks, ticks + 5, "one ticker left");
+    assert_eq!(
+        test.app.world().resource::<Tally>().ticks,
+        ticks + 5,
+        "one ticker left"
+    );
     test.app.world_mut().entity_mut(b).remove::<LuaScript>();
     test.update();
     let tally = test.app.world().resource::<Tally>().clone();
@@ -252,7 +266,11 @@ fn task_faults_are_reported_with_their_line_and_the_instance_goes_on() {
         "{:?}",
         test.errors()
     );
-    assert!(test.errors().iter().all(|e| e.starts_with("scripts/faults.lua:")));
+    assert!(
+        test.errors()
+            .iter()
+            .all(|e| e.starts_with("scripts/faults.lua:"))
+    );
     assert_eq!(tasks_waiting(&test), 0);
 }
 
@@ -299,12 +317,19 @@ fn waiting_where_it_cannot_is_a_clear_error() {
     let distinct: std::collections::HashSet<_> = errors.iter().collect();
     assert_eq!(distinct.len(), 2, "{errors:?}");
     let p = probe(&test, misuse);
-    assert!(p.note.contains("attempt to yield from outside a coroutine"), "{p:?}");
+    assert!(
+        p.note.contains("attempt to yield from outside a coroutine"),
+        "{p:?}"
+    );
     assert!(
         p.note.contains("|scripts/misuse.lua:5: wait: cannot wait inside a coroutine made with coroutine.create or wrap"),
         "{p:?}"
     );
-    assert_eq!((p.a, p.b), (1, 0), "a callback is no coroutine to the script");
+    assert_eq!(
+        (p.a, p.b),
+        (1, 0),
+        "a callback is no coroutine to the script"
+    );
 }
 
 #[test]
@@ -385,7 +410,11 @@ fn hot_reload_cancels_the_old_versions_tasks_and_on_reload_starts_new_ones() {
     let tally = test.app.world().resource::<Tally>().clone();
     assert_eq!(tally.closed, 1, "the old version's task was closed");
     test.update();
-    assert_eq!(test.app.world().resource::<Tally>().ticks, tally.ticks, "and runs no more");
+    assert_eq!(
+        test.app.world().resource::<Tally>().ticks,
+        tally.ticks,
+        "and runs no more"
+    );
     assert_eq!(tasks_waiting(&test), 1);
     assert_eq!(test.errors(), Vec::<String>::new());
 }

@@ -673,7 +673,6 @@ mod interrupt {
             self.run(f)
         }
 
-
         /// Luau's interrupt raises ordinary errors, which handlers see with the interrupt on.
         pub(crate) fn hook_messages(&self) -> Vec<&str> {
             Vec::new()

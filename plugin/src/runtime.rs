@@ -21,8 +21,8 @@ use crate::input::input_table;
 use crate::instance::Instance;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::sandbox::{Vm, VmSettings};
-use crate::task::{Owner, Scheduler};
 use crate::script::{LuaScript, ScriptAttachments};
+use crate::task::{Owner, Scheduler};
 use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
 use crate::world::WorldScope;
 

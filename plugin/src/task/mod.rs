@@ -82,7 +82,10 @@ pub(crate) enum Ran<R> {
 /// What a task waits for.
 enum Wake {
     /// Game time (`Time`'s elapsed seconds) reaching `due`; `since` is when it started.
-    Time { due: f64, since: f64 },
+    Time {
+        due: f64,
+        since: f64,
+    },
     Frame(u64),
     Until(Function),
 }
@@ -319,10 +322,11 @@ impl Scheduler {
         let wait = self.next_wait.get();
         self.next_wait.set(wait + 1);
         match &wake {
-            Wake::Time { due, .. } => self
-                .timers
-                .borrow_mut()
-                .push(Reverse((time_key(*due), wait, id))),
+            Wake::Time { due, .. } => {
+                self.timers
+                    .borrow_mut()
+                    .push(Reverse((time_key(*due), wait, id)))
+            }
             Wake::Frame(frame) => self.frames.borrow_mut().push(Reverse((*frame, wait, id))),
             Wake::Until(_) => self
                 .untils
@@ -358,10 +362,11 @@ impl Scheduler {
             .and_then(|kind| kind.to_str().ok().map(|k| k.to_owned()));
         let argument = values.get(2).cloned().unwrap_or(Value::Nil);
         let now = self.now.get();
-        let seconds = |value: &Value| match value.as_number().or(value.as_integer().map(|i| i as f64)) {
-            Some(s) if !s.is_nan() => Ok(s),
-            _ => Err(mlua::Error::runtime("wait: expected a number of seconds")),
-        };
+        let seconds =
+            |value: &Value| match value.as_number().or(value.as_integer().map(|i| i as f64)) {
+                Some(s) if !s.is_nan() => Ok(s),
+                _ => Err(mlua::Error::runtime("wait: expected a number of seconds")),
+            };
         match kind.as_deref() {
             Some("time") => Ok(Wake::Time {
                 due: now + seconds(&argument)?.max(0.0),

@@ -8,6 +8,7 @@ local WAIT, callback_threads, start_task, cancel_task, task_running, time, corou
 local yield, running = coroutine.yield, coroutine.running
 local type, error, setmetatable, tostring, floor = type, error, setmetatable, tostring, math.floor
 
+-- Called by the wait functions, never as a tail call: level 3 is their caller's line.
 local function suspend(name, kind, argument)
     if not callback_threads[running()] then
         error(name .. ": cannot wait inside a coroutine made with coroutine.create or wrap (start one with task(fn), which can)", 3)
@@ -35,7 +36,8 @@ end
 --- Waits `seconds` of game time (Bevy's virtual time: pausing the game pauses the wait), at
 --- least until the next frame; returns the seconds actually waited.
 function wait(seconds)
-    return suspend("wait", "time", seconds_of("wait", seconds, 0))
+    local waited = suspend("wait", "time", seconds_of("wait", seconds, 0))
+    return waited
 end
 
 --- Waits `n` frames (default 1).
@@ -44,12 +46,12 @@ function wait_frames(n)
     if type(n) ~= "number" or n ~= floor(n) then
         error("wait_frames: expected a whole number of frames, got " .. tostring(n), 2)
     end
-    return suspend("wait_frames", "frames", n)
+    suspend("wait_frames", "frames", n)
 end
 
 --- Waits until `condition()` returns a true value, checked once a frame.
 function wait_until(condition)
-    return suspend("wait_until", "until", function_of("wait_until", condition))
+    suspend("wait_until", "until", function_of("wait_until", condition))
 end
 
 ---------------------------------------------------------------------------------------------
