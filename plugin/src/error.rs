@@ -207,11 +207,20 @@ fn split_location(path: &str, message: &str) -> Option<(Option<u32>, String)> {
     Some((None, rest.trim_start().to_owned()))
 }
 
-/// The first `path:line:` in a traceback: the line of the script that called into Rust.
+/// The first `path:line:` in a traceback: the line of the script that called into Rust. Failing
+/// that, the first function of `path` it names, `<path:line>`, where that function starts
+/// (LuaJIT gives no current line for a frame a hook stopped).
 fn first_location(path: &str, traceback: &str) -> Option<u32> {
-    traceback.lines().find_map(|line| {
+    let current = traceback.lines().find_map(|line| {
         let rest = line.trim_start().strip_prefix(path)?.strip_prefix(':')?;
         rest.split(':').next()?.parse().ok()
+    });
+    current.or_else(|| {
+        let start = format!("<{path}:");
+        traceback.lines().find_map(|line| {
+            let (_, rest) = line.split_once(&start)?;
+            rest.split('>').next()?.parse().ok()
+        })
     })
 }
 

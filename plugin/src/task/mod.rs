@@ -399,10 +399,16 @@ impl Scheduler {
             owner,
             waiting: Waiting::Unload,
         }));
-        let closed = crate::budget::run_nested(thread.state(), || thread.reset(self.idle.clone()));
+        // LuaJIT resets only finished threads (and has no `<close>`): the collector takes it.
+        #[cfg(feature = "luajit")]
+        let closed: mlua::Result<bool> = Ok(false);
+        #[cfg(not(feature = "luajit"))]
+        let closed = crate::budget::run_nested(thread.state(), || thread.reset(self.idle.clone()))
+            .map(|()| true);
         self.context.set(previous);
         match closed {
-            Ok(()) => self.pool.borrow_mut().push(thread),
+            Ok(true) => self.pool.borrow_mut().push(thread),
+            Ok(false) => {}
             Err(err) => self.errors.borrow_mut().push((owner, err)),
         }
     }
