@@ -3,8 +3,9 @@
 //! long-lived userdata slot into which each entity's component is `mem::swap`ped for the call).
 //!
 //! Every entity has a `Player`; its script's `on_update(dt)` gets the component and does two
-//! read-modify-writes. Also measured: creating 1,000 instances, and hot-reloading a script used
-//! by 1,000 entities.
+//! read-modify-writes. Also measured: creating 1,000 instances, hot-reloading a script used by
+//! 1,000 entities, what 10,000 tasks waiting on a timer add to a frame, and a `wait(0)` round
+//! trip against an `on_update` call.
 //!
 //! Run: `cargo bench --bench scripts` (`-- ratio` for the interleaved ratio pass alone).
 
@@ -127,9 +128,14 @@ struct Scripted {
 }
 
 fn scripted_app(n: usize) -> (Scripted, Duration) {
+    scripted_app_with(n, SCRIPT)
+}
+
+/// As [`scripted_app`], each entity running `source`.
+fn scripted_app_with(n: usize, source: &str) -> (Scripted, Duration) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
-    std::fs::write(dir.path().join("scripts/player.lua"), SCRIPT).unwrap();
+    std::fs::write(dir.path().join("scripts/player.lua"), source).unwrap();
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
@@ -290,6 +296,8 @@ fn main() {
         black_box(&mut plain);
     }
 
+    waiting_cost();
+
     // Creating instances, and a hot reload of a script used by 1,000 entities.
     let n = 1_000;
     let mut created = Vec::new();
@@ -330,5 +338,38 @@ fn main() {
         min(&created) * 1e6 / n as f64,
         min(&reloaded) * 1e3,
         min(&reloaded) * 1e6 / n as f64
+    );
+}
+
+/// Tasks: a frame with 10,000 instances each holding a task waiting on a timer, against the same
+/// instances without; and per instance, a `wait(0)` round trip against an `on_update` call.
+fn waiting_cost() {
+    let n = 10_000;
+    let waiting_task = format!("{SCRIPT}\nfunction on_start() task(function() wait(1e9) end) end\n");
+    let (mut without, _) = scripted_app(n);
+    let (mut with, _) = scripted_app_with(n, &waiting_task);
+    let (mut calls, _) = scripted_app_with(n, "function on_update(dt) end");
+    let (mut waits, _) = scripted_app_with(
+        n,
+        "function on_start() task(function() while true do wait(0) end end) end",
+    );
+    for app in [&mut with.app, &mut waits.app] {
+        app.update();
+        assert_eq!(app.world().resource::<LuaScriptStats>().tasks, n);
+    }
+    let per = |s: f64| s * 1e9 / n as f64;
+    let [a, b, c, w] = frame_times(
+        [&mut without.app, &mut with.app, &mut calls.app, &mut waits.app],
+        20,
+        15,
+    )
+    .map(per);
+    println!(
+        "{n} instances, per instance-frame: {a:.1} ns, with a task waiting on a timer each {b:.1} ns ({:+.1}%)",
+        (b / a - 1.0) * 100.0
+    );
+    println!(
+        "per instance-frame: an empty on_update {c:.1} ns, a task's wait(0) round trip {w:.1} ns ({:.2}x)",
+        w / c
     );
 }

@@ -620,13 +620,60 @@ function input.mouse_just_pressed(button) end
 ---@return Vec2?
 function input.mouse_position() end
 
----Callbacks a script may define; each is optional.
+---Waits `seconds` of game time (Bevy's virtual time: pausing the game pauses the wait), at
+---least until the next frame; returns the seconds actually waited. In callbacks (but
+---`on_unload`) and tasks; not in top-level code.
+---@param seconds? number default 0
+---@return number
+function wait(seconds) end
+
+---Waits `n` frames (default 1).
+---@param n? integer
+function wait_frames(n) end
+
+---Waits until `condition()` returns a true value, checked once a frame.
+---@param condition fun(): any
+function wait_until(condition) end
+
+---A function running over time, started with `task`, `after` or `every`. It belongs to the
+---instance: despawning the entity, removing the script or a hot reload cancels it.
+---@class Task
+local Task__value = {}
+
+---Stops the task (a task cancelling itself stops at its next wait).
+function Task__value:cancel() end
+
+---Whether the task still runs or waits.
+---@return boolean
+function Task__value:running() end
+
+---Runs `fn(...)` now, until it first waits, then on; returns its handle.
+---@param fn fun(...)
+---@param ... any
+---@return Task
+function task(fn, ...) end
+
+---Runs `fn()` once, `seconds` of game time from now.
+---@param seconds number
+---@param fn fun()
+---@return Task
+function after(seconds, fn) end
+
+---Runs `fn()` every `seconds` of game time (at most once a frame) until cancelled, without
+---drift.
+---@param seconds number
+---@param fn fun()
+---@return Task
+function every(seconds, fn) end
+
+---Callbacks a script may define; each is optional. Any of them but `on_unload` may wait.
 
 ---Once, before the instance's first `on_update`.
 ---@type fun()?
 on_start = nil
 
----Every frame; `dt` is the frame time in seconds.
+---Every frame; `dt` is the frame time in seconds. One that waits is not started again until
+---it finishes.
 ---@type fun(dt: number)?
 on_update = nil
 
