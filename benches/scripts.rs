@@ -345,7 +345,8 @@ fn main() {
 /// instances without; and per instance, a `wait(0)` round trip against an `on_update` call.
 fn waiting_cost() {
     let n = 10_000;
-    let waiting_task = format!("{SCRIPT}\nfunction on_start() task(function() wait(1e9) end) end\n");
+    let waiting_task =
+        format!("{SCRIPT}\nfunction on_start() task(function() wait(1e9) end) end\n");
     let (mut without, _) = scripted_app(n);
     let (mut with, _) = scripted_app_with(n, &waiting_task);
     let (mut calls, _) = scripted_app_with(n, "function on_update(dt) end");
@@ -359,7 +360,12 @@ fn waiting_cost() {
     }
     let per = |s: f64| s * 1e9 / n as f64;
     let [a, b, c, w] = frame_times(
-        [&mut without.app, &mut with.app, &mut calls.app, &mut waits.app],
+        [
+            &mut without.app,
+            &mut with.app,
+            &mut calls.app,
+            &mut waits.app,
+        ],
         20,
         15,
     )

@@ -10,7 +10,7 @@ use app::TestApp;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_lunar::prelude::*;
-use bevy_lunar::{LuaScriptErrorKind, LuaScriptStats};
+use bevy_lunar::{LuaCall, LuaScriptErrorKind, LuaScriptStats, ScriptValue};
 
 #[derive(Component, LuaUserData, Clone, Debug, Default, PartialEq)]
 pub struct Probe {
@@ -296,6 +296,14 @@ fn waiting_where_it_cannot_is_a_clear_error() {
             "function on_unload()\n  wait(1)\nend\n",
         ),
         (
+            "scripts/condition.lua",
+            "function on_start()
+                wait_until(function()
+                    wait(1)
+                end)
+            end",
+        ),
+        (
             "scripts/misuse.lua",
             "function on_start()
                 local p = entity:get('Probe')
@@ -309,6 +317,7 @@ fn waiting_where_it_cannot_is_a_clear_error() {
         ),
     ]);
     test.spawn_script("scripts/top.lua", Probe::default());
+    test.spawn_script("scripts/condition.lua", Probe::default());
     let unload = test.spawn_script("scripts/unload.lua", Probe::default());
     let misuse = test.spawn_script("scripts/misuse.lua", Probe::default());
     test.settle(1);
@@ -327,8 +336,14 @@ fn waiting_where_it_cannot_is_a_clear_error() {
     );
     // (The top-level error comes again when a despawn makes the runtime plan anew: a script
     // whose top-level code failed is tried again then.)
+    assert!(
+        errors
+            .iter()
+            .any(|e| e == "scripts/condition.lua:3: wait: not available in a wait_until condition"),
+        "{errors:?}"
+    );
     let distinct: std::collections::HashSet<_> = errors.iter().collect();
-    assert_eq!(distinct.len(), 2, "{errors:?}");
+    assert_eq!(distinct.len(), 3, "{errors:?}");
     let p = probe(&test, misuse);
     assert!(
         p.note.contains("attempt to yield from outside a coroutine"),
@@ -410,6 +425,24 @@ fn hot_reload_cancels_the_old_versions_tasks_and_on_reload_starts_new_ones() {
     let e = test.spawn_script("scripts/hot.lua", Probe::default());
     test.settle(3);
     assert_eq!(tasks_waiting(&test), 1);
+    // A version whose top-level code fails: the old one keeps running, with its task.
+    test.write("scripts/hot.lua", "local broken = nil + 1\n");
+    let reported = test.run_until(Duration::from_secs(10), |world| {
+        world
+            .resource::<app::ScriptErrors>()
+            .0
+            .iter()
+            .any(|e| e.line == Some(1))
+    });
+    assert!(reported, "{:?}", test.errors());
+    let ticks = test.app.world().resource::<Tally>().ticks;
+    test.update();
+    assert_eq!(
+        test.app.world().resource::<Tally>().ticks,
+        ticks + 1,
+        "the old task ticks on"
+    );
+    assert_eq!(test.app.world().resource::<Tally>().closed, 0);
     test.write(
         "scripts/hot.lua",
         "function on_reload()
@@ -432,5 +465,70 @@ fn hot_reload_cancels_the_old_versions_tasks_and_on_reload_starts_new_ones() {
         "and runs no more"
     );
     assert_eq!(tasks_waiting(&test), 1);
+    assert_eq!(test.errors().len(), 1, "{:?}", test.errors());
+}
+
+#[test]
+fn due_tasks_resume_timers_by_due_time_then_frames_then_conditions() {
+    let mut test = game(&[(
+        "scripts/order.lua",
+        "function on_start()
+            local p = entity:get('Probe')
+            local function mark(name) p.note = p.note .. name end
+            task(function() wait_until(function() return true end) mark('U') end)
+            task(function() wait_frames(1) mark('F') end)
+            task(function() wait(0.05) mark('b') end)
+            task(function() wait(0.01) mark('a') end)
+            task(function() wait(0.05) mark('c') end)
+            local late = task(function() wait(0.3) mark('x') end)
+            task(function() wait(0.2) late:cancel() mark('L') end)
+            local me
+            me = task(function()
+                wait(0)
+                mark('s')
+                me:cancel()
+                wait(0)
+                mark('never')
+            end)
+        end
+        function on_update() entity:get('Probe').note = entity:get('Probe').note .. '.' end",
+    )]);
+    let e = test.spawn_script("scripts/order.lua", Probe::default());
+    test.settle(6);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let note = probe(&test, e).note;
+    // The first frame's update ran before anything was due; the next frame woke the timers due
+    // (by due time, ties in the order they waited), the frame wait, then the condition.
+    assert!(note.starts_with(".sabcFU.L."), "{note}");
+    assert!(!note.contains('x') && !note.contains("never"), "{note}");
+    assert_eq!(tasks_waiting(&test), 0);
+}
+
+#[test]
+fn a_function_called_by_a_lua_call_can_wait() {
+    let mut test = game(&[(
+        "scripts/flash.lua",
+        "function on_hit(payload)
+            local p = entity:get('Probe')
+            p.a = payload.damage
+            wait(0.2)
+            p.a = 0
+            p.b = p.b + 1
+        end",
+    )]);
+    let e = test.spawn_script("scripts/flash.lua", Probe::default());
+    test.settle(1);
+    test.app.world_mut().write_message(LuaCall::entity(
+        e,
+        "on_hit",
+        ScriptValue::table([("damage", 5.into())]),
+    ));
+    test.update();
+    assert_eq!(probe(&test, e).a, 5);
+    for _ in 0..3 {
+        test.update();
+    }
+    let p = probe(&test, e);
+    assert_eq!((p.a, p.b), (0, 1), "{p:?}");
     assert_eq!(test.errors(), Vec::<String>::new());
 }
