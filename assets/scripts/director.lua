@@ -1,10 +1,11 @@
--- The director: spawns enemies, steers them at the player, and settles contacts.
--- Rust calls on_wave(payload) every few seconds.
+-- The director: spawns enemies, steers them at the player, and settles contacts; a wave of
+-- enemies every few seconds.
 
 local SPEED = 90        -- enemy top speed, world units per second
 local TURN = 2.5        -- how fast enemies turn toward the player
 local CONTACT = 28      -- distance at which an enemy hits the player
 local DAMAGE = 12
+local WAVE_EVERY = 6    -- seconds between waves
 local CORNERS = { Vec2.new(-420, 260), Vec2.new(420, 260), Vec2.new(420, -260), Vec2.new(-420, -260) }
 
 local spawned = 0
@@ -23,14 +24,25 @@ local function first_player()
     for e in world.query("Player", "Transform") do return e end
 end
 
-function on_start()
-    for _, corner in ipairs(CORNERS) do spawn_enemy(corner) end
+local wave = 0
+
+local function spawn_wave()
+    wave = wave + 1
+    for i = 1, math.min(wave, 4) do
+        spawn_enemy(CORNERS[(wave + i) % #CORNERS + 1])
+    end
 end
 
-function on_wave(payload)
-    for i = 1, math.min(payload.wave, 4) do
-        spawn_enemy(CORNERS[(payload.wave + i) % #CORNERS + 1])
-    end
+function on_start()
+    for _, corner in ipairs(CORNERS) do spawn_enemy(corner) end
+    every(WAVE_EVERY, spawn_wave)
+end
+
+-- After a hot reload of this file, the waves start again (the old version's tasks are gone).
+function on_unload() return { wave = wave } end
+function on_reload(saved)
+    wave = saved.wave
+    every(WAVE_EVERY, spawn_wave)
 end
 
 function on_update(dt)

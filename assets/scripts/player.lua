@@ -26,8 +26,21 @@ local function push_enemies(center)
     end
 end
 
+-- A hit makes the player wince: a task that waits between its steps while the game goes on.
+local function wince()
+    local t = entity:get("Transform")
+    t.scale = Vec3.new(1.4, 0.7, 1)
+    wait(0.08)
+    t.scale = Vec3.new(0.8, 1.2, 1)
+    wait(0.08)
+    t.scale = Vec3.ONE
+end
+
+local last_health
+
 function on_start()
     local p = entity:get("Player")
+    last_health = p.health
     print(p.name .. " enters the arena")
 end
 
@@ -41,6 +54,8 @@ function on_update(dt)
     if input.just_pressed("Space") then push_enemies(pos) end
 
     local p = entity:get("Player")
+    if p.health < last_health then task(wince) end
+    last_health = p.health
     local sprite = entity:get("Sprite")
     -- Redder as health drops.
     sprite.color = COLOR:mix(Color.srgb(0.9, 0.2, 0.2), 1 - p.health / 100)

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::ops::{Add, Mul, Neg, Sub};
-use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy_lunar::prelude::*;
@@ -121,16 +120,6 @@ impl Neg for Velocity {
 /// The arena's scripts and Rust-side rules: add to an app that has the scripting plugin.
 pub struct GamePlugin;
 
-/// The director's script, which Rust calls every few seconds (`on_wave`).
-#[derive(Resource)]
-struct Director(Handle<LuaScriptAsset>);
-
-#[derive(Resource)]
-struct WaveTimer {
-    timer: Timer,
-    wave: i64,
-}
-
 impl Plugin for GamePlugin {
     fn build(&self, app: &mut App) {
         app.register_lua_component::<Player>()
@@ -138,18 +127,8 @@ impl Plugin for GamePlugin {
             .register_lua_component::<Velocity>()
             // Editor support: keeps assets/types/lunar.lua (and assets/.luarc.json) current.
             .write_lua_definitions("assets/types/lunar.lua")
-            .insert_resource(WaveTimer {
-                timer: Timer::new(Duration::from_secs(6), TimerMode::Repeating),
-                wave: 0,
-            })
             .add_systems(Startup, spawn_arena)
-            .add_systems(
-                Update,
-                (
-                    call_waves.before(LuaScriptSet),
-                    log_messages.after(LuaScriptSet),
-                ),
-            );
+            .add_systems(Update, log_messages.after(LuaScriptSet));
     }
 }
 
@@ -166,23 +145,10 @@ fn spawn_arena(mut commands: Commands, assets: Res<AssetServer>) {
         Sprite::from_color(Color::srgb(0.35, 0.9, 0.45), Vec2::splat(32.0)),
         LuaScript(assets.load("scripts/player.lua")),
     ));
-    let director = assets.load("scripts/director.lua");
-    commands.spawn((Name::new("director"), LuaScript(director.clone())));
-    commands.insert_resource(Director(director));
-}
-
-/// Rust calls into a script: every few seconds, the director's `on_wave`.
-fn call_waves(
-    time: Res<Time>,
-    mut timer: ResMut<WaveTimer>,
-    director: Res<Director>,
-    mut calls: MessageWriter<LuaCall>,
-) {
-    if timer.timer.tick(time.delta()).just_finished() {
-        timer.wave += 1;
-        let payload = ScriptValue::table([("wave", timer.wave.into())]);
-        calls.write(LuaCall::script(&director.0, "on_wave", payload));
-    }
+    commands.spawn((
+        Name::new("director"),
+        LuaScript(assets.load("scripts/director.lua")),
+    ));
 }
 
 /// Scripts talk to Rust: `world.send("player_down", {...})`.
