@@ -619,6 +619,65 @@ fn a_table_bomb_stopped_by_the_budget_is_collected() {
     });
 }
 
+// --- Tasks ------------------------------------------------------------------------------------
+
+#[test]
+fn task_bombs_are_bounded() {
+    isolated("task_bombs_are_bounded", || {
+        // A task starting a task before it waits nests on the Rust stack: refused past a depth.
+        // Starting tasks without end is charged to the budget; those left waiting cost no frame.
+        let outcome = run(
+            "local function bomb() task(bomb) end
+            function on_start() bomb() end
+            function on_update()
+                while true do task(function() wait(1e9) end) end
+            end",
+            default_plugin(),
+            |_| {},
+        );
+        let (nested, others): (Vec<_>, Vec<_>) = outcome
+            .errors()
+            .into_iter()
+            .partition(|e| e.message.contains("tasks nest too deep"));
+        assert!(nested.len() == 1 && nested[0].line == Some(1), "{nested:?}");
+        assert!(
+            !others.is_empty()
+                && others
+                    .iter()
+                    .all(|e| e.kind == LuaScriptErrorKind::Budget && e.line == Some(4)),
+            "{others:?}"
+        );
+        let stats = outcome.test.app.world().resource::<LuaScriptStats>();
+        assert!(stats.tasks > 10_000, "{stats:?}");
+        exit_in_time(outcome);
+    });
+}
+
+/// (Lua 5.4: LuaJIT has no `<close>`.)
+#[cfg(not(feature = "luajit"))]
+#[test]
+fn a_runaway_close_in_a_cancelled_task_is_stopped() {
+    isolated("a_runaway_close_in_a_cancelled_task_is_stopped", || {
+        let mut outcome = run(
+            "function on_start()
+                task(function()
+                    local guard <close> = setmetatable({}, { __close = function() while true do end end })
+                    wait(1e9)
+                end)
+            end",
+            default_plugin(),
+            |_| {},
+        );
+        let hostile = outcome.hostile;
+        outcome.test.app.world_mut().despawn(hostile);
+        let start = Instant::now();
+        outcome.test.update();
+        assert!(start.elapsed() < FRAME_LIMIT, "{:?}", start.elapsed());
+        outcome.first_error(LuaScriptErrorKind::Budget, BUDGET);
+        exit_in_time(outcome);
+    });
+}
+
 // --- Reporting ----------------------------------------------------------------------------------
 
 #[test]

@@ -100,6 +100,10 @@ struct Task {
     cancelled: bool,
 }
 
+/// How deep `task` may nest (a task starting a task, in its first run, and so on): each level
+/// is a resume nested in the caller's, on the Rust stack.
+const MAX_NESTED_STARTS: u32 = 32;
+
 /// Seconds as a heap key: non-negative floats order as their bits.
 fn time_key(seconds: f64) -> u64 {
     seconds.max(0.0).to_bits()
@@ -125,6 +129,8 @@ pub(crate) struct Scheduler {
     untils: RefCell<Vec<(TaskId, u64, u64)>>,
     /// The callback running now, if any.
     context: Cell<Option<Context>>,
+    /// Tasks starting now, one inside the other's first run.
+    nested_starts: Cell<u32>,
     frame: Cell<u64>,
     now: Cell<f64>,
     /// Errors of tasks (and of closing them), for the runtime to report.
@@ -150,6 +156,7 @@ impl Scheduler {
             frames: RefCell::default(),
             untils: RefCell::default(),
             context: Cell::new(None),
+            nested_starts: Cell::new(0),
             frame: Cell::new(0),
             now: Cell::new(0.0),
             errors: RefCell::default(),
@@ -208,12 +215,21 @@ impl Scheduler {
             let refusal = context.waiting.refusal().unwrap_or_default();
             return Err(mlua::Error::runtime(format!("task: {refusal}")));
         }
+        if self.nested_starts.get() >= MAX_NESTED_STARTS {
+            return Err(mlua::Error::runtime(format!(
+                "task: tasks nest too deep (a task starting a task before it waits, {MAX_NESTED_STARTS} deep)"
+            )));
+        }
+        // A thread, a queue entry: about a structural change of the world.
+        crate::budget::charge(crate::budget::cost::STRUCTURAL)?;
         let thread = self.thread(lua, &f)?;
         let inner = Context {
             owner: context.owner,
             waiting: Waiting::Allowed,
         };
+        self.nested_starts.set(self.nested_starts.get() + 1);
         let step = crate::budget::run_nested(thread.state(), || self.resume(inner, &thread, args));
+        self.nested_starts.set(self.nested_starts.get() - 1);
         match self.settle(context.owner, thread, None, step) {
             Ok(Ran::Done(_)) => Ok(None),
             Ok(Ran::Waiting(id)) => Ok(Some(id)),
