@@ -210,4 +210,19 @@ fn rust_calls_functions_of_one_instance_or_of_every_instance_of_a_script() {
             && errors[0].contains("nil value"),
         "{errors:?}"
     );
+
+    // A call no targeted instance can take (a typo) is reported, once per function name.
+    for _ in 0..2 {
+        test.app.world_mut().resource_mut::<Pending>().0 = vec![
+            LuaCall::entity(a, "on_hti", ScriptValue::Nil),
+            LuaCall::script(&script, "on_hti", ScriptValue::Nil),
+        ];
+        test.update();
+    }
+    let errors = test.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(
+        errors[1],
+        "scripts/target.lua: LuaCall: no instance it targets defines a function 'on_hti' (the call was dropped; reported once)"
+    );
 }

@@ -217,6 +217,11 @@ impl Instance {
         self.repeated.as_deref()
     }
 
+    /// Whether the script defines a global function `name`.
+    pub(crate) fn defines(&self, name: &str) -> bool {
+        function(&self.env, name).is_some()
+    }
+
     /// `function(payload)` for a [`LuaCall`](crate::LuaCall); nothing if the script has no such
     /// function.
     pub(crate) fn call_function(

@@ -88,6 +88,8 @@ pub(crate) struct LuaRuntime {
     /// The memory limit of the state (0: none); [`pressure_mark`] of it is where
     /// `memory_pressure` starts, and where it returns once memory falls below it.
     memory_limit: usize,
+    /// Functions named by `LuaCall`s that no targeted instance defined, reported once each.
+    undefined_calls: HashSet<String>,
     /// The instances holding the most memory as of the last frame's updates, largest first:
     /// kept while the updates walk the instances anyway (a pass of its own would fetch every
     /// instance into the cache once more).
@@ -179,6 +181,7 @@ impl LuaRuntime {
             memory_pressure: pressure_mark(settings.memory_limit),
             memory_limit: settings.memory_limit,
             top_memory: Vec::new(),
+            undefined_calls: HashSet::default(),
         })
     }
 
@@ -420,19 +423,37 @@ impl LuaRuntime {
     }
 
     /// Runs one [`LuaCall`] on the instances it targets.
-    fn dispatch(&self, call: &LuaCall, errors: &mut Vec<LuaScriptError>) {
+    /// A call naming a function none of the instances it targets defines is reported, once per
+    /// function name: a typo must not pass silently.
+    fn dispatch(&mut self, call: &LuaCall, errors: &mut Vec<LuaScriptError>) {
         let vm = &self.vm;
-        let run = |entity: Entity, instance: &Instance, errors: &mut Vec<LuaScriptError>| match call
-            .payload
-            .to_lua(&vm.lua)
-        {
-            Ok(payload) => {
-                let ((), grown) = allocated(vm, || {
-                    instance.call_function(vm, &self.tasks, entity, &call.function, payload, errors)
-                });
-                attribute(instance, grown);
+        // The path of an instance targeted, and whether one defines the function.
+        let mut targeted: Option<Arc<str>> = None;
+        let mut defined = false;
+        let mut run = |entity: Entity, instance: &Instance, errors: &mut Vec<LuaScriptError>| {
+            targeted.get_or_insert_with(|| instance.path.clone());
+            if !instance.defines(&call.function) {
+                return;
             }
-            Err(err) => errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err)),
+            defined = true;
+            match call.payload.to_lua(&vm.lua) {
+                Ok(payload) => {
+                    let ((), grown) = allocated(vm, || {
+                        instance.call_function(
+                            vm,
+                            &self.tasks,
+                            entity,
+                            &call.function,
+                            payload,
+                            errors,
+                        )
+                    });
+                    attribute(instance, grown);
+                }
+                Err(err) => {
+                    errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err))
+                }
+            }
         };
         match &call.target {
             LuaCallTarget::Entity(entity) => {
@@ -452,6 +473,19 @@ impl LuaRuntime {
                     run(*entity, instance, errors);
                 }
             }
+        }
+        if let Some(path) = targeted
+            && !defined
+            && self.undefined_calls.insert(call.function.clone())
+        {
+            errors.push(LuaScriptError::new(
+                LuaScriptErrorKind::Runtime,
+                &path,
+                format!(
+                    "LuaCall: no instance it targets defines a function '{}' (the call was dropped; reported once)",
+                    call.function
+                ),
+            ));
         }
     }
 
