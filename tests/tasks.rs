@@ -10,7 +10,7 @@ use app::TestApp;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_lunar::prelude::*;
-use bevy_lunar::{LuaCall, LuaScriptErrorKind, LuaScriptStats, ScriptValue};
+use bevy_lunar::{LuaCall, LuaMessage, LuaScriptErrorKind, LuaScriptStats, ScriptValue};
 
 #[derive(Component, LuaUserData, Clone, Debug, Default, PartialEq)]
 pub struct Probe {
@@ -531,4 +531,108 @@ fn a_function_called_by_a_lua_call_can_wait() {
     let p = probe(&test, e);
     assert_eq!((p.a, p.b), (0, 1), "{p:?}");
     assert_eq!(test.errors(), Vec::<String>::new());
+}
+
+#[derive(Message, LuaUserData, Clone, Debug)]
+pub struct Hit {
+    pub target: Entity,
+    pub damage: i64,
+}
+
+#[lua_methods]
+impl Hit {
+    pub fn new(target: Entity, damage: i64) -> Self {
+        Hit { target, damage }
+    }
+}
+
+/// Hits Rust has read.
+#[derive(Resource, Default)]
+struct HitsRead(Vec<i64>);
+
+fn read_hits(mut hits: MessageReader<Hit>, mut read: ResMut<HitsRead>) {
+    read.0.extend(hits.read().map(|hit| hit.damage));
+}
+
+#[test]
+fn typed_messages_and_sent_ones_reach_listeners_and_waiters_in_order() {
+    let mut test = game(&[
+        (
+            "scripts/shooter.lua",
+            "local fired = false
+            function on_update()
+                if fired then return end
+                fired = true
+                world.write(Hit.new(entity, 5))
+                world.send('score', { points = 3 })
+            end",
+        ),
+        (
+            "scripts/victim.lua",
+            "function on_start()
+                local p = entity:get('Probe')
+                world.on('Hit', function(hit)
+                    p.a = p.a + hit.damage
+                    p.note = p.note .. 'h'
+                    hit.damage = 1000 -- its own copy
+                end)
+                world.on('Hit', function(hit)
+                    p.note = p.note .. 'w'
+                    wait(0.1)
+                    p.note = p.note .. 'W'
+                end)
+                world.on('Hit', function() error('handler boom') end)
+                local off = world.on('Hit', function() p.note = p.note .. 'X' end)
+                off:cancel()
+                task(function()
+                    local hit = wait_for('Hit')
+                    p.b = hit.damage * 10
+                end)
+                world.on('score', function(payload) p.t0 = payload.points end)
+                local ok, err = pcall(world.write, { damage = 1 })
+                p.t1 = (not ok and err:find('not a message registered for scripts', 1, true)) and 1 or 0
+            end",
+        ),
+    ]);
+    test.app
+        .register_lua_message::<Hit>()
+        .init_resource::<HitsRead>()
+        .add_systems(Update, read_hits.after(LuaScriptSet));
+    let victim = test.spawn_script("scripts/victim.lua", Probe::default());
+    test.settle(1);
+    test.spawn_script("scripts/shooter.lua", Probe::default());
+    test.settle(2);
+    test.app.world_mut().write_message(Hit {
+        target: victim,
+        damage: 7,
+    });
+    for _ in 0..3 {
+        test.update();
+    }
+    let p = probe(&test, victim);
+    assert_eq!(p.a, 12, "both hits, each once: {p:?}");
+    assert_eq!(p.b, 50, "wait_for took the first: {p:?}");
+    assert_eq!((p.t0, p.t1), (3.0, 1.0), "{p:?}");
+    assert_eq!(
+        p.note, "hwWhwW",
+        "in registration order, each handler a task: {p:?}"
+    );
+    let mut read = test.app.world().resource::<HitsRead>().0.clone();
+    read.sort();
+    assert_eq!(read, [5, 7], "Rust reads the script's hit too");
+    let errors = test.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.starts_with("scripts/victim.lua:13: handler boom")),
+        "{errors:?}"
+    );
+    // The listeners still wait; sent messages nobody waits for cost nothing.
+    test.app.world_mut().write_message(LuaMessage {
+        name: "nobody".into(),
+        payload: ScriptValue::Nil,
+    });
+    test.update();
+    assert_eq!(tasks_waiting(&test), 4);
 }

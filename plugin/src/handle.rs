@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
 use crate::budget::{charge, cost};
-use crate::types::{component_entries, component_entry, resource_entry};
+use crate::types::{component_entries, component_entry, message_entries, resource_entry};
 use crate::userdata::collection::LuaKey;
 use crate::userdata::{
     ConvertError, KeyedAccess, LuaConvert, LuaRef, Place, StaleReference, register_keyed_access,
@@ -525,6 +525,23 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     world.set("query", lua.create_function(query)?)?;
+    world.set(
+        "write",
+        lua.create_function(|lua, value: Value| {
+            charge(cost::LOOKUP)?;
+            if let Value::UserData(message) = &value {
+                for entry in message_entries(lua) {
+                    if with_world(|world| (entry.write)(world, message))?? {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(script_error(format!(
+                "world.write: {} is not a message registered for scripts (register its type with app.register_lua_message)",
+                crate::userdata::describe(&value)
+            )))
+        })?,
+    )?;
     Ok(world)
 }
 

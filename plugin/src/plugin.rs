@@ -6,6 +6,7 @@ use bevy::app::{App, Plugin, Startup, Update};
 use bevy::asset::AssetApp;
 use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::lifecycle::Remove;
+use bevy::ecs::message::Message;
 use bevy::ecs::observer::On;
 use bevy::ecs::resource::Resource;
 use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
@@ -152,6 +153,27 @@ pub trait LuaAppExt {
         &mut self,
     ) -> &mut Self;
 
+    /// Makes a Bevy [`Message`] reachable from scripts, and installs its type table: a script
+    /// writes one with `world.write(T.new(...))` (Rust reads it with a `MessageReader<T>`), and
+    /// receives those written by Rust or by scripts with `world.on("T", function(m) ... end)`
+    /// or `wait_for("T")`. Adds the message to the app if it is not yet.
+    ///
+    /// ```
+    /// use bevy::prelude::*;
+    /// use bevy_lunar::prelude::*;
+    ///
+    /// #[derive(Message, LuaUserData, Clone)]
+    /// pub struct Hit {
+    ///     pub target: Entity,
+    ///     pub damage: i64,
+    /// }
+    ///
+    /// App::new()
+    ///     .add_plugins((MinimalPlugins, LuaScriptingPlugin::default()))
+    ///     .register_lua_message::<Hit>();
+    /// ```
+    fn register_lua_message<T: Message + LuaUserData + Clone>(&mut self) -> &mut Self;
+
     /// The LuaLS / EmmyLua definition file of the types registered so far and of the script
     /// API (see [`definitions`](crate::definitions)).
     fn lua_definitions(&self) -> String;
@@ -204,6 +226,14 @@ impl LuaAppExt for App {
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_resource::<T>();
+        self
+    }
+
+    fn register_lua_message<T: Message + LuaUserData + Clone>(&mut self) -> &mut Self {
+        self.add_message::<T>().init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .add_message::<T>();
         self
     }
 

@@ -19,11 +19,14 @@ use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::handle::{forget_references, install_handles, world_table};
 use crate::input::input_table;
 use crate::instance::Instance;
+use crate::message::LuaMessage;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::sandbox::{Vm, VmSettings};
 use crate::script::{LuaScript, ScriptAttachments};
 use crate::task::{Owner, Scheduler};
-use crate::types::{ComponentRemovals, LuaTypeRegistry, ScriptTypes};
+use crate::types::{
+    ComponentRemovals, LuaTypeRegistry, PendingMessage, ScriptMessages, ScriptTypes,
+};
 use crate::world::WorldScope;
 
 /// Figures of the scripting runtime, updated every frame: a resource of the app.
@@ -80,6 +83,9 @@ pub(crate) struct LuaRuntime {
     asset_events: MessageCursor<AssetEvent<LuaScriptAsset>>,
     failed_loads: MessageCursor<AssetLoadFailedEvent<LuaScriptAsset>>,
     calls: MessageCursor<LuaCall>,
+    /// The messages scripts wait for: `world.send`'s, and each registered type's.
+    script_messages: MessageCursor<LuaMessage>,
+    typed_messages: Vec<(&'static str, Box<dyn ScriptMessages>)>,
     /// The global `time` table, whose fields are set every frame.
     time: Table,
     /// Past this much Lua memory, a callback is followed by a full collection and, if that is not
@@ -177,6 +183,8 @@ impl LuaRuntime {
             asset_events: MessageCursor::default(),
             failed_loads: MessageCursor::default(),
             calls: MessageCursor::default(),
+            script_messages: MessageCursor::default(),
+            typed_messages: Vec::new(),
             time,
             memory_pressure: pressure_mark(settings.memory_limit),
             memory_limit: settings.memory_limit,
@@ -220,6 +228,7 @@ impl LuaRuntime {
             Some(messages) => self.calls.read(messages).cloned().collect(),
             None => Vec::new(),
         };
+        let messages = self.read_messages(world);
 
         let _scope = WorldScope::enter(world);
         // From here on the world is reached through the scope only.
@@ -285,12 +294,43 @@ impl LuaRuntime {
         for call in calls {
             self.dispatch(&call, &mut errors);
         }
+        for (name, message) in &messages {
+            let ((), grown) = allocated(&self.vm, || self.tasks.deliver(&self.vm, name, message));
+            let _ = grown; // as for woken tasks (see `wake_tasks`)
+        }
         // Top-level code, reloads and calls may have filled the state too.
         self.relieve_memory_if_pressed(&mut errors);
         self.wake_tasks(elapsed, &mut errors);
         self.update_instances(dt, &mut errors);
         self.report_task_errors(&mut errors);
         errors
+    }
+
+    /// The messages sent since the last frame that a script waits for, in order within each
+    /// type (`world.send`'s first).
+    fn read_messages(
+        &mut self,
+        world: &World,
+    ) -> Vec<(std::borrow::Cow<'static, str>, PendingMessage)> {
+        let tasks = &self.tasks;
+        let mut pending: Vec<(std::borrow::Cow<'static, str>, PendingMessage)> = Vec::new();
+        if let Some(messages) = world.get_resource::<Messages<LuaMessage>>() {
+            for message in self.script_messages.read(messages) {
+                if tasks.is_awaited(&message.name) {
+                    let payload = message.payload.clone();
+                    pending.push((
+                        message.name.clone().into(),
+                        Box::new(move |lua: &mlua::Lua| payload.to_lua(lua)),
+                    ));
+                }
+            }
+        }
+        for (name, reader) in &mut self.typed_messages {
+            for message in reader.read(world, tasks.is_awaited(name)) {
+                pending.push(((*name).into(), message));
+            }
+        }
+        pending
     }
 
     /// Resumes the tasks due at game time `now`; the memory each allocated is its instance's.
@@ -569,6 +609,9 @@ impl LuaRuntime {
             .is_some_and(|types| types.is_current(registry))
         {
             lua.set_app_data(ScriptTypes::of(registry));
+        }
+        for entry in &registry.messages[self.typed_messages.len()..] {
+            self.typed_messages.push((entry.name, (entry.reader)()));
         }
         let mut installed = false;
         for entry in &registry.type_tables {

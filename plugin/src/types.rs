@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::entity::Entity;
+use bevy::ecs::message::{Message, MessageCursor, Messages};
 use bevy::ecs::resource::Resource;
 use bevy::ecs::world::World;
 use mlua::{AnyUserData, Lua, Value};
@@ -45,6 +46,51 @@ pub(crate) struct ResourceEntry {
     pub get: fn(&Lua) -> mlua::Result<Value>,
 }
 
+/// A registered message type: scripts write it with `world.write`, and receive it with
+/// `world.on(name, fn)` and `wait_for(name)`.
+#[derive(Clone, Copy)]
+pub(crate) struct MessageEntry {
+    pub name: &'static str,
+    /// `world.write(value)`: `Ok(false)` when `value` is not this type.
+    pub write: fn(&mut World, &AnyUserData) -> mlua::Result<bool>,
+    /// A reader of the type's messages, for the runtime.
+    pub reader: fn() -> Box<dyn ScriptMessages>,
+}
+
+/// A message on its way to scripts: each call makes a Lua value of it (each script gets its
+/// own copy).
+pub(crate) type PendingMessage = Box<dyn Fn(&Lua) -> mlua::Result<Value>>;
+
+/// A cursor over one message type's messages.
+pub(crate) trait ScriptMessages {
+    /// The messages sent since the last read, in order; none (the cursor only moves on) when
+    /// they are not `wanted` (no script waits for one).
+    fn read(&mut self, world: &World, wanted: bool) -> Vec<PendingMessage>;
+}
+
+struct TypedMessages<T: Message>(MessageCursor<T>);
+
+impl<T: Message + LuaUserData + Clone> ScriptMessages for TypedMessages<T> {
+    fn read(&mut self, world: &World, wanted: bool) -> Vec<PendingMessage> {
+        let Some(messages) = world.get_resource::<Messages<T>>() else {
+            return Vec::new();
+        };
+        if !wanted {
+            self.0.clear(messages);
+            return Vec::new();
+        }
+        self.0
+            .read(messages)
+            .map(|message| {
+                let message = message.clone();
+                Box::new(move |lua: &Lua| {
+                    mlua::IntoLua::into_lua(crate::userdata::NewUserData(message.clone()), lua)
+                }) as PendingMessage
+            })
+            .collect()
+    }
+}
+
 /// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app; the
 /// runtime keeps a copy of its entries in the Lua state (see [`ScriptTypes`]).
 #[derive(Resource, Default)]
@@ -53,6 +99,7 @@ pub struct LuaTypeRegistry {
     pub(crate) resources: BTreeMap<&'static str, ResourceEntry>,
     /// The global type tables, installed on the Lua state once each.
     pub(crate) type_tables: Vec<TypeEntry>,
+    pub(crate) messages: Vec<MessageEntry>,
 }
 
 impl LuaTypeRegistry {
@@ -88,6 +135,18 @@ impl LuaTypeRegistry {
                 get: get_resource::<T>,
             },
         );
+        self.add_type::<T>();
+    }
+
+    pub(crate) fn add_message<T: Message + LuaUserData + Clone>(&mut self) {
+        if self.messages.iter().any(|m| m.name == T::TYPE_NAME) {
+            return;
+        }
+        self.messages.push(MessageEntry {
+            name: T::TYPE_NAME,
+            write: write_message::<T>,
+            reader: || Box::new(TypedMessages::<T>(MessageCursor::default())),
+        });
         self.add_type::<T>();
     }
 
@@ -154,6 +213,19 @@ fn insert_component<T: Component<Mutability = Mutable> + LuaUserData>(
     }
 }
 
+fn write_message<T: Message + LuaUserData + Clone>(
+    world: &mut World,
+    value: &AnyUserData,
+) -> mlua::Result<bool> {
+    if !value.is::<T>() {
+        return Ok(false);
+    }
+    // A copy: the script keeps its value.
+    let message = value.borrow::<T>()?.clone();
+    world.write_message(message);
+    Ok(true)
+}
+
 fn get_resource<T: Resource<Mutability = Mutable> + LuaUserData>(lua: &Lua) -> mlua::Result<Value> {
     if !with_world_ref(|world| world.contains_resource::<T>())? {
         return Ok(Value::Nil);
@@ -168,6 +240,7 @@ fn get_resource<T: Resource<Mutability = Mutable> + LuaUserData>(lua: &Lua) -> m
 pub(crate) struct ScriptTypes {
     pub components: BTreeMap<&'static str, ComponentEntry>,
     pub resources: BTreeMap<&'static str, ResourceEntry>,
+    pub messages: Vec<MessageEntry>,
 }
 
 impl ScriptTypes {
@@ -175,12 +248,14 @@ impl ScriptTypes {
         ScriptTypes {
             components: registry.components.clone(),
             resources: registry.resources.clone(),
+            messages: registry.messages.clone(),
         }
     }
 
     pub(crate) fn is_current(&self, registry: &LuaTypeRegistry) -> bool {
         self.components.len() == registry.components.len()
             && self.resources.len() == registry.resources.len()
+            && self.messages.len() == registry.messages.len()
     }
 }
 
@@ -213,4 +288,11 @@ pub(crate) fn resource_entry(lua: &Lua, name: &str) -> mlua::Result<ResourceEntr
                 "no resource named '{name}' is registered for scripts"
             ))
         })
+}
+
+/// Every registered message entry.
+pub(crate) fn message_entries(lua: &Lua) -> Vec<MessageEntry> {
+    lua.app_data_ref::<ScriptTypes>()
+        .map(|types| types.messages.clone())
+        .unwrap_or_default()
 }

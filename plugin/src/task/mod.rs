@@ -88,6 +88,8 @@ enum Wake {
     },
     Frame(u64),
     Until(Function),
+    /// The next message (or event) of this name.
+    Event(String),
 }
 
 struct Task {
@@ -127,6 +129,10 @@ pub(crate) struct Scheduler {
     frames: RefCell<BinaryHeap<Reverse<(u64, u64, TaskId)>>>,
     /// Tasks waiting on a condition, and the frame from which it is checked.
     untils: RefCell<Vec<(TaskId, u64, u64)>>,
+    /// Tasks waiting for a message, by its name, in the order they started waiting.
+    events: RefCell<HashMap<String, Vec<(TaskId, u64)>>>,
+    /// Queue entries of tasks gone since the queues were last compacted.
+    stale: Cell<usize>,
     /// The callback running now, if any.
     context: Cell<Option<Context>>,
     /// Tasks starting now, one inside the other's first run.
@@ -155,6 +161,8 @@ impl Scheduler {
             timers: RefCell::default(),
             frames: RefCell::default(),
             untils: RefCell::default(),
+            events: RefCell::default(),
+            stale: Cell::new(0),
             context: Cell::new(None),
             nested_starts: Cell::new(0),
             frame: Cell::new(0),
@@ -348,6 +356,12 @@ impl Scheduler {
                 .untils
                 .borrow_mut()
                 .push((id, wait, self.frame.get() + 1)),
+            Wake::Event(name) => self
+                .events
+                .borrow_mut()
+                .entry(name.clone())
+                .or_default()
+                .push((id, wait)),
         }
         let mut tasks = self.tasks.borrow_mut();
         let cancelled = tasks.get(&id).is_some_and(|task| task.cancelled);
@@ -404,6 +418,10 @@ impl Scheduler {
                 Value::Function(condition) => Ok(Wake::Until(condition)),
                 _ => Err(mlua::Error::runtime("wait_until: expected a function")),
             },
+            Some("event") => match argument.as_string() {
+                Some(name) => Ok(Wake::Event(name.to_string_lossy())),
+                None => Err(mlua::Error::runtime("wait_for: expected a message name")),
+            },
             _ => Err(mlua::Error::runtime("wait: unknown kind of wait")),
         }
     }
@@ -429,7 +447,9 @@ impl Scheduler {
         }
     }
 
-    /// Drops `id` from the tasks and from its owner's list.
+    /// Drops `id` from the tasks, from its owner's list and from the message waits; its timer
+    /// or frame entry stays in its queue, skipped when due (the queues are rebuilt when such
+    /// entries pile up: a task waiting a year, cancelled every frame).
     fn forget(&self, id: TaskId) -> Option<Task> {
         let task = self.tasks.borrow_mut().remove(&id)?;
         let mut owned = self.owned.borrow_mut();
@@ -439,7 +459,39 @@ impl Scheduler {
                 owned.remove(&task.owner);
             }
         }
+        match &task.wake {
+            Some(Wake::Event(name)) => {
+                let mut events = self.events.borrow_mut();
+                if let Some(waiting) = events.get_mut(name) {
+                    waiting.retain(|(i, _)| *i != id);
+                    if waiting.is_empty() {
+                        events.remove(name);
+                    }
+                }
+            }
+            Some(Wake::Time { .. } | Wake::Frame(_)) => {
+                self.stale.set(self.stale.get() + 1);
+                self.compact();
+            }
+            _ => {}
+        }
         Some(task)
+    }
+
+    /// Rebuilds the timer and frame queues without the entries of tasks gone, once those are
+    /// over half of them.
+    fn compact(&self) {
+        let queued = self.timers.borrow().len() + self.frames.borrow().len();
+        if self.stale.get() < 1024 || self.stale.get() * 2 < queued {
+            return;
+        }
+        let tasks = self.tasks.borrow();
+        let live = |&Reverse((_, wait, id)): &Reverse<(u64, u64, TaskId)>| {
+            tasks.get(&id).is_some_and(|task| task.wait == wait)
+        };
+        self.timers.borrow_mut().retain(live);
+        self.frames.borrow_mut().retain(live);
+        self.stale.set(0);
     }
 
     /// Whether task `id` still runs or waits (and was not cancelled).
@@ -548,12 +600,38 @@ impl Scheduler {
         }
         self.untils.borrow_mut().extend(kept);
         for (id, wait) in due {
-            self.resume_task(vm, id, wait);
+            self.resume_task(vm, id, wait, None);
         }
     }
 
-    /// Resumes task `id` if it still waits for `wait`.
-    fn resume_task(&self, vm: &Vm, id: TaskId, wait: u64) {
+    /// Whether a task waits for a message named `name`.
+    pub(crate) fn is_awaited(&self, name: &str) -> bool {
+        self.events.borrow().contains_key(name)
+    }
+
+    /// Hands a message named `name` to the tasks waiting for one (`wait_for`, and `world.on`
+    /// listeners, which are tasks), in the order they started waiting; `make` makes each its
+    /// own Lua value of it. A task that waits again gets the next message.
+    pub(crate) fn deliver(&self, vm: &Vm, name: &str, make: &dyn Fn(&Lua) -> mlua::Result<Value>) {
+        let Some(waiting) = self.events.borrow_mut().remove(name) else {
+            return;
+        };
+        for (id, wait) in waiting {
+            match make(&vm.lua) {
+                Ok(value) => self.resume_task(vm, id, wait, Some(value)),
+                Err(err) => {
+                    if let Some(task) = self.forget(id) {
+                        self.errors.borrow_mut().push((task.owner, err));
+                        self.close(task.owner, task.thread);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resumes task `id` if it still waits for `wait`, with `value` (else, after a timer, the
+    /// seconds it waited).
+    fn resume_task(&self, vm: &Vm, id: TaskId, wait: u64, value: Option<Value>) {
         let (thread, owner, waited) = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(task) = tasks.get_mut(&id) else {
@@ -562,9 +640,10 @@ impl Scheduler {
             if task.wait != wait {
                 return;
             }
-            let waited = match task.wake.take() {
-                Some(Wake::Time { since, .. }) => Some(self.now.get() - since),
-                _ => None,
+            let waited = match (task.wake.take(), value) {
+                (_, Some(value)) => value,
+                (Some(Wake::Time { since, .. }), None) => Value::Number(self.now.get() - since),
+                _ => Value::Nil,
             };
             (task.thread.clone(), task.owner, waited)
         };

@@ -54,6 +54,16 @@ function wait_until(condition)
     suspend("wait_until", "until", function_of("wait_until", condition))
 end
 
+--- Waits for the next message named `name` (a registered message type's name, or a
+--- `world.send` name) sent after the wait started; returns it (a `world.send` payload).
+function wait_for(name)
+    if type(name) ~= "string" then
+        error("wait_for: expected a message name, got " .. type(name), 2)
+    end
+    local message = suspend("wait_for", "event", name)
+    return message
+end
+
 ---------------------------------------------------------------------------------------------
 -- Task handles: `cancel()`, `running()`. The handle's id is kept here (weak keys), out of the
 -- script's reach: no script can forge a handle to another instance's task.
@@ -103,6 +113,22 @@ function after(seconds, fn)
     return handle(start_task(function()
         suspend("after", "time", seconds)
         return fn()
+    end))
+end
+
+--- Calls `fn(message)` for every message named `name` from now on (each call may wait, as a
+--- task of its own), in message order, until cancelled; returns its handle (a task waiting for
+--- messages).
+world.on = function(name, fn)
+    if type(name) ~= "string" then
+        error("world.on: expected a message name, got " .. type(name), 2)
+    end
+    function_of("world.on", fn)
+    return handle(start_task(function()
+        while true do
+            local message = suspend("world.on", "event", name)
+            start_task(fn, message)
+        end
     end))
 end
 
