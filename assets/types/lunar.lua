@@ -567,6 +567,19 @@ function world.query(...) end
 ---@param payload? any
 function world.send(name, payload) end
 
+---Writes a message of a type registered with `app.register_lua_message` (Rust reads it with a
+---`MessageReader`; scripts with `world.on` and `wait_for`). The script keeps its value.
+---@param message any
+function world.write(message) end
+
+---Calls `fn(message)` for every message named `name` from now on: a registered message type's
+---name (`"Hit"`), or a `world.send` name (the payload). Each call may wait. Returns a task to
+---cancel.
+---@param name string
+---@param fn fun(message: any)
+---@return Task
+function world.on(name, fn) end
+
 ---The resource `name` as a live reference, or nil if the world has none (typed `T`, as
 ---`entity:get`).
 ---@generic T: Resource
@@ -634,6 +647,12 @@ function wait_frames(n) end
 ---Waits until `condition()` returns a true value, checked once a frame.
 ---@param condition fun(): any
 function wait_until(condition) end
+
+---Waits for the next message named `name` (a registered message type's name, or a `world.send`
+---name) sent after the wait started; returns it (a `world.send` payload).
+---@param name string
+---@return any
+function wait_for(name) end
 
 ---A function running over time, started with `task`, `after` or `every`. It belongs to the
 ---instance: despawning the entity, removing the script or a hot reload cancels it.
