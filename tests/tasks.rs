@@ -636,3 +636,85 @@ fn typed_messages_and_sent_ones_reach_listeners_and_waiters_in_order() {
     test.update();
     assert_eq!(tasks_waiting(&test), 4);
 }
+
+#[derive(EntityEvent, LuaUserData, Clone, Debug)]
+pub struct Damaged {
+    pub entity: Entity,
+    pub amount: f64,
+}
+
+#[lua_methods]
+impl Damaged {
+    pub fn new(entity: Entity, amount: f64) -> Self {
+        Damaged { entity, amount }
+    }
+}
+
+/// What Rust observers saw.
+#[derive(Resource, Default)]
+struct Observed(Vec<f64>);
+
+#[test]
+fn entity_events_reach_their_targets_scripts_and_lifecycle_events_reach_listeners() {
+    let mut test = game(&[(
+        "scripts/target.lua",
+        "local hit_myself = false
+        function on_start()
+            local p = entity:get('Probe')
+            entity:on('Damaged', function(d) p.a = p.a + math.floor(d.amount) end)
+            world.on('Added', 'Probe', function(e) p.b = p.b + 1 end)
+            world.on('Removed', 'Probe', function(e) p.note = p.note .. 'r' end)
+            world.on('Despawned', function(e) p.t0 = p.t0 + 1 end)
+            task(function()
+                local e = wait_for('Added', 'Probe')
+                p.t1 = e:has('Probe') and 1 or -1
+            end)
+        end
+        function on_update()
+            if entity:get('Probe').note == 'first' and not hit_myself then
+                hit_myself = true
+                world.trigger(Damaged.new(entity, 2))
+            end
+        end",
+    )]);
+    test.app
+        .register_lua_event::<Damaged>()
+        .init_resource::<Observed>()
+        .add_observer(|d: On<Damaged>, mut seen: ResMut<Observed>| seen.0.push(d.amount));
+    let victim = test.spawn_script(
+        "scripts/target.lua",
+        Probe {
+            note: "first".into(),
+            ..default()
+        },
+    );
+    let other = test.spawn_script("scripts/target.lua", Probe::default());
+    test.settle(2);
+    test.app.world_mut().trigger(Damaged {
+        entity: victim,
+        amount: 3.0,
+    });
+    let extra = test.app.world_mut().spawn(Probe::default()).id();
+    test.update();
+    test.app.world_mut().entity_mut(extra).remove::<Probe>();
+    let short_lived = test.app.world_mut().spawn(Probe::default()).id();
+    test.app.world_mut().despawn(short_lived);
+    test.update();
+    test.update();
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let mut seen = test.app.world().resource::<Observed>().0.clone();
+    seen.sort_by(f64::total_cmp);
+    assert_eq!(seen, [2.0, 3.0], "Rust observers see both");
+    let (v, o) = (probe(&test, victim), probe(&test, other));
+    assert_eq!(
+        (v.a, o.a),
+        (5, 0),
+        "each event reaches its target's scripts only"
+    );
+    for p in [&v, &o] {
+        assert_eq!(p.b, 2, "two Probes added since: {p:?}");
+        assert!(p.note.ends_with("rr"), "removed, then despawned: {p:?}");
+        assert_eq!(p.t0, 1.0, "one despawn: {p:?}");
+        assert_eq!(p.t1, 1.0, "wait_for gets the entity: {p:?}");
+    }
+}

@@ -13,7 +13,9 @@ use std::borrow::Cow;
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
 use crate::budget::{charge, cost};
-use crate::types::{component_entries, component_entry, message_entries, resource_entry};
+use crate::types::{
+    component_entries, component_entry, event_triggers, message_entries, resource_entry,
+};
 use crate::userdata::collection::LuaKey;
 use crate::userdata::{
     ConvertError, KeyedAccess, LuaConvert, LuaRef, Place, StaleReference, register_keyed_access,
@@ -430,6 +432,17 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         "id",
         lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_string()))?,
     )?;
+    // `entity:on(name, fn)`: `world.on` for the entity events that target this entity.
+    methods.raw_set(
+        "on",
+        lua.create_function(
+            |lua, (this, name, handler): (EntityHandle, LuaString, Value)| {
+                let on: Function = lua.globals().get::<Table>("world")?.get("on")?;
+                let key = format!("{}@{}", name.to_str()?, this.entity);
+                on.call::<Value>((key, handler))
+            },
+        )?,
+    )?;
 
     let metatable = lua.create_table()?;
     metatable.raw_set("__index", methods)?;
@@ -525,6 +538,25 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     world.set("query", lua.create_function(query)?)?;
+    world.set(
+        "trigger",
+        lua.create_function(|lua, value: Value| {
+            charge(cost::STRUCTURAL)?;
+            if let Value::UserData(event) = &value {
+                for trigger in event_triggers(lua) {
+                    if with_world(|world| trigger(world, event))?? {
+                        // Observers may have changed the world.
+                        forget_references(lua)?;
+                        return Ok(());
+                    }
+                }
+            }
+            Err(script_error(format!(
+                "world.trigger: {} is not an entity event registered for scripts (register its type with app.register_lua_event)",
+                crate::userdata::describe(&value)
+            )))
+        })?,
+    )?;
     world.set(
         "write",
         lua.create_function(|lua, value: Value| {

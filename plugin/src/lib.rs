@@ -57,6 +57,7 @@ mod budget;
 mod chunk;
 pub mod definitions;
 mod error;
+mod event;
 mod handle;
 mod input;
 mod instance;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use bevy::app::{App, Plugin, Startup, Update};
 use bevy::asset::AssetApp;
 use bevy::ecs::component::{Component, Mutable};
+use bevy::ecs::event::{EntityEvent, Event};
 use bevy::ecs::lifecycle::Remove;
 use bevy::ecs::message::Message;
 use bevy::ecs::observer::On;
@@ -114,6 +115,7 @@ impl Plugin for LuaScriptingPlugin {
             .init_resource::<ScriptAttachments>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
+        crate::event::observe_despawns::<crate::script::LuaScript>(app);
         crate::bevy_types::register(app);
     }
 }
@@ -174,6 +176,31 @@ pub trait LuaAppExt {
     /// ```
     fn register_lua_message<T: Message + LuaUserData + Clone>(&mut self) -> &mut Self;
 
+    /// Makes a Bevy [`EntityEvent`] reachable from scripts, and installs its type table: a
+    /// script triggers one with `world.trigger(T.new(...))` (Rust observers run at once), and
+    /// the scripts of its target entity receive every one triggered (by Rust or by scripts) with
+    /// `entity:on("T", function(event) ... end)` or `wait_for("T@" .. entity:id())`, in the
+    /// plugin's next run.
+    ///
+    /// ```
+    /// use bevy::prelude::*;
+    /// use bevy_lunar::prelude::*;
+    ///
+    /// #[derive(EntityEvent, LuaUserData, Clone)]
+    /// pub struct Damaged {
+    ///     pub entity: Entity,
+    ///     pub amount: f64,
+    /// }
+    ///
+    /// App::new()
+    ///     .add_plugins((MinimalPlugins, LuaScriptingPlugin::default()))
+    ///     .register_lua_event::<Damaged>();
+    /// ```
+    fn register_lua_event<T>(&mut self) -> &mut Self
+    where
+        T: EntityEvent + LuaUserData + Clone,
+        for<'a> <T as Event>::Trigger<'a>: Default;
+
     /// The LuaLS / EmmyLua definition file of the types registered so far and of the script
     /// API (see [`definitions`](crate::definitions)).
     fn lua_definitions(&self) -> String;
@@ -205,6 +232,7 @@ impl LuaAppExt for App {
                     removals.0 += 1;
                 },
             );
+        crate::event::observe_component::<T>(self, T::TYPE_NAME);
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_component::<T>();
@@ -234,6 +262,19 @@ impl LuaAppExt for App {
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_message::<T>();
+        self
+    }
+
+    fn register_lua_event<T>(&mut self) -> &mut Self
+    where
+        T: EntityEvent + LuaUserData + Clone,
+        for<'a> <T as Event>::Trigger<'a>: Default,
+    {
+        crate::event::observe_entity_event::<T>(self);
+        self.init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .add_event::<T>(crate::event::trigger::<T>);
         self
     }
 

@@ -16,6 +16,7 @@ use mlua::Table;
 use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
 use crate::chunk::Chunks;
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
+use crate::event::ScriptEvents;
 use crate::handle::{forget_references, install_handles, world_table};
 use crate::input::input_table;
 use crate::instance::Instance;
@@ -307,13 +308,17 @@ impl LuaRuntime {
     }
 
     /// The messages sent since the last frame that a script waits for, in order within each
-    /// type (`world.send`'s first).
+    /// type (`world.send`'s first), then the events observed (see `event.rs`), in order.
     fn read_messages(
         &mut self,
-        world: &World,
+        world: &mut World,
     ) -> Vec<(std::borrow::Cow<'static, str>, PendingMessage)> {
         let tasks = &self.tasks;
         let mut pending: Vec<(std::borrow::Cow<'static, str>, PendingMessage)> = Vec::new();
+        let events = world
+            .get_resource_mut::<ScriptEvents>()
+            .map(|mut events| std::mem::take(&mut events.0))
+            .unwrap_or_default();
         if let Some(messages) = world.get_resource::<Messages<LuaMessage>>() {
             for message in self.script_messages.read(messages) {
                 if tasks.is_awaited(&message.name) {
@@ -328,6 +333,14 @@ impl LuaRuntime {
         for (name, reader) in &mut self.typed_messages {
             for message in reader.read(world, tasks.is_awaited(name)) {
                 pending.push(((*name).into(), message));
+            }
+        }
+        if tasks.awaits_any() {
+            for event in events {
+                let name = event.name();
+                if tasks.is_awaited(&name) {
+                    pending.push((name.into(), event.into_message()));
+                }
             }
         }
         pending

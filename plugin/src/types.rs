@@ -59,7 +59,7 @@ pub(crate) struct MessageEntry {
 
 /// A message on its way to scripts: each call makes a Lua value of it (each script gets its
 /// own copy).
-pub(crate) type PendingMessage = Box<dyn Fn(&Lua) -> mlua::Result<Value>>;
+pub(crate) type PendingMessage = Box<dyn Fn(&Lua) -> mlua::Result<Value> + Send + Sync>;
 
 /// A cursor over one message type's messages.
 pub(crate) trait ScriptMessages {
@@ -100,7 +100,12 @@ pub struct LuaTypeRegistry {
     /// The global type tables, installed on the Lua state once each.
     pub(crate) type_tables: Vec<TypeEntry>,
     pub(crate) messages: Vec<MessageEntry>,
+    /// Entity event types: `world.trigger(value)`, `Ok(false)` when `value` is not the type.
+    pub(crate) events: Vec<(&'static str, EventTrigger)>,
 }
+
+/// `world.trigger(value)` for one entity event type.
+pub(crate) type EventTrigger = fn(&mut World, &AnyUserData) -> mlua::Result<bool>;
 
 impl LuaTypeRegistry {
     pub(crate) fn add_component<T: Component<Mutability = Mutable> + LuaUserData>(&mut self) {
@@ -147,6 +152,13 @@ impl LuaTypeRegistry {
             write: write_message::<T>,
             reader: || Box::new(TypedMessages::<T>(MessageCursor::default())),
         });
+        self.add_type::<T>();
+    }
+
+    pub(crate) fn add_event<T: LuaUserData>(&mut self, trigger: EventTrigger) {
+        if !self.events.iter().any(|(name, _)| *name == T::TYPE_NAME) {
+            self.events.push((T::TYPE_NAME, trigger));
+        }
         self.add_type::<T>();
     }
 
@@ -241,6 +253,7 @@ pub(crate) struct ScriptTypes {
     pub components: BTreeMap<&'static str, ComponentEntry>,
     pub resources: BTreeMap<&'static str, ResourceEntry>,
     pub messages: Vec<MessageEntry>,
+    pub events: Vec<(&'static str, EventTrigger)>,
 }
 
 impl ScriptTypes {
@@ -249,6 +262,7 @@ impl ScriptTypes {
             components: registry.components.clone(),
             resources: registry.resources.clone(),
             messages: registry.messages.clone(),
+            events: registry.events.clone(),
         }
     }
 
@@ -256,6 +270,7 @@ impl ScriptTypes {
         self.components.len() == registry.components.len()
             && self.resources.len() == registry.resources.len()
             && self.messages.len() == registry.messages.len()
+            && self.events.len() == registry.events.len()
     }
 }
 
@@ -294,5 +309,12 @@ pub(crate) fn resource_entry(lua: &Lua, name: &str) -> mlua::Result<ResourceEntr
 pub(crate) fn message_entries(lua: &Lua) -> Vec<MessageEntry> {
     lua.app_data_ref::<ScriptTypes>()
         .map(|types| types.messages.clone())
+        .unwrap_or_default()
+}
+
+/// Every registered entity event type's trigger.
+pub(crate) fn event_triggers(lua: &Lua) -> Vec<EventTrigger> {
+    lua.app_data_ref::<ScriptTypes>()
+        .map(|types| types.events.iter().map(|(_, trigger)| *trigger).collect())
         .unwrap_or_default()
 }

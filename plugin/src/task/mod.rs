@@ -604,6 +604,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether any task waits for a message.
+    pub(crate) fn awaits_any(&self) -> bool {
+        !self.events.borrow().is_empty()
+    }
+
     /// Whether a task waits for a message named `name`.
     pub(crate) fn is_awaited(&self, name: &str) -> bool {
         self.events.borrow().contains_key(name)

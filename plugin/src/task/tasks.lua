@@ -56,11 +56,22 @@ end
 
 --- Waits for the next message named `name` (a registered message type's name, or a
 --- `world.send` name) sent after the wait started; returns it (a `world.send` payload).
-function wait_for(name)
+-- `name`, or `name:component` for the lifecycle events (`Added`, `Removed`).
+local function event_name(caller, name, component)
     if type(name) ~= "string" then
-        error("wait_for: expected a message name, got " .. type(name), 2)
+        error(caller .. ": expected a message name, got " .. type(name), 3)
     end
-    local message = suspend("wait_for", "event", name)
+    if component ~= nil then
+        if type(component) ~= "string" then
+            error(caller .. ": expected a component name, got " .. type(component), 3)
+        end
+        return name .. ":" .. component
+    end
+    return name
+end
+
+function wait_for(name, component)
+    local message = suspend("wait_for", "event", event_name("wait_for", name, component))
     return message
 end
 
@@ -119,10 +130,9 @@ end
 --- Calls `fn(message)` for every message named `name` from now on (each call may wait, as a
 --- task of its own), in message order, until cancelled; returns its handle (a task waiting for
 --- messages).
-world.on = function(name, fn)
-    if type(name) ~= "string" then
-        error("world.on: expected a message name, got " .. type(name), 2)
-    end
+world.on = function(name, component, fn)
+    if fn == nil then component, fn = nil, component end
+    name = event_name("world.on", name, component)
     function_of("world.on", fn)
     return handle(start_task(function()
         while true do
