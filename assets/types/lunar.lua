@@ -539,6 +539,13 @@ function Entity__value:remove(name) end
 ---@return boolean
 function Entity__value:despawn() end
 
+---Calls `fn(event)` for every entity event named `name` (registered with
+---`app.register_lua_event`) that targets this entity, from now on. Returns a task to cancel.
+---@param name string
+---@param fn fun(event: any)
+---@return Task
+function Entity__value:on(name, fn) end
+
 ---The entity's id as Bevy displays it (`"51v0"`), for `world.entity(id)`.
 ---@return string
 function Entity__value:id() end
@@ -573,12 +580,19 @@ function world.send(name, payload) end
 function world.write(message) end
 
 ---Calls `fn(message)` for every message named `name` from now on: a registered message type's
----name (`"Hit"`), or a `world.send` name (the payload). Each call may wait. Returns a task to
----cancel.
+---name (`"Hit"`), a `world.send` name (the payload), `"Despawned"` (the entity), or
+---`"Added"`/`"Removed"` with a component name (the entity): `world.on("Added", "Player", fn)`.
+---Each call may wait. Returns a task to cancel.
 ---@param name string
----@param fn fun(message: any)
+---@param component_or_fn string|fun(message: any)
+---@param fn? fun(message: any)
 ---@return Task
-function world.on(name, fn) end
+function world.on(name, component_or_fn, fn) end
+
+---Triggers an entity event of a type registered with `app.register_lua_event`: Rust observers
+---run now, the scripts of its target get it (`entity:on`) in the plugin's next run.
+---@param event any
+function world.trigger(event) end
 
 ---The resource `name` as a live reference, or nil if the world has none (typed `T`, as
 ---`entity:get`).
@@ -648,11 +662,12 @@ function wait_frames(n) end
 ---@param condition fun(): any
 function wait_until(condition) end
 
----Waits for the next message named `name` (a registered message type's name, or a `world.send`
----name) sent after the wait started; returns it (a `world.send` payload).
+---Waits for the next message named `name` (as `world.on` names them) sent after the wait
+---started; returns it.
 ---@param name string
+---@param component? string for `"Added"` and `"Removed"`
 ---@return any
-function wait_for(name) end
+function wait_for(name, component) end
 
 ---A function running over time, started with `task`, `after` or `every`. It belongs to the
 ---instance: despawning the entity, removing the script or a hot reload cancels it.
