@@ -296,6 +296,10 @@ fn waiting_where_it_cannot_is_a_clear_error() {
             "function on_unload()\n  wait(1)\nend\n",
         ),
         (
+            "scripts/computed.lua",
+            "function on_start()\n  local w = _ENV['wa' .. 'it']\n  w(1)\nend\n",
+        ),
+        (
             "scripts/condition.lua",
             "function on_start()
                 wait_until(function()
@@ -318,6 +322,7 @@ fn waiting_where_it_cannot_is_a_clear_error() {
     ]);
     test.spawn_script("scripts/top.lua", Probe::default());
     test.spawn_script("scripts/condition.lua", Probe::default());
+    test.spawn_script("scripts/computed.lua", Probe::default());
     let unload = test.spawn_script("scripts/unload.lua", Probe::default());
     let misuse = test.spawn_script("scripts/misuse.lua", Probe::default());
     test.settle(1);
@@ -342,8 +347,14 @@ fn waiting_where_it_cannot_is_a_clear_error() {
             .any(|e| e == "scripts/condition.lua:3: wait: not available in a wait_until condition"),
         "{errors:?}"
     );
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "scripts/computed.lua:3: wait: this callback cannot wait: its script's source names no wait function"
+        )),
+        "{errors:?}"
+    );
     let distinct: std::collections::HashSet<_> = errors.iter().collect();
-    assert_eq!(distinct.len(), 3, "{errors:?}");
+    assert_eq!(distinct.len(), 4, "{errors:?}");
     let p = probe(&test, misuse);
     assert!(
         p.note.contains("attempt to yield from outside a coroutine"),
@@ -382,7 +393,8 @@ fn references_held_across_a_wait_go_stale_with_their_component() {
     assert_eq!(errors[0].line, Some(4));
 }
 
-/// (LuaJIT has no memory limit.)
+/// A callback that can wait runs on a thread, whose frames a memory error leaves for the
+/// runtime to read the line from. (LuaJIT has no memory limit.)
 #[cfg(not(feature = "luajit"))]
 #[test]
 fn memory_errors_name_the_line_that_allocated() {
@@ -394,6 +406,7 @@ fn memory_errors_name_the_line_that_allocated() {
         &[(
             "scripts/double.lua",
             "function on_update()
+                wait_frames(1)
                 local s = string.rep('x', 1000)
                 while true do
                     s = s .. s
@@ -410,7 +423,7 @@ fn memory_errors_name_the_line_that_allocated() {
         .iter()
         .find(|e| e.kind == LuaScriptErrorKind::Memory)
         .unwrap_or_else(|| panic!("{errors:?}"));
-    assert_eq!(memory.line, Some(4), "{errors:?}");
+    assert_eq!(memory.line, Some(5), "{errors:?}");
 }
 
 #[cfg(feature = "file_watcher")]

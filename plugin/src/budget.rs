@@ -272,7 +272,6 @@ mod hooked {
 
         /// Runs `f` (which calls into Lua on the main state) with the budget counting. Not
         /// reentrant: a nested call runs within the outer one's budget.
-        #[cfg(test)]
         pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
             self.run_on(self.main, f)
         }

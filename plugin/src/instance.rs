@@ -1,7 +1,7 @@
 //! One script instance: an (entity, script) attachment with its own global environment.
 //!
-//! Its callbacks run through the scheduler (`task/`), so that they can wait: a callback that
-//! waits becomes a task of the instance. An `on_update` still waiting when the next frame comes
+//! Its callbacks run through the scheduler (`task/`), on threads when its script names a wait
+//! function, so that they can wait: a callback that waits becomes a task of the instance. An `on_update` still waiting when the next frame comes
 //! is not started again until it finishes. Hot reload, removal and a stop for memory cancel the
 //! instance's tasks.
 
@@ -39,6 +39,8 @@ pub(crate) struct Instance {
     generation: u32,
     /// The `on_update` still waiting, if one is.
     update_task: Option<TaskId>,
+    /// Whether its source names a wait function: its callbacks run on threads (see `task/`).
+    waits: bool,
 }
 
 impl Instance {
@@ -74,6 +76,7 @@ impl Instance {
             memory: Cell::new(0),
             generation: 0,
             update_task: None,
+            waits: names_a_wait(script),
         })
     }
 
@@ -87,7 +90,10 @@ impl Instance {
     fn context(&self, entity: Entity, waiting: Waiting) -> Context {
         Context {
             owner: self.owner(entity),
-            waiting,
+            waiting: match waiting {
+                Waiting::Allowed if !self.waits => Waiting::Unused,
+                other => other,
+            },
         }
     }
 
@@ -128,6 +134,7 @@ impl Instance {
         tasks.cancel_owned(vm, self.owner(entity));
         self.generation = next.generation;
         self.update_task = None;
+        self.waits = names_a_wait(script);
         self.on_update = function(&env, "on_update");
         self.env = env;
         self.hot = HotObjects::default();
@@ -305,6 +312,12 @@ fn environment(
     chunk::bind(chunk, &vm.unbound)?;
     ran?;
     Ok(env)
+}
+
+/// Whether the script's source names a wait function (`wait`, `wait_frames`, `wait_until`,
+/// `wait_for`): only then do its callbacks run on threads, which can wait.
+fn names_a_wait(script: &LuaScriptAsset) -> bool {
+    script.source.contains("wait")
 }
 
 /// The function `name` of `env`, if the script defines one.

@@ -125,6 +125,12 @@ impl Vm {
         self.budget.check_watchdog();
     }
 
+    /// Runs `f` (a call into Lua on the main state) within the instruction budget of one
+    /// callback.
+    pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
+        self.budget.run(f)
+    }
+
     /// Runs `f`, which resumes `thread`, within the instruction budget of one callback.
     pub(crate) fn budgeted_on<R>(
         &self,

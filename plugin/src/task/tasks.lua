@@ -3,14 +3,19 @@
 -- A wait yields the callback's thread to the scheduler with `WAIT, kind, argument`; the
 -- scheduler resumes it when the condition holds, or at once with `WAIT, message` when waiting
 -- is not allowed there (`on_unload`, top-level code), which the wait raises at the caller's line.
-local WAIT, callback_threads, start_task, cancel_task, task_running, time, coroutine = ...
+local WAIT, callback_threads, start_task, cancel_task, task_running, time, coroutine, refusal = ...
 
 local yield, running = coroutine.yield, coroutine.running
 local type, error, setmetatable, tostring, floor = type, error, setmetatable, tostring, math.floor
 
 -- Called by the wait functions, never as a tail call: level 3 is their caller's line.
 local function suspend(name, kind, argument)
-    if not callback_threads[running()] then
+    local co, is_main = running()
+    if not callback_threads[co] then
+        if is_main or co == nil then
+            -- A callback that runs as a plain call: the scheduler says why it cannot wait.
+            error(name .. ": " .. refusal(), 3)
+        end
         error(name .. ": cannot wait inside a coroutine made with coroutine.create or wrap (start one with task(fn), which can)", 3)
     end
     local first, second = yield(WAIT, kind, argument)
