@@ -341,14 +341,17 @@ fn main() {
     );
 }
 
-/// Tasks: a frame with 10,000 instances each holding a task waiting on a timer, against the same
-/// instances without; and per instance, a `wait(0)` round trip against an `on_update` call.
+/// Tasks: a frame with 10,000 instances each holding a task waiting on a timer (`after`),
+/// against the same instances without; the same script where it names `wait` (its callbacks
+/// then run on threads, which can wait); and per instance, a `wait(0)` round trip against an
+/// `on_update` call.
 fn waiting_cost() {
     let n = 10_000;
-    let waiting_task =
-        format!("{SCRIPT}\nfunction on_start() task(function() wait(1e9) end) end\n");
+    let waiting_task = format!("{SCRIPT}\nfunction on_start() after(1e9, function() end) end\n");
+    let threaded = format!("{SCRIPT}\n-- names wait: callbacks on threads\n");
     let (mut without, _) = scripted_app(n);
     let (mut with, _) = scripted_app_with(n, &waiting_task);
+    let (mut on_threads, _) = scripted_app_with(n, &threaded);
     let (mut calls, _) = scripted_app_with(n, "function on_update(dt) end");
     let (mut waits, _) = scripted_app_with(
         n,
@@ -359,10 +362,11 @@ fn waiting_cost() {
         assert_eq!(app.world().resource::<LuaScriptStats>().tasks, n);
     }
     let per = |s: f64| s * 1e9 / n as f64;
-    let [a, b, c, w] = frame_times(
+    let [a, b, t, c, w] = frame_times(
         [
             &mut without.app,
             &mut with.app,
+            &mut on_threads.app,
             &mut calls.app,
             &mut waits.app,
         ],
@@ -371,8 +375,9 @@ fn waiting_cost() {
     )
     .map(per);
     println!(
-        "{n} instances, per instance-frame: {a:.1} ns, with a task waiting on a timer each {b:.1} ns ({:+.1}%)",
-        (b / a - 1.0) * 100.0
+        "{n} instances, per instance-frame: {a:.1} ns; with a task waiting on a timer each {b:.1} ns ({:+.1}%); callbacks on threads {t:.1} ns ({:+.1}%)",
+        (b / a - 1.0) * 100.0,
+        (t / a - 1.0) * 100.0
     );
     println!(
         "per instance-frame: an empty on_update {c:.1} ns, a task's wait(0) round trip {w:.1} ns ({:.2}x)",
