@@ -171,7 +171,7 @@ pub trait LuaAppExt {
     /// }
     ///
     /// App::new()
-    ///     .add_plugins((MinimalPlugins, LuaScriptingPlugin::default()))
+    ///     .add_plugins((MinimalPlugins, AssetPlugin::default(), LuaScriptingPlugin::default()))
     ///     .register_lua_message::<Hit>();
     /// ```
     fn register_lua_message<T: Message + LuaUserData + Clone>(&mut self) -> &mut Self;
@@ -193,7 +193,7 @@ pub trait LuaAppExt {
     /// }
     ///
     /// App::new()
-    ///     .add_plugins((MinimalPlugins, LuaScriptingPlugin::default()))
+    ///     .add_plugins((MinimalPlugins, AssetPlugin::default(), LuaScriptingPlugin::default()))
     ///     .register_lua_event::<Damaged>();
     /// ```
     fn register_lua_event<T>(&mut self) -> &mut Self
