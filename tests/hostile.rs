@@ -640,15 +640,16 @@ fn task_bombs_are_bounded() {
             .into_iter()
             .partition(|e| e.message.contains("tasks nest too deep"));
         assert!(nested.len() == 1 && nested[0].line == Some(1), "{nested:?}");
+        // Stopped by the budget, or past the cap on waiting tasks (LuaJIT's is lower).
         assert!(
             !others.is_empty()
-                && others
-                    .iter()
-                    .all(|e| e.kind == LuaScriptErrorKind::Budget && e.line == Some(4)),
+                && others.iter().all(|e| e.line == Some(4)
+                    && (e.kind == LuaScriptErrorKind::Budget
+                        || e.message.contains("too many tasks waiting"))),
             "{others:?}"
         );
         let stats = outcome.test.app.world().resource::<LuaScriptStats>();
-        assert!(stats.tasks > 10_000, "{stats:?}");
+        assert!(stats.tasks >= 5_000, "{stats:?}");
         exit_in_time(outcome);
     });
 }

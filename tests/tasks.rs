@@ -731,3 +731,18 @@ fn entity_events_reach_their_targets_scripts_and_lifecycle_events_reach_listener
         assert_eq!(p.t1, 1.0, "wait_for gets the entity: {p:?}");
     }
 }
+
+#[test]
+fn many_failing_tasks_in_one_frame_are_one_error_with_its_count() {
+    let mut test = game(&[(
+        "scripts/flood.lua",
+        "function on_start()
+            for i = 1, 50 do task(function() error('x' .. i) end) end
+        end",
+    )]);
+    test.spawn_script("scripts/flood.lua", Probe::default());
+    test.settle(1);
+    let errors = test.error_messages();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!((errors[0].line, errors[0].count), (Some(2), 50));
+}

@@ -357,14 +357,25 @@ impl LuaRuntime {
     }
 
     /// The errors of tasks (raised while running, or while closed), named after their
-    /// instance's script.
+    /// instance's script; within one frame, one per instance, kind and line, with its count (a
+    /// loop starting failing tasks must not flood the log).
     fn report_task_errors(&self, errors: &mut Vec<LuaScriptError>) {
+        let mut first: bevy::platform::collections::HashMap<_, usize> = Default::default();
         for (Owner { entity, .. }, err) in self.tasks.take_errors() {
             let path = self
                 .instances
                 .get(&entity)
                 .map_or("scripts", |instance| &instance.path);
-            errors.push(LuaScriptError::from_lua(path, Some(entity), &err));
+            let error = LuaScriptError::from_lua(path, Some(entity), &err);
+            match first.entry((entity, error.kind as u8, error.line)) {
+                bevy::platform::collections::hash_map::Entry::Occupied(at) => {
+                    errors[*at.get()].count += 1;
+                }
+                bevy::platform::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(errors.len());
+                    errors.push(error);
+                }
+            }
         }
     }
 

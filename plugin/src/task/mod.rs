@@ -117,6 +117,14 @@ struct Task {
 /// is a resume nested in the caller's, on the Rust stack.
 const MAX_NESTED_STARTS: u32 = 32;
 
+/// How many tasks may wait at once in one Lua state. Each holds a thread, which mlua keeps on
+/// its reference stack: with LuaJIT, creating threads fails with "out of Lua stack" past about
+/// 8,000 (measured by `tests/hostile.rs`).
+#[cfg(feature = "luajit")]
+const MAX_TASKS: usize = 5_000;
+#[cfg(not(feature = "luajit"))]
+const MAX_TASKS: usize = 200_000;
+
 /// Seconds as a heap key: non-negative floats order as their bits.
 fn time_key(seconds: f64) -> u64 {
     seconds.max(0.0).to_bits()
@@ -252,6 +260,11 @@ impl Scheduler {
         if self.nested_starts.get() >= MAX_NESTED_STARTS {
             return Err(mlua::Error::runtime(format!(
                 "task: tasks nest too deep (a task starting a task before it waits, {MAX_NESTED_STARTS} deep)"
+            )));
+        }
+        if self.tasks.borrow().len() >= MAX_TASKS {
+            return Err(mlua::Error::runtime(format!(
+                "task: too many tasks waiting ({MAX_TASKS}, in all scripts)"
             )));
         }
         // A thread, a queue entry: about a structural change of the world.
