@@ -719,8 +719,15 @@ fn shared(lua: &Lua) -> mlua::Result<std::rc::Rc<Scheduler>> {
         .ok_or_else(|| mlua::Error::runtime("the task scheduler is gone"))
 }
 
+/// Luau reads frames through another API; its memory errors keep no line.
+#[cfg(feature = "luau")]
+fn error_location(_: &Thread) -> Option<String> {
+    None
+}
+
 /// `chunk:line` of the innermost script frame of a thread an error stopped (its frames stay
 /// until it is reset): the line of a memory error, which Lua raises without one.
+#[cfg(not(feature = "luau"))]
 fn error_location(thread: &Thread) -> Option<String> {
     let state = thread.state();
     for level in 0..64 {
