@@ -297,7 +297,7 @@ fn waiting_where_it_cannot_is_a_clear_error() {
         ),
         (
             "scripts/computed.lua",
-            "function on_start()\n  local w = _ENV['wa' .. 'it']\n  w(1)\nend\n",
+            "function on_start()\n  local w = _G['wa' .. 'it']\n  w(1)\nend\n",
         ),
         (
             "scripts/condition.lua",
