@@ -633,12 +633,11 @@ fn typed_messages_and_sent_ones_reach_listeners_and_waiters_in_order() {
     let mut read = test.app.world().resource::<HitsRead>().0.clone();
     read.sort();
     assert_eq!(read, [5, 7], "Rust reads the script's hit too");
+    // One handler error per hit, on the same line: reported once while it repeats.
     let errors = test.errors();
-    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors
-            .iter()
-            .all(|e| e.starts_with("scripts/victim.lua:13: handler boom")),
+        errors[0].starts_with("scripts/victim.lua:13: handler boom"),
         "{errors:?}"
     );
     // The listeners still wait; sent messages nobody waits for cost nothing.
@@ -745,4 +744,31 @@ fn many_failing_tasks_in_one_frame_are_one_error_with_its_count() {
     let errors = test.error_messages();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!((errors[0].line, errors[0].count), (Some(2), 50));
+}
+
+#[test]
+fn a_task_failing_every_frame_is_reported_once_then_with_its_count() {
+    let mut test = game(&[(
+        "scripts/ticking.lua",
+        "local n = 0
+        local ticker = every(0.1, function()
+            n = n + 1
+            if n <= 5 then error({}) end
+        end)",
+    )]);
+    test.spawn_script("scripts/ticking.lua", Probe::default());
+    test.settle(10);
+    let errors = test.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("scripts/ticking.lua:4:"),
+        "{errors:?}"
+    );
+    // Once the ticks stop failing for a while, the count.
+    for _ in 0..60 {
+        test.update();
+    }
+    let errors = test.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[1].ends_with("(repeated 5 times)"), "{errors:?}");
 }

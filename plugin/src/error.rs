@@ -106,6 +106,47 @@ impl LuaScriptError {
     }
 }
 
+/// One source of errors' repeats (an instance's callbacks, or its tasks): an error is reported
+/// once while it repeats, then with its count when it stops or changes. An error repeats when
+/// its kind and line are those of the previous one: its text may change every time
+/// (`error({})` names a new table each time) without flooding the log.
+#[derive(Default)]
+pub(crate) struct Repeats(Option<Box<LuaScriptError>>);
+
+impl Repeats {
+    /// `error` happened (`error.count` times in a row).
+    pub(crate) fn error(&mut self, error: LuaScriptError, errors: &mut Vec<LuaScriptError>) {
+        match &mut self.0 {
+            Some(previous) if previous.kind == error.kind && previous.line == error.line => {
+                previous.count += error.count;
+            }
+            previous => {
+                if let Some(old) = previous.take().filter(|e| e.count > 1) {
+                    errors.push(*old);
+                }
+                errors.push(error.clone());
+                *previous = Some(Box::new(LuaScriptError { count: 1, ..error }));
+            }
+        }
+    }
+
+    /// A run without the error: a repeat held back is reported with its count.
+    pub(crate) fn quiet(&mut self, errors: &mut Vec<LuaScriptError>) {
+        if let Some(repeated) = self.0.take().filter(|e| e.count > 1) {
+            errors.push(*repeated);
+        }
+    }
+
+    /// The error held while it repeats.
+    pub(crate) fn last(&self) -> Option<&LuaScriptError> {
+        self.0.as_deref()
+    }
+
+    pub(crate) fn is_holding(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
     match err {
         mlua::Error::MemoryError(_) => LuaScriptErrorKind::Memory,

@@ -14,7 +14,7 @@ use mlua::{Function, IntoLuaMulti, Table, Value};
 
 use crate::asset::LuaScriptAsset;
 use crate::chunk;
-use crate::error::{LuaScriptError, LuaScriptErrorKind};
+use crate::error::{LuaScriptError, LuaScriptErrorKind, Repeats};
 use crate::handle::EntityHandle;
 use crate::prefetch::HotObjects;
 use crate::sandbox::Vm;
@@ -40,8 +40,10 @@ pub(crate) struct Instance {
     /// Whether its source names a wait function: its callbacks run on threads (see `task/`).
     waits: bool,
     pub env: Table,
-    /// The last error, held back while it repeats. Boxed: errors are rare.
-    repeated: Option<Box<LuaScriptError>>,
+    /// The last error of its callbacks, held back while it repeats.
+    repeated: Repeats,
+    /// The last error of its tasks, held back while it repeats.
+    pub task_errors: Repeats,
     pub asset: AssetId<LuaScriptAsset>,
     pub path: Arc<str>,
 }
@@ -74,7 +76,8 @@ impl Instance {
             on_update: function(&env, "on_update"),
             env,
             started: false,
-            repeated: None,
+            repeated: Repeats::default(),
+            task_errors: Repeats::default(),
             hot: HotObjects::default(),
             memory: Cell::new(0),
             generation: 0,
@@ -224,7 +227,7 @@ impl Instance {
 
     /// The last error reported, while it repeats.
     pub(crate) fn last_error(&self) -> Option<&LuaScriptError> {
-        self.repeated.as_deref()
+        self.repeated.last()
     }
 
     /// Whether the script defines a global function `name`.
@@ -249,9 +252,7 @@ impl Instance {
         }
     }
 
-    /// Reports an error once while it repeats, then its count when it stops or changes. An error
-    /// repeats when its kind and line are those of the previous one: its text may change every
-    /// frame (`error({})` names a new table each time) without flooding the log.
+    /// Reports the update's error once while it repeats (see [`Repeats`]).
     fn report(
         &mut self,
         entity: Entity,
@@ -260,28 +261,13 @@ impl Instance {
     ) -> Option<LuaScriptErrorKind> {
         match result {
             Ok(()) => {
-                if let Some(repeated) = self.repeated.take().filter(|e| e.count > 1) {
-                    errors.push(*repeated);
-                }
+                self.repeated.quiet(errors);
                 None
             }
             Err(err) => {
                 let error = LuaScriptError::from_lua(&self.path, Some(entity), &err);
                 let kind = error.kind;
-                match &mut self.repeated {
-                    Some(previous)
-                        if previous.kind == error.kind && previous.line == error.line =>
-                    {
-                        previous.count += 1;
-                    }
-                    previous => {
-                        if let Some(old) = previous.take().filter(|e| e.count > 1) {
-                            errors.push(*old);
-                        }
-                        errors.push(error.clone());
-                        *previous = Some(Box::new(error));
-                    }
-                }
+                self.repeated.error(error, errors);
                 Some(kind)
             }
         }

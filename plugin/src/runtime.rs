@@ -95,6 +95,9 @@ pub(crate) struct LuaRuntime {
     /// The memory limit of the state (0: none); [`pressure_mark`] of it is where
     /// `memory_pressure` starts, and where it returns once memory falls below it.
     memory_limit: usize,
+    /// Instances holding back a repeating task error, and the frames since their tasks' last
+    /// error (see `report_task_errors`).
+    task_error_holders: Vec<(Entity, u32)>,
     /// Functions named by `LuaCall`s that no targeted instance defined, reported once each.
     undefined_calls: HashSet<String>,
     /// The instances holding the most memory as of the last frame's updates, largest first:
@@ -104,6 +107,9 @@ pub(crate) struct LuaRuntime {
 }
 
 const MIB: usize = 1024 * 1024;
+
+/// Frames without a task error after which a repeating one held back is reported with its count.
+const TASK_ERRORS_QUIET: u32 = 60;
 
 /// A callback stopped by the budget after allocating this much is followed by a collection: the
 /// table it was building is garbage now.
@@ -191,6 +197,7 @@ impl LuaRuntime {
             memory_limit: settings.memory_limit,
             top_memory: Vec::new(),
             undefined_calls: HashSet::default(),
+            task_error_holders: Vec::new(),
         })
     }
 
@@ -352,14 +359,18 @@ impl LuaRuntime {
         // Rarely many instances wake in one frame: the memory goes to the first owner due (a
         // per-task measure would cost every task a measure); the pressure check follows.
         let _ = grown;
-        self.report_task_errors(errors);
+        // (Their errors are reported with the frame's others, once: see `report_task_errors`.)
         self.relieve_memory_if_pressed(errors);
     }
 
     /// The errors of tasks (raised while running, or while closed), named after their
-    /// instance's script; within one frame, one per instance, kind and line, with its count (a
-    /// loop starting failing tasks must not flood the log).
-    fn report_task_errors(&self, errors: &mut Vec<LuaScriptError>) {
+    /// instance's script, reported once while they repeat, as the callbacks' (see `Repeats`):
+    /// within a frame one per instance, kind and line, with its count (a loop starting failing
+    /// tasks must not flood the log), and across frames (an `every` failing at each tick). A
+    /// task fails when its timer comes, not every frame: a repeat held back is reported with its
+    /// count once its instance's tasks went [`TASK_ERRORS_QUIET`] frames without an error.
+    fn report_task_errors(&mut self, errors: &mut Vec<LuaScriptError>) {
+        let mut frame: Vec<LuaScriptError> = Vec::new();
         let mut first: bevy::platform::collections::HashMap<_, usize> = Default::default();
         for (Owner { entity, .. }, err) in self.tasks.take_errors() {
             let path = self
@@ -369,14 +380,46 @@ impl LuaRuntime {
             let error = LuaScriptError::from_lua(path, Some(entity), &err);
             match first.entry((entity, error.kind as u8, error.line)) {
                 bevy::platform::collections::hash_map::Entry::Occupied(at) => {
-                    errors[*at.get()].count += 1;
+                    frame[*at.get()].count += 1;
                 }
                 bevy::platform::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(errors.len());
-                    errors.push(error);
+                    slot.insert(frame.len());
+                    frame.push(error);
                 }
             }
         }
+        let mut reported = Vec::new();
+        for error in frame {
+            match error.entity.and_then(|e| self.instances.get_mut(&e)) {
+                Some(instance) => {
+                    reported.push(error.entity);
+                    instance.task_errors.error(error, errors);
+                }
+                None => errors.push(error),
+            }
+        }
+        for entity in reported.iter().flatten() {
+            match self
+                .task_error_holders
+                .iter_mut()
+                .find(|(e, _)| e == entity)
+            {
+                Some((_, quiet)) => *quiet = 0,
+                None => self.task_error_holders.push((*entity, 0)),
+            }
+        }
+        self.task_error_holders.retain_mut(|(entity, quiet)| {
+            let Some(instance) = self.instances.get_mut(entity) else {
+                return false;
+            };
+            if !reported.contains(&Some(*entity)) {
+                *quiet += 1;
+                if *quiet >= TASK_ERRORS_QUIET {
+                    instance.task_errors.quiet(errors);
+                }
+            }
+            instance.task_errors.is_holding()
+        });
     }
 
     /// `on_update` of every instance, in entity order; between two, the memory the first

@@ -238,7 +238,7 @@ function task(fn, ...) end
 function after(seconds, fn) end
 
 ---Runs `fn()` every `seconds` of game time (at most once a frame) until cancelled, without
----drift.
+---drift; each call is a task of its own (an error in one is reported, the timer goes on).
 ---@param seconds number
 ---@param fn fun()
 ---@return Task

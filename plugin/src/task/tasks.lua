@@ -148,7 +148,8 @@ world.on = function(name, component, fn)
 end
 
 --- Runs `fn()` every `seconds` (at most once a frame) until cancelled; returns its handle. The
---- times do not drift: each is `seconds` after the previous one was due.
+--- times do not drift: each is `seconds` after the previous one was due. Each call runs as a
+--- task of its own: it may wait, and an error in it is reported while the timer goes on.
 function every(seconds, fn)
     seconds = seconds_of("every", seconds)
     if seconds <= 0 then error("every: the interval must be positive, got " .. seconds, 2) end
@@ -157,7 +158,7 @@ function every(seconds, fn)
         local due = time.elapsed + seconds
         while true do
             suspend("every", "at", due)
-            fn()
+            start_task(fn)
             due = due + seconds
         end
     end))
