@@ -468,3 +468,56 @@ end
         "a variant that does not exist is flagged"
     );
 }
+
+#[derive(bevy::ecs::message::Message, LuaUserData, Clone, Debug)]
+pub struct Hit {
+    pub damage: i64,
+}
+
+#[test]
+fn emmylua_check_types_world_on_and_wait_for_by_registered_message() {
+    if !has_emmylua_check() {
+        eprintln!("SKIPPED: emmylua_check is not installed (see the test above)");
+        return;
+    }
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        bevy::asset::AssetPlugin::default(),
+        LuaScriptingPlugin::default(),
+    ))
+    .register_lua_message::<Hit>();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("types")).unwrap();
+    std::fs::write(dir.path().join("types/lunar.lua"), app.lua_definitions()).unwrap();
+    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    let script = dir.path().join("hits.lua");
+    std::fs::write(
+        &script,
+        "function on_start()
+    world.on(\"Hit\", function(hit) print(hit.damage + 1) end)
+    local hit = wait_for(\"Hit\")
+    print(hit.damage)
+end
+",
+    )
+    .unwrap();
+    assert_eq!(emmylua_check(dir.path()), [], "typed use checks clean");
+    std::fs::write(
+        &script,
+        "world.on(\"Hit\", function(hit) print(hit.damag) end)\nprint(wait_for(\"Hit\").amount)\n",
+    )
+    .unwrap();
+    let found: Vec<(String, usize)> = emmylua_check(dir.path())
+        .into_iter()
+        .map(|d| (d.code, d.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("undefined-field".to_owned(), 1),
+            ("undefined-field".to_owned(), 2)
+        ],
+        "a misspelled field of a registered message is flagged"
+    );
+}

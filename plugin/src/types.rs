@@ -194,6 +194,7 @@ impl LuaTypeRegistry {
             resources: self.resources.keys().copied().collect(),
             type_tables: self.type_tables.iter().map(|t| t.name).collect(),
             keys: crate::input::key_names(),
+            messages: self.messages.iter().map(|m| m.name).collect(),
         };
         let classes: Vec<&ClassDef> = defs.classes().collect();
         crate::definitions::render(&classes, &api)

@@ -13,6 +13,8 @@ pub struct ScriptApi {
     pub type_tables: Vec<&'static str>,
     /// `KeyCode` variant names, for `input.pressed`.
     pub keys: Vec<&'static str>,
+    /// Message types registered for scripts: `world.on` and `wait_for` are typed for each.
+    pub messages: Vec<&'static str>,
 }
 
 pub(super) fn render(out: &mut String, api: &ScriptApi) {
@@ -30,7 +32,20 @@ pub(super) fn render(out: &mut String, api: &ScriptApi) {
         "---A mouse button.\n---@alias MouseButtonName \"Left\"|\"Right\"|\"Middle\"|\"Back\"|\"Forward\"\n",
     );
 
-    out.push_str(API);
+    // `world.on("Hit", fn)` and `wait_for("Hit")` know what a registered message is.
+    let mut on = String::new();
+    let mut wait_for = String::new();
+    for message in &api.messages {
+        let _ = writeln!(
+            on,
+            "---@overload fun(name: \"{message}\", fn: fun(message: {message})): Task"
+        );
+        let _ = writeln!(wait_for, "---@overload fun(name: \"{message}\"): {message}");
+    }
+    out.push_str(
+        &API.replace("---@@world.on\n", &on)
+            .replace("---@@wait_for\n", &wait_for),
+    );
 }
 
 /// `"A"|"B"`, or `string` for an empty list (so that the alias still means something).
@@ -131,6 +146,7 @@ function world.write(message) end
 ---@param component_or_fn string|fun(message: any)
 ---@param fn? fun(message: any)
 ---@return Task
+---@@world.on
 function world.on(name, component_or_fn, fn) end
 
 ---Triggers an entity event of a type registered with `app.register_lua_event`: Rust observers
@@ -211,6 +227,7 @@ function wait_until(condition) end
 ---@param name string
 ---@param component? string for `"Added"` and `"Removed"`
 ---@return any
+---@@wait_for
 function wait_for(name, component) end
 
 ---A function running over time, started with `task`, `after` or `every`. It belongs to the
