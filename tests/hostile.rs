@@ -108,6 +108,16 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The hostile script's `Counter.ticks` (what a case's script reports there).
+    fn hostile_ticks(&self) -> i64 {
+        self.test
+            .app
+            .world()
+            .get::<Counter>(self.hostile)
+            .unwrap()
+            .ticks
+    }
+
     fn errors(&self) -> Vec<bevy_lunar::LuaScriptError> {
         self.test
             .error_messages()
@@ -486,13 +496,7 @@ fn shared_state_is_read_only() {
             |_| {},
         );
         assert_eq!(outcome.errors(), Vec::new());
-        let refused = outcome
-            .test
-            .app
-            .world()
-            .get::<Counter>(outcome.hostile)
-            .unwrap()
-            .ticks;
+        let refused = outcome.hostile_ticks();
         // All but the two that stay local (`load`'s chunk and `_G.print`, `rawset(_G, ...)`
         // write this instance's own globals).
         assert_eq!(refused, 23, "attempts refused");
@@ -530,13 +534,7 @@ fn read_only_errors_name_the_table_and_line() {
             |_| {},
         );
         assert_eq!(outcome.errors(), Vec::new());
-        let ticks = outcome
-            .test
-            .app
-            .world()
-            .get::<Counter>(outcome.hostile)
-            .unwrap()
-            .ticks;
+        let ticks = outcome.hostile_ticks();
         assert_eq!(ticks, 7);
         exit_in_time(outcome);
     });
