@@ -21,8 +21,8 @@ use bevy::ecs::world::World;
 use mlua::{AnyUserData, IntoLua};
 
 use crate::handle::EntityHandle;
-use crate::types::PendingMessage;
-use crate::userdata::{LuaUserData, NewUserData};
+use crate::types::{PendingMessage, pending_userdata};
+use crate::userdata::LuaUserData;
 
 /// One event on its way to scripts.
 pub(crate) enum ScriptEvent {
@@ -126,7 +126,7 @@ where
             events.0.push(ScriptEvent::Targeted {
                 name: E::TYPE_NAME,
                 target: event.event_target(),
-                event: Box::new(move |lua: &mlua::Lua| NewUserData(event.clone()).into_lua(lua)),
+                event: pending_userdata(event),
             });
         },
     );

@@ -542,14 +542,9 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         "trigger",
         lua.create_function(|lua, value: Value| {
             charge(cost::STRUCTURAL)?;
-            if let Value::UserData(event) = &value {
-                for trigger in event_triggers(lua) {
-                    if with_world(|world| trigger(world, event))?? {
-                        // Observers may have changed the world.
-                        forget_references(lua)?;
-                        return Ok(());
-                    }
-                }
+            if hand_to_world(&value, event_triggers(lua))? {
+                // Observers may have changed the world.
+                return forget_references(lua);
             }
             Err(script_error(format!(
                 "world.trigger: {} is not an entity event registered for scripts (register its type with app.register_lua_event)",
@@ -561,12 +556,9 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         "write",
         lua.create_function(|lua, value: Value| {
             charge(cost::LOOKUP)?;
-            if let Value::UserData(message) = &value {
-                for entry in message_entries(lua) {
-                    if with_world(|world| (entry.write)(world, message))?? {
-                        return Ok(());
-                    }
-                }
+            let writers = message_entries(lua).into_iter().map(|entry| entry.write);
+            if hand_to_world(&value, writers)? {
+                return Ok(());
             }
             Err(script_error(format!(
                 "world.write: {} is not a message registered for scripts (register its type with app.register_lua_message)",
@@ -575,6 +567,25 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     Ok(world)
+}
+
+/// Hands `value` to the first of `takers` (one per registered type: `Ok(false)` for a value of
+/// another type) that takes it, with the world; whether one did.
+fn hand_to_world(
+    value: &Value,
+    takers: impl IntoIterator<
+        Item = fn(&mut bevy::ecs::world::World, &AnyUserData) -> mlua::Result<bool>,
+    >,
+) -> mlua::Result<bool> {
+    let Value::UserData(value) = value else {
+        return Ok(false);
+    };
+    for take in takers {
+        if with_world(|world| take(world, value))?? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `for e in world.query("A", "B") do ... end`: the entities having all the named components,

@@ -1,9 +1,9 @@
 //! One script instance: an (entity, script) attachment with its own global environment.
 //!
 //! Its callbacks run through the scheduler (`task/`), on threads when its script names a wait
-//! function, so that they can wait: a callback that waits becomes a task of the instance. An `on_update` still waiting when the next frame comes
-//! is not started again until it finishes. Hot reload, removal and a stop for memory cancel the
-//! instance's tasks.
+//! function, so that they can wait: a callback that waits becomes a task of the instance. An
+//! `on_update` still waiting when the next frame comes is not started again until it finishes.
+//! Hot reload, removal and a stop for memory cancel the instance's tasks.
 
 use std::cell::Cell;
 use std::sync::Arc;

@@ -302,13 +302,15 @@ impl LuaRuntime {
         for call in calls {
             self.dispatch(&call, &mut errors);
         }
+        // Handlers and woken tasks run here; what they allocate is not attributed to their
+        // instances (one task each, no per-task measure yet), but the pressure checks see it.
         for (name, message) in &messages {
-            let ((), grown) = allocated(&self.vm, || self.tasks.deliver(&self.vm, name, message));
-            let _ = grown; // as for woken tasks (see `wake_tasks`)
+            self.tasks.deliver(&self.vm, name, message);
         }
-        // Top-level code, reloads and calls may have filled the state too.
+        // Top-level code, reloads, calls and handlers may have filled the state too.
         self.relieve_memory_if_pressed(&mut errors);
-        self.wake_tasks(elapsed, &mut errors);
+        self.tasks.wake(&self.vm, elapsed);
+        self.relieve_memory_if_pressed(&mut errors);
         self.update_instances(dt, &mut errors);
         self.report_task_errors(&mut errors);
         errors
@@ -353,16 +355,6 @@ impl LuaRuntime {
         pending
     }
 
-    /// Resumes the tasks due at game time `now`; the memory each allocated is its instance's.
-    fn wake_tasks(&mut self, now: f64, errors: &mut Vec<LuaScriptError>) {
-        let ((), grown) = allocated(&self.vm, || self.tasks.wake(&self.vm, now));
-        // Rarely many instances wake in one frame: the memory goes to the first owner due (a
-        // per-task measure would cost every task a measure); the pressure check follows.
-        let _ = grown;
-        // (Their errors are reported with the frame's others, once: see `report_task_errors`.)
-        self.relieve_memory_if_pressed(errors);
-    }
-
     /// The errors of tasks (raised while running, or while closed), named after their
     /// instance's script, reported once while they repeat, as the callbacks' (see `Repeats`):
     /// within a frame one per instance, kind and line, with its count (a loop starting failing
@@ -370,7 +362,7 @@ impl LuaRuntime {
     /// task fails when its timer comes, not every frame: a repeat held back is reported with its
     /// count once its instance's tasks went [`TASK_ERRORS_QUIET`] frames without an error.
     fn report_task_errors(&mut self, errors: &mut Vec<LuaScriptError>) {
-        let mut frame: Vec<LuaScriptError> = Vec::new();
+        let mut frame: Vec<(Entity, LuaScriptError)> = Vec::new();
         let mut first: bevy::platform::collections::HashMap<_, usize> = Default::default();
         for (Owner { entity, .. }, err) in self.tasks.take_errors() {
             let path = self
@@ -380,25 +372,25 @@ impl LuaRuntime {
             let error = LuaScriptError::from_lua(path, Some(entity), &err);
             match first.entry((entity, error.kind as u8, error.line)) {
                 bevy::platform::collections::hash_map::Entry::Occupied(at) => {
-                    frame[*at.get()].count += 1;
+                    frame[*at.get()].1.count += 1;
                 }
                 bevy::platform::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert(frame.len());
-                    frame.push(error);
+                    frame.push((entity, error));
                 }
             }
         }
         let mut reported = Vec::new();
-        for error in frame {
-            match error.entity.and_then(|e| self.instances.get_mut(&e)) {
+        for (entity, error) in frame {
+            match self.instances.get_mut(&entity) {
                 Some(instance) => {
-                    reported.push(error.entity);
+                    reported.push(entity);
                     instance.task_errors.error(error, errors);
                 }
                 None => errors.push(error),
             }
         }
-        for entity in reported.iter().flatten() {
+        for entity in &reported {
             match self
                 .task_error_holders
                 .iter_mut()
@@ -412,7 +404,7 @@ impl LuaRuntime {
             let Some(instance) = self.instances.get_mut(entity) else {
                 return false;
             };
-            if !reported.contains(&Some(*entity)) {
+            if !reported.contains(entity) {
                 *quiet += 1;
                 if *quiet >= TASK_ERRORS_QUIET {
                     instance.task_errors.quiet(errors);

@@ -81,14 +81,16 @@ impl<T: Message + LuaUserData + Clone> ScriptMessages for TypedMessages<T> {
         }
         self.0
             .read(messages)
-            .map(|message| {
-                let message = message.clone();
-                Box::new(move |lua: &Lua| {
-                    mlua::IntoLua::into_lua(crate::userdata::NewUserData(message.clone()), lua)
-                }) as PendingMessage
-            })
+            .map(|message| pending_userdata(message.clone()))
             .collect()
     }
+}
+
+/// `value` on its way to scripts, as a new userdata for each.
+pub(crate) fn pending_userdata<T: LuaUserData + Clone + Send + Sync>(value: T) -> PendingMessage {
+    Box::new(move |lua: &Lua| {
+        mlua::IntoLua::into_lua(crate::userdata::NewUserData(value.clone()), lua)
+    })
 }
 
 /// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app; the

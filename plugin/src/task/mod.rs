@@ -133,7 +133,7 @@ fn time_key(seconds: f64) -> u64 {
 /// The scheduler: the callback threads' pool, the tasks and their queues. Shared by the
 /// runtime and the Lua functions `task`, `Task:cancel`, `Task:running` (app data of the Lua).
 pub(crate) struct Scheduler {
-    /// What `wait` yields first, and what a refusal is resumed with.
+    /// What `wait` yields first: how a waiting thread is told from a returning one.
     marker: Table,
     /// The pool's threads, to mark as callback threads (see the sandbox).
     callback_threads: Table,
@@ -304,9 +304,8 @@ impl Scheduler {
         }
     }
 
-    /// Resumes `thread` in `context`, until it returns, fails or waits (a wait where waiting is
-    /// refused is resumed at once with the refusal, which `wait` raises). What it yielded
-    /// or returned.
+    /// Resumes `thread` in `context` (one where waiting is allowed: only those run on
+    /// threads), until it returns, fails or waits. What it yielded or returned.
     fn resume(
         &self,
         context: Context,
@@ -314,12 +313,7 @@ impl Scheduler {
         args: impl IntoLuaMulti,
     ) -> mlua::Result<MultiValue> {
         let previous = self.context.replace(Some(context));
-        let mut result = thread.resume::<MultiValue>(args);
-        if let Some(refusal) = context.waiting.refusal() {
-            while result.as_ref().is_ok_and(|values| self.is_wait(values)) {
-                result = thread.resume::<MultiValue>((self.marker.clone(), refusal));
-            }
-        }
+        let result = thread.resume::<MultiValue>(args);
         self.context.set(previous);
         if let Err(mlua::Error::MemoryError(message)) = &result
             && let Some(location) = error_location(thread)
@@ -376,6 +370,18 @@ impl Scheduler {
                 return Err(err);
             }
         };
+        // Cancelled while it ran (by itself, or by a task it resumed): closed, not queued.
+        if let Some(id) = id
+            && self
+                .tasks
+                .borrow()
+                .get(&id)
+                .is_some_and(|task| task.cancelled)
+        {
+            self.forget(id);
+            self.close(owner, thread);
+            return Ok(Ran::Waiting(id));
+        }
         let id = id.unwrap_or_else(|| {
             let id = self.next_id.get();
             self.next_id.set(id + 1);
@@ -402,15 +408,7 @@ impl Scheduler {
                 .or_default()
                 .push((id, wait)),
         }
-        let mut tasks = self.tasks.borrow_mut();
-        let cancelled = tasks.get(&id).is_some_and(|task| task.cancelled);
-        if cancelled {
-            drop(tasks);
-            self.forget(id);
-            self.close(owner, thread);
-            return Ok(Ran::Waiting(id));
-        }
-        tasks.insert(
+        self.tasks.borrow_mut().insert(
             id,
             Task {
                 thread,

@@ -1,8 +1,9 @@
 -- Waiting and tasks, the script side (see `mod.rs`): run once on a new Lua state.
 --
 -- A wait yields the callback's thread to the scheduler with `WAIT, kind, argument`; the
--- scheduler resumes it when the condition holds, or at once with `WAIT, message` when waiting
--- is not allowed there (`on_unload`, top-level code), which the wait raises at the caller's line.
+-- scheduler resumes it when the condition holds. Callbacks that cannot wait (`on_unload`,
+-- top-level code, conditions, scripts that name no wait) run on the main state: there a wait
+-- raises, at the caller's line, the reason the scheduler gives (`refusal`).
 local WAIT, callback_threads, start_task, cancel_task, task_running, time, coroutine, refusal = ...
 
 local yield, running = coroutine.yield, coroutine.running
@@ -18,9 +19,7 @@ local function suspend(name, kind, argument)
         end
         error(name .. ": cannot wait inside a coroutine made with coroutine.create or wrap (start one with task(fn), which can)", 3)
     end
-    local first, second = yield(WAIT, kind, argument)
-    if first == WAIT then error(name .. ": " .. second, 3) end
-    return first, second
+    return (yield(WAIT, kind, argument))
 end
 
 local function seconds_of(name, seconds, default)
