@@ -474,8 +474,14 @@ pub struct Hit {
     pub damage: i64,
 }
 
+#[derive(bevy::ecs::event::EntityEvent, LuaUserData, Clone, Debug)]
+pub struct Struck {
+    pub entity: bevy::ecs::entity::Entity,
+    pub force: f64,
+}
+
 #[test]
-fn emmylua_check_types_world_on_and_wait_for_by_registered_message() {
+fn emmylua_check_types_world_on_wait_for_and_entity_on_by_registered_type() {
     if !has_emmylua_check() {
         eprintln!("SKIPPED: emmylua_check is not installed (see the test above)");
         return;
@@ -486,7 +492,8 @@ fn emmylua_check_types_world_on_and_wait_for_by_registered_message() {
         bevy::asset::AssetPlugin::default(),
         LuaScriptingPlugin::default(),
     ))
-    .register_lua_message::<Hit>();
+    .register_lua_message::<Hit>()
+    .register_lua_event::<Struck>();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("types")).unwrap();
     std::fs::write(dir.path().join("types/lunar.lua"), app.lua_definitions()).unwrap();
@@ -498,6 +505,7 @@ fn emmylua_check_types_world_on_and_wait_for_by_registered_message() {
     world.on(\"Hit\", function(hit) print(hit.damage + 1) end)
     local hit = wait_for(\"Hit\")
     print(hit.damage)
+    entity:on(\"Struck\", function(s) print(s.force * 2) end)
 end
 ",
     )
@@ -505,7 +513,8 @@ end
     assert_eq!(emmylua_check(dir.path()), [], "typed use checks clean");
     std::fs::write(
         &script,
-        "world.on(\"Hit\", function(hit) print(hit.damag) end)\nprint(wait_for(\"Hit\").amount)\n",
+        "world.on(\"Hit\", function(hit) print(hit.damag) end)\nprint(wait_for(\"Hit\").amount)\n\
+         entity:on(\"Struck\", function(s) print(s.forse) end)\n",
     )
     .unwrap();
     let found: Vec<(String, usize)> = emmylua_check(dir.path())
@@ -516,8 +525,9 @@ end
         found,
         [
             ("undefined-field".to_owned(), 1),
-            ("undefined-field".to_owned(), 2)
+            ("undefined-field".to_owned(), 2),
+            ("undefined-field".to_owned(), 3)
         ],
-        "a misspelled field of a registered message is flagged"
+        "a misspelled field of a registered message or event is flagged"
     );
 }

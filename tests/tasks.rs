@@ -685,7 +685,8 @@ fn entity_events_reach_their_targets_scripts_and_lifecycle_events_reach_listener
         function on_update()
             if entity:get('Probe').note == 'first' and not hit_myself then
                 hit_myself = true
-                world.trigger(Damaged.new(entity, 2))
+                entity:trigger(Damaged.new(entity, 2))
+                entity:trigger(Damaged.new(world.spawn(), 1))
             end
         end",
     )]);
@@ -713,10 +714,21 @@ fn entity_events_reach_their_targets_scripts_and_lifecycle_events_reach_listener
     test.app.world_mut().despawn(short_lived);
     test.update();
     test.update();
-    assert_eq!(test.errors(), Vec::<String>::new());
+    let errors = test.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("scripts/target.lua:17: entity:trigger: this Damaged targets entity")
+            && errors[0].contains("or with world.trigger"),
+        "an event for another entity is refused: {errors:?}"
+    );
     let mut seen = test.app.world().resource::<Observed>().0.clone();
     seen.sort_by(f64::total_cmp);
-    assert_eq!(seen, [2.0, 3.0], "Rust observers see both");
+    assert_eq!(
+        seen,
+        [2.0, 3.0],
+        "Rust observers see both, not the refused one"
+    );
+
     let (v, o) = (probe(&test, victim), probe(&test, other));
     assert_eq!(
         (v.a, o.a),

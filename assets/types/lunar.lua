@@ -546,6 +546,11 @@ function Entity__value:despawn() end
 ---@return Task
 function Entity__value:on(name, fn) end
 
+---Triggers an entity event that targets this entity (an event for another entity is an error):
+---`world.trigger` with a check.
+---@param event any
+function Entity__value:trigger(event) end
+
 ---The entity's id as Bevy displays it (`"51v0"`), for `world.entity(id)`.
 ---@return string
 function Entity__value:id() end

@@ -132,9 +132,15 @@ where
     );
 }
 
-/// `world.trigger(value)` for an entity event type `E`: `Ok(false)` when `value` is not one.
-/// Rust observers run now; scripts get it in the runtime's next run.
-pub(crate) fn trigger<E>(world: &mut World, value: &AnyUserData) -> mlua::Result<bool>
+/// `world.trigger(value)` (`on` is `None`) or `entity:trigger(value)` (`on` is the entity) for
+/// an entity event type `E`: `Ok(false)` when `value` is not one. An event carries its own
+/// target, so `entity:trigger` refuses one that targets another entity rather than pick one of
+/// the two. Rust observers run now; scripts get it in the runtime's next run.
+pub(crate) fn trigger<E>(
+    world: &mut World,
+    value: &AnyUserData,
+    on: Option<Entity>,
+) -> mlua::Result<bool>
 where
     E: EntityEvent + LuaUserData + Clone,
     for<'a> <E as Event>::Trigger<'a>: Default,
@@ -143,6 +149,15 @@ where
         return Ok(false);
     }
     let event = value.borrow::<E>()?.clone();
+    if let Some(entity) = on
+        && event.event_target() != entity
+    {
+        return Err(crate::userdata::script_error(format!(
+            "entity:trigger: this {} targets entity {}, not {entity} (trigger it on its target, or with world.trigger)",
+            E::TYPE_NAME,
+            event.event_target()
+        )));
+    }
     world.trigger(event);
     Ok(true)
 }

@@ -8,6 +8,7 @@ use bevy::ecs::component::{Component, Mutable};
 use bevy::ecs::entity::{Entity, EntityGeneration, EntityIndex};
 use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::resource::Resource;
+use bevy::ecs::world::World;
 use std::borrow::Cow;
 
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
@@ -432,6 +433,13 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         "id",
         lua.create_function(|_, this: EntityHandle| Ok(this.entity.to_string()))?,
     )?;
+    methods.raw_set(
+        "trigger",
+        lua.create_function(|lua, (this, value): (EntityHandle, Value)| {
+            charge(cost::STRUCTURAL)?;
+            trigger_event(lua, &value, Some(this.entity))
+        })?,
+    )?;
     // `entity:on(name, fn)`: `world.on` for the entity events that target this entity.
     methods.raw_set(
         "on",
@@ -542,21 +550,16 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         "trigger",
         lua.create_function(|lua, value: Value| {
             charge(cost::STRUCTURAL)?;
-            if hand_to_world(&value, event_triggers(lua))? {
-                // Observers may have changed the world.
-                return forget_references(lua);
-            }
-            Err(script_error(format!(
-                "world.trigger: {} is not an entity event registered for scripts (register its type with app.register_lua_event)",
-                crate::userdata::describe(&value)
-            )))
+            trigger_event(lua, &value, None)
         })?,
     )?;
     world.set(
         "write",
         lua.create_function(|lua, value: Value| {
             charge(cost::LOOKUP)?;
-            let writers = message_entries(lua).into_iter().map(|entry| entry.write);
+            let writers = message_entries(lua)
+                .into_iter()
+                .map(|entry| move |world: &mut World, value: &AnyUserData| (entry.write)(world, value));
             if hand_to_world(&value, writers)? {
                 return Ok(());
             }
@@ -569,14 +572,32 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(world)
 }
 
+/// `world.trigger(value)` and `entity:trigger(value)`: triggers a registered entity event.
+fn trigger_event(lua: &Lua, value: &Value, on: Option<Entity>) -> mlua::Result<()> {
+    let triggers = event_triggers(lua)
+        .into_iter()
+        .map(|trigger| move |world: &mut World, value: &AnyUserData| trigger(world, value, on));
+    if hand_to_world(value, triggers)? {
+        // Observers may have changed the world.
+        return forget_references(lua);
+    }
+    Err(script_error(format!(
+        "{}: {} is not an entity event registered for scripts (register its type with app.register_lua_event)",
+        if on.is_some() {
+            "entity:trigger"
+        } else {
+            "world.trigger"
+        },
+        crate::userdata::describe(value)
+    )))
+}
+
 /// Hands `value` to the first of `takers` (one per registered type: `Ok(false)` for a value of
 /// another type) that takes it, with the world; whether one did.
-fn hand_to_world(
-    value: &Value,
-    takers: impl IntoIterator<
-        Item = fn(&mut bevy::ecs::world::World, &AnyUserData) -> mlua::Result<bool>,
-    >,
-) -> mlua::Result<bool> {
+fn hand_to_world<F>(value: &Value, takers: impl IntoIterator<Item = F>) -> mlua::Result<bool>
+where
+    F: FnOnce(&mut World, &AnyUserData) -> mlua::Result<bool>,
+{
     let Value::UserData(value) = value else {
         return Ok(false);
     };

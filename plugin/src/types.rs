@@ -106,8 +106,8 @@ pub struct LuaTypeRegistry {
     pub(crate) events: Vec<(&'static str, EventTrigger)>,
 }
 
-/// `world.trigger(value)` for one entity event type.
-pub(crate) type EventTrigger = fn(&mut World, &AnyUserData) -> mlua::Result<bool>;
+/// `world.trigger(value)` (no entity) or `entity:trigger(value)` for one entity event type.
+pub(crate) type EventTrigger = fn(&mut World, &AnyUserData, Option<Entity>) -> mlua::Result<bool>;
 
 impl LuaTypeRegistry {
     pub(crate) fn add_component<T: Component<Mutability = Mutable> + LuaUserData>(&mut self) {
@@ -197,6 +197,7 @@ impl LuaTypeRegistry {
             type_tables: self.type_tables.iter().map(|t| t.name).collect(),
             keys: crate::input::key_names(),
             messages: self.messages.iter().map(|m| m.name).collect(),
+            events: self.events.iter().map(|(name, _)| *name).collect(),
         };
         let classes: Vec<&ClassDef> = defs.classes().collect();
         crate::definitions::render(&classes, &api)

@@ -15,6 +15,8 @@ pub struct ScriptApi {
     pub keys: Vec<&'static str>,
     /// Message types registered for scripts: `world.on` and `wait_for` are typed for each.
     pub messages: Vec<&'static str>,
+    /// Entity event types registered for scripts: `entity:on` is typed for each.
+    pub events: Vec<&'static str>,
 }
 
 pub(super) fn render(out: &mut String, api: &ScriptApi) {
@@ -42,9 +44,17 @@ pub(super) fn render(out: &mut String, api: &ScriptApi) {
         );
         let _ = writeln!(wait_for, "---@overload fun(name: \"{message}\"): {message}");
     }
+    let mut entity_on = String::new();
+    for event in &api.events {
+        let _ = writeln!(
+            entity_on,
+            "---@overload fun(name: \"{event}\", fn: fun(event: {event})): Task"
+        );
+    }
     out.push_str(
         &API.replace("---@@world.on\n", &on)
-            .replace("---@@wait_for\n", &wait_for),
+            .replace("---@@wait_for\n", &wait_for)
+            .replace("---@@Entity:on\n", &entity_on),
     );
 }
 
@@ -103,7 +113,13 @@ function Entity__value:despawn() end
 ---@param name string
 ---@param fn fun(event: any)
 ---@return Task
+---@@Entity:on
 function Entity__value:on(name, fn) end
+
+---Triggers an entity event that targets this entity (an event for another entity is an error):
+---`world.trigger` with a check.
+---@param event any
+function Entity__value:trigger(event) end
 
 ---The entity's id as Bevy displays it (`"51v0"`), for `world.entity(id)`.
 ---@return string
