@@ -176,6 +176,41 @@ fn every_after_task_handles_cancel_and_running() {
     assert_eq!(tasks_waiting(&test), 0);
 }
 
+#[test]
+fn timers_cancel_themselves_and_an_after_that_waits_stays_its_handles_task() {
+    let mut test = game(&[(
+        "scripts/timers.lua",
+        "function on_start()
+            local p = entity:get('Probe')
+            local ticker
+            ticker = every(0.1, function()
+                p.a = p.a + 1
+                if p.a == 2 then ticker:cancel() end
+            end)
+            local late = after(0.1, function()
+                p.b = 1
+                wait(10)
+                p.b = 2
+            end)
+            wait(0.35)
+            p.note = tostring(late:running())
+            late:cancel()
+            p.note = p.note .. ',' .. tostring(late:running()) .. ',' .. tostring(ticker:running())
+        end",
+    )]);
+    let e = test.spawn_script("scripts/timers.lua", Probe::default());
+    test.settle(10);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let p = probe(&test, e);
+    assert_eq!(
+        (p.a, p.b),
+        (2, 1),
+        "two ticks; the after ran to its wait: {p:?}"
+    );
+    assert_eq!(p.note, "true,false,false", "{p:?}");
+    assert_eq!(tasks_waiting(&test), 0);
+}
+
 /// A task ticking `Tally.ticks` every 0.1 s; closing it counts in `Tally.closed` (Lua 5.4:
 /// LuaJIT has no `<close>`, and `CLOSES` is then 0).
 fn ticker() -> String {

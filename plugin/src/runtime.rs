@@ -176,7 +176,7 @@ impl LuaRuntime {
         time.set("delta", 0.0)?;
         time.set("elapsed", 0.0)?;
         globals.set("time", &time)?;
-        let tasks = Scheduler::install(&vm, &time)?;
+        let tasks = Scheduler::install(&vm)?;
         vm.seal()?;
         Ok(LuaRuntime {
             vm,

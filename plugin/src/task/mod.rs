@@ -5,7 +5,8 @@
 //! of its instance, held in a queue until its condition holds, then resumed before the frame's
 //! `on_update`s. Timers are a heap by due time and frame waits a heap by frame: a frame costs
 //! nothing per waiting task, only per task due. `wait_until` conditions are checked once a frame
-//! each.
+//! each. `after` and `every` hold no thread until they are due (a closure and a queue entry):
+//! thousands of idle timers add no threads for the collector to walk.
 //!
 //! Only callbacks that may wait run on threads: those of scripts whose source names a wait
 //! function (`wait`, `wait_frames`, `wait_until`, `wait_for`), where waiting is allowed. The
@@ -103,8 +104,20 @@ enum Wake {
     Event(String),
 }
 
+/// What runs when a task wakes.
+#[derive(Clone)]
+enum Body {
+    /// A thread suspended in a wait (or running).
+    Thread(Thread),
+    /// `after(s, f)` before it is due: no thread until then (a waiting timer costs a queue
+    /// entry and a closure, not a thread the collector walks every cycle).
+    After(Function),
+    /// `every(s, f)`: each time it is due, `f` runs as a task of its own.
+    Every { f: Function, interval: f64 },
+}
+
 struct Task {
-    thread: Thread,
+    body: Body,
     owner: Owner,
     /// `None` while it runs.
     wake: Option<Wake>,
@@ -163,9 +176,8 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
-    /// The scheduler of `vm`, with `wait`, `task` and the rest among its globals. `time` is the
-    /// global `time` table (`every` reads `time.elapsed`).
-    pub(crate) fn install(vm: &Vm, time: &Table) -> mlua::Result<std::rc::Rc<Scheduler>> {
+    /// The scheduler of `vm`, with `wait`, `task` and the rest among its globals.
+    pub(crate) fn install(vm: &Vm) -> mlua::Result<std::rc::Rc<Scheduler>> {
         let lua = &vm.lua;
         let marker = lua.create_table()?;
         let scheduler = std::rc::Rc::new(Scheduler {
@@ -193,6 +205,10 @@ impl Scheduler {
             let scheduler = shared(lua)?;
             scheduler.start(lua, f, args)
         })?;
+        let defer =
+            lua.create_function(|lua, (f, delay, interval): (Function, f64, Option<f64>)| {
+                shared(lua)?.defer(f, delay, interval)
+            })?;
         let cancel = lua.create_function(|lua, id: TaskId| {
             let scheduler = shared(lua)?;
             scheduler.cancel(id);
@@ -212,9 +228,9 @@ impl Scheduler {
                 marker,
                 vm.callback_threads.clone(),
                 start,
+                defer,
                 cancel,
                 running,
-                time.clone(),
                 vm.raw_coroutine.clone(),
                 refusal,
             ))?;
@@ -248,27 +264,12 @@ impl Scheduler {
     /// `task(f, ...)` from a script: `f` runs now, nested in the calling callback and within
     /// its budget, until it first waits. Its task id, or nothing once it finished.
     fn start(&self, lua: &Lua, f: Function, args: MultiValue) -> mlua::Result<Option<TaskId>> {
-        let Some(context) = self.context.get() else {
-            return Err(mlua::Error::runtime(
-                "task: only a script's callbacks can start tasks",
-            ));
-        };
-        if !context.waiting.may_start_tasks() {
-            let refusal = context.waiting.refusal().unwrap_or_default();
-            return Err(mlua::Error::runtime(format!("task: {refusal}")));
-        }
+        let context = self.may_start("task")?;
         if self.nested_starts.get() >= MAX_NESTED_STARTS {
             return Err(mlua::Error::runtime(format!(
                 "task: tasks nest too deep (a task starting a task before it waits, {MAX_NESTED_STARTS} deep)"
             )));
         }
-        if self.tasks.borrow().len() >= MAX_TASKS {
-            return Err(mlua::Error::runtime(format!(
-                "task: too many tasks waiting ({MAX_TASKS}, in all scripts)"
-            )));
-        }
-        // A thread, a queue entry: about a structural change of the world.
-        crate::budget::charge(crate::budget::cost::STRUCTURAL)?;
         let thread = self.thread(lua, &f)?;
         let inner = Context {
             owner: context.owner,
@@ -286,6 +287,91 @@ impl Scheduler {
                 Ok(None)
             }
         }
+    }
+
+    /// The calling callback's context, if it may start a task (`what`, named in the refusal):
+    /// within the limit of tasks, and charged about a structural change of the world (a
+    /// thread or a queue entry).
+    fn may_start(&self, what: &str) -> mlua::Result<Context> {
+        let Some(context) = self.context.get() else {
+            return Err(mlua::Error::runtime(format!(
+                "{what}: only a script's callbacks can start tasks"
+            )));
+        };
+        if !context.waiting.may_start_tasks() {
+            let refusal = context.waiting.refusal().unwrap_or_default();
+            return Err(mlua::Error::runtime(format!("{what}: {refusal}")));
+        }
+        if self.tasks.borrow().len() >= MAX_TASKS {
+            return Err(mlua::Error::runtime(format!(
+                "{what}: too many tasks waiting ({MAX_TASKS}, in all scripts)"
+            )));
+        }
+        crate::budget::charge(crate::budget::cost::STRUCTURAL)?;
+        Ok(context)
+    }
+
+    /// `after(delay, f)` (`interval` is `None`) and `every(interval, f)` (`delay` is the
+    /// interval): a task that holds no thread until it is due. Its id.
+    fn defer(&self, f: Function, delay: f64, interval: Option<f64>) -> mlua::Result<TaskId> {
+        let what = if interval.is_some() { "every" } else { "after" };
+        let context = self.may_start(what)?;
+        let id = self.new_task(context.owner);
+        let now = self.now.get();
+        let wake = Wake::Time {
+            due: now + delay.max(0.0),
+            since: now,
+        };
+        let body = match interval {
+            Some(interval) => Body::Every { f, interval },
+            None => Body::After(f),
+        };
+        let wait = self.enqueue(id, &wake);
+        self.tasks.borrow_mut().insert(
+            id,
+            Task {
+                body,
+                owner: context.owner,
+                wake: Some(wake),
+                wait,
+                cancelled: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// A new task id, in `owner`'s list.
+    fn new_task(&self, owner: Owner) -> TaskId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.owned.borrow_mut().entry(owner).or_default().push(id);
+        id
+    }
+
+    /// Queues task `id` until `wake` holds; the number of this wait (queue entries of its
+    /// older waits are stale).
+    fn enqueue(&self, id: TaskId, wake: &Wake) -> u64 {
+        let wait = self.next_wait.get();
+        self.next_wait.set(wait + 1);
+        match wake {
+            Wake::Time { due, .. } => {
+                self.timers
+                    .borrow_mut()
+                    .push(Reverse((time_key(*due), wait, id)))
+            }
+            Wake::Frame(frame) => self.frames.borrow_mut().push(Reverse((*frame, wait, id))),
+            Wake::Until(_) => self
+                .untils
+                .borrow_mut()
+                .push((id, wait, self.frame.get() + 1)),
+            Wake::Event(name) => self
+                .events
+                .borrow_mut()
+                .entry(name.clone())
+                .or_default()
+                .push((id, wait)),
+        }
+        wait
     }
 
     /// A pool thread (or a new one) set to run `f`.
@@ -382,36 +468,12 @@ impl Scheduler {
             self.close(owner, thread);
             return Ok(Ran::Waiting(id));
         }
-        let id = id.unwrap_or_else(|| {
-            let id = self.next_id.get();
-            self.next_id.set(id + 1);
-            self.owned.borrow_mut().entry(owner).or_default().push(id);
-            id
-        });
-        let wait = self.next_wait.get();
-        self.next_wait.set(wait + 1);
-        match &wake {
-            Wake::Time { due, .. } => {
-                self.timers
-                    .borrow_mut()
-                    .push(Reverse((time_key(*due), wait, id)))
-            }
-            Wake::Frame(frame) => self.frames.borrow_mut().push(Reverse((*frame, wait, id))),
-            Wake::Until(_) => self
-                .untils
-                .borrow_mut()
-                .push((id, wait, self.frame.get() + 1)),
-            Wake::Event(name) => self
-                .events
-                .borrow_mut()
-                .entry(name.clone())
-                .or_default()
-                .push((id, wait)),
-        }
+        let id = id.unwrap_or_else(|| self.new_task(owner));
+        let wait = self.enqueue(id, &wake);
         self.tasks.borrow_mut().insert(
             id,
             Task {
-                thread,
+                body: Body::Thread(thread),
                 owner,
                 wake: Some(wake),
                 wait,
@@ -439,10 +501,6 @@ impl Scheduler {
                 due: now + seconds(&argument)?.max(0.0),
                 since: now,
             }),
-            Some("at") => Ok(Wake::Time {
-                due: seconds(&argument)?,
-                since: now,
-            }),
             Some("frames") => {
                 let frames = argument
                     .as_integer()
@@ -460,6 +518,13 @@ impl Scheduler {
                 None => Err(mlua::Error::runtime("wait_for: expected a message name")),
             },
             _ => Err(mlua::Error::runtime("wait: unknown kind of wait")),
+        }
+    }
+
+    /// Ends a cancelled task: closes its thread if it has one.
+    fn end(&self, owner: Owner, body: Body) {
+        if let Body::Thread(thread) = body {
+            self.close(owner, thread);
         }
     }
 
@@ -554,7 +619,7 @@ impl Scheduler {
             }
         };
         if waiting && let Some(task) = self.forget(id) {
-            self.close(task.owner, task.thread);
+            self.end(task.owner, task.body);
         }
     }
 
@@ -566,12 +631,13 @@ impl Scheduler {
             let Some(task) = self.tasks.borrow_mut().remove(&id) else {
                 continue;
             };
-            let thread = task.thread.clone();
-            vm.budgeted_on(&thread, || {
-                self.close(owner, task.thread);
-                Ok(())
-            })
-            .ok();
+            if let Body::Thread(thread) = task.body {
+                vm.budgeted_on(&thread.clone(), || {
+                    self.close(owner, thread);
+                    Ok(())
+                })
+                .ok();
+            }
         }
     }
 
@@ -630,7 +696,7 @@ impl Scheduler {
                 Err(err) => {
                     self.errors.borrow_mut().push((owner, err));
                     if let Some(task) = self.forget(id) {
-                        self.close(owner, task.thread);
+                        self.end(owner, task.body);
                     }
                 }
             }
@@ -664,7 +730,7 @@ impl Scheduler {
                 Err(err) => {
                     if let Some(task) = self.forget(id) {
                         self.errors.borrow_mut().push((task.owner, err));
-                        self.close(task.owner, task.thread);
+                        self.end(task.owner, task.body);
                     }
                 }
             }
@@ -674,7 +740,7 @@ impl Scheduler {
     /// Resumes task `id` if it still waits for `wait`, with `value` (else, after a timer, the
     /// seconds it waited).
     fn resume_task(&self, vm: &Vm, id: TaskId, wait: u64, value: Option<Value>) {
-        let (thread, owner, waited) = {
+        let (body, owner, wake) = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(task) = tasks.get_mut(&id) else {
                 return;
@@ -682,16 +748,50 @@ impl Scheduler {
             if task.wait != wait {
                 return;
             }
-            let waited = match (task.wake.take(), value) {
-                (_, Some(value)) => value,
-                (Some(Wake::Time { since, .. }), None) => Value::Number(self.now.get() - since),
-                _ => Value::Nil,
-            };
-            (task.thread.clone(), task.owner, waited)
+            (task.body.clone(), task.owner, task.wake.take())
         };
         let context = Context {
             owner,
             waiting: Waiting::Allowed,
+        };
+        let (thread, waited) = match body {
+            Body::Thread(thread) => {
+                let waited = match (wake, value) {
+                    (_, Some(value)) => value,
+                    (Some(Wake::Time { since, .. }), None) => Value::Number(self.now.get() - since),
+                    _ => Value::Nil,
+                };
+                (thread, waited)
+            }
+            // Due: from now on a task like any, under the same id.
+            Body::After(f) => match self.thread(&vm.lua, &f) {
+                Ok(thread) => (thread, Value::Nil),
+                Err(err) => {
+                    self.forget(id);
+                    self.errors.borrow_mut().push((owner, err));
+                    return;
+                }
+            },
+            Body::Every { f, interval } => {
+                // Queued again first (the next time is the previous one plus the interval,
+                // so it does not drift; at most once a frame, as this frame's timers were
+                // taken), so that `f` may cancel it like a waiting task.
+                if let Some(Wake::Time { due, .. }) = wake {
+                    let next = Wake::Time {
+                        due: due + interval,
+                        since: self.now.get(),
+                    };
+                    let wait = self.enqueue(id, &next);
+                    if let Some(task) = self.tasks.borrow_mut().get_mut(&id) {
+                        task.wake = Some(next);
+                        task.wait = wait;
+                    }
+                }
+                if let Err(err) = self.call::<()>(vm, context, &f, ()) {
+                    self.errors.borrow_mut().push((owner, err));
+                }
+                return;
+            }
         };
         let step = vm.budgeted_on(&thread, || self.resume(context, &thread, waited));
         if let Err(err) = self.settle(owner, thread, Some(id), step) {
@@ -727,25 +827,6 @@ fn error_location(_: &Thread) -> Option<String> {
 /// until it is reset): the line of a memory error, which Lua raises without one.
 #[cfg(not(feature = "luau"))]
 fn error_location(thread: &Thread) -> Option<String> {
-    let state = thread.state();
-    for level in 0..64 {
-        // SAFETY: `state` is the thread's, alive while `thread` is, and not running (it just
-        // failed); `lua_getstack` and `lua_getinfo` only read its frames into `frame`.
-        let found = unsafe {
-            let mut frame: mlua::ffi::lua_Debug = std::mem::zeroed();
-            if mlua::ffi::lua_getstack(state, level, &mut frame) == 0 {
-                return None;
-            }
-            if mlua::ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut frame) == 0 {
-                continue;
-            }
-            let source = std::ffi::CStr::from_ptr(frame.short_src.as_ptr()).to_string_lossy();
-            (frame.currentline > 0 && !source.starts_with("[bevy_lunar"))
-                .then(|| format!("{source}:{}", frame.currentline))
-        };
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
+    // SAFETY: the thread's state, alive while `thread` is, and not running (it just failed).
+    unsafe { crate::error::frame_location(thread.state()) }
 }

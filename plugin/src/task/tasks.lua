@@ -4,7 +4,7 @@
 -- scheduler resumes it when the condition holds. Callbacks that cannot wait (`on_unload`,
 -- top-level code, conditions, scripts that name no wait) run on the main state: there a wait
 -- raises, at the caller's line, the reason the scheduler gives (`refusal`).
-local WAIT, callback_threads, start_task, cancel_task, task_running, time, coroutine, refusal = ...
+local WAIT, callback_threads, start_task, defer_task, cancel_task, task_running, coroutine, refusal = ...
 
 local yield, running = coroutine.yield, coroutine.running
 local type, error, setmetatable, tostring, floor = type, error, setmetatable, tostring, math.floor
@@ -124,11 +124,7 @@ end
 --- Runs `fn()` once, `seconds` from now; returns its handle.
 function after(seconds, fn)
     seconds = seconds_of("after", seconds)
-    function_of("after", fn)
-    return handle(start_task(function()
-        suspend("after", "time", seconds)
-        return fn()
-    end))
+    return handle(defer_task(function_of("after", fn), seconds))
 end
 
 --- Calls `fn(message)` for every message named `name` from now on (each call may wait, as a
@@ -152,13 +148,5 @@ end
 function every(seconds, fn)
     seconds = seconds_of("every", seconds)
     if seconds <= 0 then error("every: the interval must be positive, got " .. seconds, 2) end
-    function_of("every", fn)
-    return handle(start_task(function()
-        local due = time.elapsed + seconds
-        while true do
-            suspend("every", "at", due)
-            start_task(fn)
-            due = due + seconds
-        end
-    end))
+    return handle(defer_task(function_of("every", fn), seconds, seconds))
 end
