@@ -595,6 +595,24 @@ fn a_memory_hog_is_stopped_and_the_others_keep_running() {
                 stats.top_memory
             );
             exit_in_time(outcome);
+            // A table growing past the limit in one resize, in a callback too short for the
+            // hook: the allocator's refusal names the line.
+            let outcome = run(
+                "local keep = {}\nfunction on_update()\n  local t = {}\n  for i = 1, 3000000 do t[i] = i end\n  keep[#keep + 1] = t\nend\n",
+                LuaScriptingPlugin {
+                    memory_limit: 64 * 1024 * 1024,
+                    ..default()
+                },
+                |_| {},
+            );
+            let error = outcome.first_error(LuaScriptErrorKind::Memory, "not enough memory");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("scripts/hostile.lua:4: not enough memory"),
+                "{error}"
+            );
+            exit_in_time(outcome);
         },
     );
 }

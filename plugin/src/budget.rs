@@ -189,6 +189,19 @@ mod hooked {
         pub(super) watch: Option<super::watchdog::Watch>,
         /// The hook is set all the time: no watchdog, or it could not arm this state.
         hooked_always: Cell<bool>,
+        /// Notes the line of an allocation the memory limit refuses (Lua 5.4). Owned by the
+        /// Lua state (its app data, dropped after the state closes, which still allocates).
+        #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+        allocator: Option<std::ptr::NonNull<super::allocator::AllocatorWatch>>,
+    }
+
+    /// The state the callback running on this thread runs on, if one runs.
+    #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+    pub(super) fn running_state() -> Option<*mut ffi::lua_State> {
+        let budget = RUNNING.get();
+        // SAFETY: `RUNNING` points to the budget of the callback running on this thread (set
+        // and cleared by `Running`), alive while it runs.
+        (!budget.is_null()).then(|| unsafe { &*budget }.state.get())
     }
 
     impl Budget {
@@ -231,6 +244,9 @@ mod hooked {
                 hooked_always: Cell::new(true),
                 #[cfg(target_os = "linux")]
                 watch,
+                // SAFETY: `state` is the main state of `lua`, alive, and no Lua code runs now.
+                #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+                allocator: unsafe { super::allocator::AllocatorWatch::install(lua, state) },
             });
             if budget.watched() {
                 hook_new_coroutines(lua)?;
@@ -285,6 +301,30 @@ mod hooked {
             }
             let _running = Running::start(self, state);
             f()
+        }
+
+        /// Where the last allocation the memory limit refused was asked for (`chunk:line`),
+        /// since the last call: the line of a memory error out of a call on the main state,
+        /// whose frames are gone by then.
+        pub(crate) fn take_memory_refusal(&self) -> Option<String> {
+            #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+            if let Some(allocator) = self.allocator {
+                // SAFETY: the watch lives as long as the Lua state, which is alive while its
+                // callbacks run and are reported.
+                return unsafe { allocator.as_ref() }.take_refusal();
+            }
+            None
+        }
+
+        /// Gives the Lua state its own allocator back: before the state is closed (the
+        /// allocator watch goes with the budget).
+        pub(crate) fn release_allocator(&mut self) {
+            #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+            if let Some(allocator) = self.allocator.take() {
+                // SAFETY: called while the budget's Lua is alive (the Vm releases before it
+                // drops the state), and no Lua code runs between callbacks.
+                unsafe { allocator.as_ref().uninstall() };
+            }
         }
 
         /// The errors the hook raises: raised from a hook, they reach `xpcall` message handlers
@@ -668,6 +708,13 @@ mod interrupt {
 
         pub(crate) fn check_watchdog(&self) {}
 
+        /// Luau's memory errors keep no line.
+        pub(crate) fn take_memory_refusal(&self) -> Option<String> {
+            None
+        }
+
+        pub(crate) fn release_allocator(&mut self) {}
+
         pub(crate) fn run_on<R>(&self, _: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
             self.run(f)
         }
@@ -690,6 +737,9 @@ mod interrupt {
 
 #[cfg(all(target_os = "linux", not(feature = "luau")))]
 mod watchdog;
+
+#[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+mod allocator;
 
 #[cfg(all(test, not(feature = "luau")))]
 mod tests {

@@ -265,6 +265,36 @@ fn first_location(path: &str, traceback: &str) -> Option<u32> {
     })
 }
 
+/// `chunk:line` of the innermost script frame of `state` (a frame of the plugin's own Lua
+/// code, or of a C function, has none): the line of a memory error, which Lua raises without
+/// one.
+///
+/// SAFETY: `state` is a live Lua state whose frames are consistent now (not running, or
+/// stopped in an allocation outside a stack reallocation); `lua_getstack` and `lua_getinfo`
+/// with `"Sl"` only read them.
+#[cfg(not(feature = "luau"))]
+pub(crate) unsafe fn frame_location(state: *mut mlua::ffi::lua_State) -> Option<String> {
+    for level in 0..64 {
+        // SAFETY: per the caller.
+        let found = unsafe {
+            let mut frame: mlua::ffi::lua_Debug = std::mem::zeroed();
+            if mlua::ffi::lua_getstack(state, level, &mut frame) == 0 {
+                return None;
+            }
+            if mlua::ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut frame) == 0 {
+                continue;
+            }
+            let source = std::ffi::CStr::from_ptr(frame.short_src.as_ptr()).to_string_lossy();
+            (frame.currentline > 0 && !source.starts_with("[bevy_lunar"))
+                .then(|| format!("{source}:{}", frame.currentline))
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

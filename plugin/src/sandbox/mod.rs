@@ -44,6 +44,13 @@ pub(crate) struct Vm {
     budget: Box<Budget>,
 }
 
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // Before the state can close: its allocator watch goes with the budget.
+        self.budget.release_allocator();
+    }
+}
+
 impl Vm {
     pub(crate) fn new(settings: &VmSettings) -> mlua::Result<Self> {
         let lua = Lua::new_with(base_libs() | settings.extra_std_libs, LuaOptions::default())?;
@@ -128,7 +135,16 @@ impl Vm {
     /// Runs `f` (a call into Lua on the main state) within the instruction budget of one
     /// callback.
     pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
-        self.budget.run(f)
+        // A refusal noted before (swallowed by a `pcall`) is not this call's.
+        self.budget.take_memory_refusal();
+        let result = self.budget.run(f);
+        if let Err(mlua::Error::MemoryError(message)) = &result
+            && let Some(location) = self.budget.take_memory_refusal()
+        {
+            // The protected call unwound the frames: the allocator noted where it refused.
+            return Err(mlua::Error::MemoryError(format!("{location}: {message}")));
+        }
+        result
     }
 
     /// Runs `f`, which resumes `thread`, within the instruction budget of one callback.
