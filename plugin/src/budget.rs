@@ -316,6 +316,16 @@ mod hooked {
             None
         }
 
+        /// Bytes the Lua state has allocated: the allocator watch's count, else mlua's.
+        pub(crate) fn used_memory(&self, lua: &Lua) -> usize {
+            #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+            if let Some(allocator) = self.allocator {
+                // SAFETY: the watch lives as long as the Lua state, alive here (`lua`).
+                return unsafe { allocator.as_ref() }.used_memory();
+            }
+            lua.used_memory()
+        }
+
         /// Gives the Lua state its own allocator back: before the state is closed (the
         /// allocator watch goes with the budget).
         pub(crate) fn release_allocator(&mut self) {
@@ -714,6 +724,10 @@ mod interrupt {
         }
 
         pub(crate) fn release_allocator(&mut self) {}
+
+        pub(crate) fn used_memory(&self, lua: &Lua) -> usize {
+            lua.used_memory()
+        }
 
         pub(crate) fn run_on<R>(&self, _: *mut mlua::ffi::lua_State, f: impl FnOnce() -> R) -> R {
             self.run(f)

@@ -136,9 +136,9 @@ fn offer_top_memory(top: &mut Vec<InstanceMemory>, entity: Entity, instance: &In
 /// Runs `f` (callbacks of one instance): its result, and the Lua memory it allocated (net of
 /// what was freed meanwhile), to attribute to the instance.
 fn allocated<R>(vm: &Vm, f: impl FnOnce() -> R) -> (R, i64) {
-    let before = vm.lua.used_memory();
+    let before = vm.used_memory();
     let result = f();
-    (result, vm.lua.used_memory() as i64 - before as i64)
+    (result, vm.used_memory() as i64 - before as i64)
 }
 
 /// Adds `bytes` to the memory attributed to `instance`.
@@ -419,7 +419,7 @@ impl LuaRuntime {
     /// or was stopped hoarding is followed by [`LuaRuntime::relieve_memory`].
     fn update_instances(&mut self, dt: f64, errors: &mut Vec<LuaScriptError>) {
         let base = pressure_mark(self.memory_limit);
-        if self.vm.lua.used_memory() < base {
+        if self.vm.used_memory() < base {
             self.memory_pressure = base;
         }
         self.top_memory.clear();
@@ -427,7 +427,7 @@ impl LuaRuntime {
         loop {
             let vm = &self.vm;
             let top_memory = &mut self.top_memory;
-            let mut before = vm.lua.used_memory();
+            let mut before = vm.used_memory();
             let mut relieve = None;
             let mut instances = self
                 .instances
@@ -440,7 +440,7 @@ impl LuaRuntime {
                 let failed = instance.update(vm, &self.tasks, *entity, dt, errors);
                 // Chained: one measure per instance serves as this one's end and the next one's
                 // start.
-                let after = vm.lua.used_memory();
+                let after = vm.used_memory();
                 attribute(instance, after as i64 - before as i64);
                 offer_top_memory(top_memory, *entity, instance);
                 let hoarded = matches!(failed, Some(LuaScriptErrorKind::Memory))
@@ -460,7 +460,7 @@ impl LuaRuntime {
 
     /// [`LuaRuntime::relieve_memory`] if the state is past the pressure mark.
     fn relieve_memory_if_pressed(&mut self, errors: &mut Vec<LuaScriptError>) {
-        if self.vm.lua.used_memory() > self.memory_pressure {
+        if self.vm.used_memory() > self.memory_pressure {
             self.relieve_memory(errors);
         }
     }
@@ -475,7 +475,7 @@ impl LuaRuntime {
             let _ = lua.gc_collect();
         };
         collect(lua);
-        let used = lua.used_memory();
+        let used = self.vm.used_memory();
         if used <= self.memory_pressure {
             return;
         }
@@ -513,7 +513,7 @@ impl LuaRuntime {
             errors.push(error);
             collect(lua);
         }
-        let used = lua.used_memory();
+        let used = self.vm.used_memory();
         if used > self.memory_pressure {
             // Still full (the memory is held outside the instances): no collection after every
             // callback until it grows by another sixteenth.
@@ -592,7 +592,7 @@ impl LuaRuntime {
     pub(crate) fn stats(&self, stats: &mut LuaScriptStats) {
         stats.instances = self.instances.len();
         stats.tasks = self.tasks.waiting();
-        stats.lua_memory = self.vm.lua.used_memory();
+        stats.lua_memory = self.vm.used_memory();
         stats.top_memory.clone_from(&self.top_memory);
     }
 

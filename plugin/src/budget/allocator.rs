@@ -37,6 +37,9 @@ pub(super) struct AllocatorWatch {
     main: *mut ffi::lua_State,
     /// `chunk:line` of the last allocation the limit refused, if its state could be read.
     refused_at: Cell<Option<String>>,
+    /// Bytes allocated: mlua counts them too, but finds its count only through its own
+    /// allocator, which Lua no longer calls directly (and the runtime reads it per instance).
+    used: Cell<usize>,
 }
 
 /// The watch, held by the Lua state's app data.
@@ -101,8 +104,16 @@ unsafe extern "C" fn watched_alloc(
     let watch = unsafe { &*data.cast::<AllocatorWatch>() };
     // SAFETY: the wrapped allocator with its own data, called as Lua would.
     let result = unsafe { (watch.inner)(watch.inner_data, block, old_size, new_size) };
-    if result.is_null() && new_size > 0 {
+    // `old_size` is a type tag when `block` is null.
+    let old = if block.is_null() { 0 } else { old_size };
+    if new_size == 0 {
+        watch.used.set(watch.used.get().saturating_sub(old));
+    } else if result.is_null() {
         watch.note_refusal();
+    } else {
+        watch
+            .used
+            .set((watch.used.get() + new_size).saturating_sub(old));
     }
     result
 }
@@ -133,6 +144,7 @@ impl AllocatorWatch {
                 inner_data,
                 main,
                 refused_at: Cell::new(None),
+                used: Cell::new(lua.used_memory()),
             });
             let address = NonNull::from(&*watch);
             lua.set_app_data(Owned(watch));
@@ -168,6 +180,11 @@ impl AllocatorWatch {
             }
             self.refused_at.set(crate::error::frame_location(state));
         }
+    }
+
+    /// Bytes the state has allocated.
+    pub(super) fn used_memory(&self) -> usize {
+        self.used.get()
     }
 
     /// Where the last refused allocation was asked for, since the last call.
@@ -209,5 +226,8 @@ mod tests {
         // The state goes on, and a later error of another kind is not given the old line.
         let ok: mlua::Function = vm.lua.load("return 1 + 1").into_function().unwrap();
         assert_eq!(vm.budgeted(|| ok.call::<i64>(())).unwrap(), 2);
+        // The watch's count is Lua's own.
+        // (mlua, no longer finding its allocator's count, asks Lua's collector.)
+        assert_eq!(vm.used_memory(), vm.lua.used_memory());
     }
 }

@@ -132,6 +132,12 @@ impl Vm {
         self.budget.check_watchdog();
     }
 
+    /// Bytes the Lua state has allocated.
+    #[inline]
+    pub(crate) fn used_memory(&self) -> usize {
+        self.budget.used_memory(&self.lua)
+    }
+
     /// Runs `f` (a call into Lua on the main state) within the instruction budget of one
     /// callback.
     pub(crate) fn budgeted<R>(&self, f: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
