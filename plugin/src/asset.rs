@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bevy::asset::io::Reader;
-use bevy::asset::{Asset, AssetLoader, LoadContext};
+use bevy::asset::{Asset, AssetLoader, Handle, LoadContext};
 use bevy::reflect::TypePath;
 
 /// The source of a Lua script, loaded from a `.lua` file in the assets folder.
@@ -15,6 +15,10 @@ pub struct LuaScriptAsset {
     /// The asset path, as scripts' errors name it (`scripts/player.lua`).
     pub path: Arc<str>,
     pub source: Arc<str>,
+    /// The modules its source requires by a literal name (`require("scripts/util")`), loaded
+    /// with it: its instances start once they are loaded too.
+    #[dependency]
+    pub requires: Vec<Handle<LuaScriptAsset>>,
 }
 
 /// Loads `.lua` files: reads the bytes. Syntax errors are the runtime's to report (one
@@ -62,9 +66,16 @@ impl AssetLoader for LuaScriptLoader {
             })?;
         let source = String::from_utf8(bytes)
             .map_err(|_| LuaScriptLoadError::NotUtf8 { path: path.clone() })?;
+        // A name that is no module path is `require`'s error to report, at its line.
+        let requires = crate::module::literal_requires(&source)
+            .iter()
+            .filter_map(|name| crate::module::module_path(name).ok())
+            .map(|module| load_context.load::<LuaScriptAsset>(module))
+            .collect();
         Ok(LuaScriptAsset {
             path: path.into(),
             source: source.into(),
+            requires,
         })
     }
 

@@ -70,25 +70,51 @@ impl fmt::Display for LuaScriptError {
 impl std::error::Error for LuaScriptError {}
 
 impl LuaScriptError {
-    /// Builds the error for `err`, raised while running the script at `path`.
+    /// Builds the error for `err`, raised while running the script at `path`. An error raised
+    /// in another file (a module the script called, in Lua or in a Rust method it called) is
+    /// that file's, at its line, naming the script's line that called into it.
     pub(crate) fn from_lua(path: &str, entity: Option<Entity>, err: &mlua::Error) -> Self {
         let kind = kind_of(err);
         let (message, traceback) = flatten(err);
-        let (line, message) = split_location(path, &message)
-            .or_else(|| {
-                traceback
-                    .as_deref()
-                    .and_then(|tb| first_location(path, tb))
-                    .map(|line| (Some(line), message.clone()))
-            })
-            .unwrap_or((None, message));
-        LuaScriptError {
+        let error = |path: &str, line, message| LuaScriptError {
             kind,
             path: path.to_owned(),
             line,
             message,
             entity,
             count: 1,
+        };
+        if let Some((line, message)) = split_location(path, &message) {
+            return error(path, line, message);
+        }
+        let caller = |message: &str| {
+            let line = traceback.as_deref().and_then(|tb| first_location(path, tb));
+            match line {
+                Some(line) => format!("{message} (called from {path}:{line})"),
+                None => format!("{message} (called from {path})"),
+            }
+        };
+        // Raised in Lua code of another file: its message starts with that file's location.
+        if let Some(location) = leading_location(&message)
+            && let Some((chunk, line)) = script_location(location)
+        {
+            let text = message[location.len() + 1..].trim_start();
+            return error(chunk, Some(line), caller(text));
+        }
+        // Raised in Rust: the innermost script frame of the traceback called it.
+        let frame = traceback.as_deref().and_then(|tb| {
+            tb.lines()
+                .map(str::trim_start)
+                .filter_map(leading_location)
+                .find_map(script_location)
+        });
+        match frame {
+            Some((chunk, line)) if chunk == path => error(path, Some(line), message),
+            Some((chunk, line)) => error(chunk, Some(line), caller(&message)),
+            None => {
+                let line = traceback.as_deref().and_then(|tb| first_location(path, tb));
+                error(path, line, message)
+            }
         }
     }
 
@@ -234,6 +260,14 @@ fn leading_location(text: &str) -> Option<&str> {
     let (location, _) = text.split_once(": ")?;
     let (chunk, line) = location.rsplit_once(':')?;
     (!chunk.is_empty() && !chunk.contains('\n') && line.parse::<u32>().is_ok()).then_some(location)
+}
+
+/// A location `chunk:line` in a script file (not `[C]`, `[string "..."]` or the plugin's own
+/// `[bevy_lunar ...]` code): the chunk and line.
+fn script_location(location: &str) -> Option<(&str, u32)> {
+    let (chunk, line) = location.rsplit_once(':')?;
+    let line = line.parse().ok()?;
+    (!chunk.starts_with('[') && !chunk.starts_with('=')).then_some((chunk, line))
 }
 
 /// `scripts/x.lua:12: message` as (Some(12), message) and `scripts/x.lua: message` as

@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use bevy::asset::AssetId;
+use bevy::asset::{AssetId, Assets};
 use bevy::ecs::entity::Entity;
 use mlua::{Function, IntoLuaMulti, Table, Value};
 
@@ -48,16 +48,28 @@ pub(crate) struct Instance {
     pub path: Arc<str>,
 }
 
+/// A version of a script to run: its source, its compiled top-level chunk, and whether it (or
+/// a module it requires) names a wait function (see [`names_a_wait`]).
+pub(crate) struct Version<'a> {
+    pub script: &'a LuaScriptAsset,
+    pub chunk: &'a Function,
+    pub waits: bool,
+}
+
 impl Instance {
-    /// A new instance of `script` for `entity`: its top-level code runs now.
+    /// A new instance of `version` for `entity`: its top-level code runs now.
     pub(crate) fn new(
         vm: &Vm,
         tasks: &Scheduler,
         entity: Entity,
         asset: AssetId<LuaScriptAsset>,
-        script: &LuaScriptAsset,
-        chunk: &Function,
+        version: Version,
     ) -> mlua::Result<Self> {
+        let Version {
+            script,
+            chunk,
+            waits,
+        } = version;
         let owner = Owner {
             entity,
             generation: 0,
@@ -82,7 +94,7 @@ impl Instance {
             memory: Cell::new(0),
             generation: 0,
             update_task: 0,
-            waits: names_a_wait(script),
+            waits,
         })
     }
 
@@ -112,10 +124,14 @@ impl Instance {
         vm: &Vm,
         tasks: &Scheduler,
         entity: Entity,
-        script: &LuaScriptAsset,
-        chunk: &Function,
+        version: Version,
         errors: &mut Vec<LuaScriptError>,
     ) {
+        let Version {
+            script,
+            chunk,
+            waits,
+        } = version;
         let unload = self.context(entity, Waiting::Unload);
         let saved = match call::<Value>(vm, tasks, unload, &self.env, "on_unload", ()) {
             Ok(Some(Ran::Done(saved))) => saved,
@@ -140,7 +156,7 @@ impl Instance {
         tasks.cancel_owned(vm, self.owner(entity));
         self.generation = next.generation;
         self.update_task = 0;
-        self.waits = names_a_wait(script);
+        self.waits = waits;
         self.on_update = function(&env, "on_update");
         self.env = env;
         self.hot = HotObjects::default();
@@ -303,10 +319,24 @@ fn environment(
     Ok(env)
 }
 
-/// Whether the script's source names a wait function (`wait`, `wait_frames`, `wait_until`,
-/// `wait_for`): only then do its callbacks run on threads, which can wait.
-fn names_a_wait(script: &LuaScriptAsset) -> bool {
-    script.source.contains("wait")
+/// Whether the script's source, or that of a module it requires by name (directly or not),
+/// names a wait function (`wait`, `wait_frames`, `wait_until`, `wait_for`): only then do its
+/// callbacks run on threads, which can wait.
+pub(crate) fn names_a_wait(assets: &Assets<LuaScriptAsset>, script: &LuaScriptAsset) -> bool {
+    let mut seen = Vec::new();
+    let mut next = vec![script];
+    while let Some(script) = next.pop() {
+        if script.source.contains("wait") {
+            return true;
+        }
+        for module in &script.requires {
+            if !seen.contains(&module.id()) {
+                seen.push(module.id());
+                next.extend(assets.get(module));
+            }
+        }
+    }
+    false
 }
 
 /// The function `name` of `env`, if the script defines one.

@@ -62,6 +62,7 @@ mod handle;
 mod input;
 mod instance;
 mod message;
+mod module;
 mod plugin;
 mod prefetch;
 mod runtime;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use bevy::asset::{AssetEvent, AssetId, AssetLoadFailedEvent, Assets};
+use bevy::asset::{AssetEvent, AssetId, AssetLoadFailedEvent, AssetServer, Assets};
 use bevy::ecs::entity::Entity;
 use bevy::ecs::message::{MessageCursor, Messages};
 use bevy::ecs::world::World;
@@ -19,9 +19,10 @@ use crate::error::{LuaScriptError, LuaScriptErrorKind};
 use crate::event::ScriptEvents;
 use crate::handle::{forget_references, install_handles, world_table};
 use crate::input::input_table;
-use crate::instance::Instance;
+use crate::instance::{Instance, Version, names_a_wait};
 use crate::message::LuaMessage;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
+use crate::module::Modules;
 use crate::sandbox::{Vm, VmSettings};
 use crate::script::{LuaScript, ScriptAttachments};
 use crate::task::{Owner, Scheduler};
@@ -159,8 +160,9 @@ fn pressure_mark(memory_limit: usize) -> usize {
 struct Plan {
     /// Instances to unload and drop (script removed or replaced, entity despawned).
     detached: Vec<Entity>,
-    reloads: Vec<(Entity, LuaScriptAsset)>,
-    creations: Vec<(Entity, AssetId<LuaScriptAsset>, LuaScriptAsset)>,
+    /// Instances to reload: their script, and whether it (or a module it requires) waits.
+    reloads: Vec<(Entity, LuaScriptAsset, bool)>,
+    creations: Vec<(Entity, AssetId<LuaScriptAsset>, LuaScriptAsset, bool)>,
 }
 
 impl LuaRuntime {
@@ -177,6 +179,7 @@ impl LuaRuntime {
         time.set("elapsed", 0.0)?;
         globals.set("time", &time)?;
         let tasks = Scheduler::install(&vm)?;
+        Modules::install(&vm.lua, vm.env_metatable())?;
         vm.seal()?;
         Ok(LuaRuntime {
             vm,
@@ -208,13 +211,20 @@ impl LuaRuntime {
         self.install_type_tables(world, &mut errors);
         self.forget_references_after_removals(world, &mut errors);
         let modified = self.read_asset_events(world, &mut errors);
+        // Scripts requiring a module edited during play reload with it.
+        let module_users = match world.get_resource::<Assets<LuaScriptAsset>>() {
+            Some(assets) if !modified.is_empty() => {
+                Modules::modified(&self.vm.lua, assets, &modified, &mut errors)
+            }
+            _ => HashSet::default(),
+        };
         let attachments = world.get_resource::<ScriptAttachments>().map_or(0, |a| a.0);
         let plan = if attachments != self.attachments_seen
             || self.waiting_for_assets
             || !modified.is_empty()
         {
             self.attachments_seen = attachments;
-            self.plan(world, &modified)
+            self.plan(world, &modified, &module_users)
         } else {
             Plan::default()
         };
@@ -252,12 +262,17 @@ impl LuaRuntime {
                 }
             }
         }
-        for (entity, script) in plan.reloads {
+        for (entity, script, waits) in plan.reloads {
             if let Some(instance) = self.instances.get_mut(&entity) {
                 match self.chunks.get(&vm.lua, instance.asset, &script) {
                     Ok(chunk) => {
                         let ((), grown) = allocated(vm, || {
-                            instance.reload(vm, tasks, entity, &script, &chunk, &mut errors)
+                            let version = Version {
+                                script: &script,
+                                chunk: &chunk,
+                                waits,
+                            };
+                            instance.reload(vm, tasks, entity, version, &mut errors)
                         });
                         attribute(instance, grown);
                         info!("reloaded {} for entity {entity}", script.path);
@@ -270,7 +285,7 @@ impl LuaRuntime {
                 }
             }
         }
-        for (entity, asset, script) in plan.creations {
+        for (entity, asset, script, waits) in plan.creations {
             let vm = &self.vm;
             let chunk = match self.chunks.get(&vm.lua, asset, &script) {
                 Ok(chunk) => chunk,
@@ -281,7 +296,12 @@ impl LuaRuntime {
                 Err(None) => continue,
             };
             match allocated(vm, || {
-                Instance::new(vm, &self.tasks, entity, asset, &script, &chunk)
+                let version = Version {
+                    script: &script,
+                    chunk: &chunk,
+                    waits,
+                };
+                Instance::new(vm, &self.tasks, entity, asset, version)
             }) {
                 (Ok(instance), grown) => {
                     attribute(&instance, grown);
@@ -294,6 +314,8 @@ impl LuaRuntime {
             // A script whose top-level code filled the state is stopped before the next starts.
             self.relieve_memory_if_pressed(&mut errors);
         }
+        // New versions of modules that failed to run (the old ones stayed).
+        errors.extend(Modules::take_errors(&self.vm.lua));
         if had_detached {
             let instances = &self.instances;
             self.chunks
@@ -598,7 +620,12 @@ impl LuaRuntime {
 
     /// Compares the entities' `LuaScript`s with the instances: both sorted by entity, so one
     /// pass. Run only when scripts were attached, detached or modified, or are still loading.
-    fn plan(&mut self, world: &mut World, modified: &HashSet<AssetId<LuaScriptAsset>>) -> Plan {
+    fn plan(
+        &mut self,
+        world: &mut World,
+        modified: &HashSet<AssetId<LuaScriptAsset>>,
+        module_users: &HashSet<Arc<str>>,
+    ) -> Plan {
         let mut attached: Vec<(Entity, AssetId<LuaScriptAsset>)> = world
             .query::<(Entity, &LuaScript)>()
             .iter(world)
@@ -607,6 +634,11 @@ impl LuaRuntime {
         attached.sort_unstable_by_key(|(entity, _)| *entity);
         let Some(assets) = world.get_resource::<Assets<LuaScriptAsset>>() else {
             return Plan::default();
+        };
+        let server = world.get_resource::<AssetServer>();
+        // Loaded, and so are the modules it requires by name.
+        let ready = |script: &LuaScriptAsset| {
+            server.is_none_or(|server| crate::module::loaded_with_modules(server, assets, script))
         };
         let mut plan = Plan::default();
         let mut waiting = false;
@@ -617,10 +649,11 @@ impl LuaRuntime {
             }
             match instances.next_if(|(e, _)| **e == entity) {
                 Some((_, instance)) if instance.asset == asset => {
-                    if modified.contains(&asset)
+                    if (modified.contains(&asset) || module_users.contains(&instance.path))
                         && let Some(script) = assets.get(asset)
                     {
-                        plan.reloads.push((entity, script.clone()));
+                        let waits = names_a_wait(assets, script);
+                        plan.reloads.push((entity, script.clone(), waits));
                     }
                     continue;
                 }
@@ -629,8 +662,11 @@ impl LuaRuntime {
                 None => {}
             }
             match assets.get(asset) {
-                Some(script) => plan.creations.push((entity, asset, script.clone())),
-                None => waiting = true,
+                Some(script) if ready(script) => {
+                    let waits = names_a_wait(assets, script);
+                    plan.creations.push((entity, asset, script.clone(), waits));
+                }
+                _ => waiting = true,
             }
         }
         plan.detached.extend(instances.map(|(entity, _)| *entity));

@@ -88,12 +88,29 @@ impl TestApp {
             let mut scripts = world.query::<&LuaScript>();
             let ids: Vec<_> = scripts.iter(world).map(|s| s.0.id()).collect();
             let server = world.resource::<AssetServer>();
-            ids.into_iter().all(|id| {
+            let assets = world.resource::<Assets<LuaScriptAsset>>();
+            // Loaded with the modules they require by name (or failed).
+            let loaded = |id: AssetId<LuaScriptAsset>| {
                 matches!(
                     server.load_state(id),
                     bevy::asset::LoadState::Loaded | bevy::asset::LoadState::Failed(_)
                 )
-            })
+            };
+            let mut next = ids;
+            let mut seen = Vec::new();
+            while let Some(id) = next.pop() {
+                if seen.contains(&id) {
+                    continue;
+                }
+                seen.push(id);
+                if !loaded(id) {
+                    return false;
+                }
+                if let Some(script) = assets.get(id) {
+                    next.extend(script.requires.iter().map(|m| m.id()));
+                }
+            }
+            true
         });
         assert!(ready, "scripts did not load in time");
         for _ in 0..frames {

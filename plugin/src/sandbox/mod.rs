@@ -132,6 +132,11 @@ impl Vm {
         self.budget.check_watchdog();
     }
 
+    /// The metatable of every environment: reads fall back to the shared globals.
+    pub(crate) fn env_metatable(&self) -> Table {
+        self.env_metatable.clone()
+    }
+
     /// Bytes the Lua state has allocated.
     #[inline]
     pub(crate) fn used_memory(&self) -> usize {
