@@ -277,7 +277,7 @@ fn emmylua_check_passes_the_showcase_scripts_and_finds_each_mistake() {
     let diagnostics = emmylua_check(&repo("assets"));
     assert_eq!(diagnostics, [], "the showcase scripts check clean");
 
-    // The same definitions, and a script with six mistakes.
+    // The same definitions and the showcase's module, and a script with seven mistakes.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("types")).unwrap();
     std::fs::copy(
@@ -291,6 +291,12 @@ fn emmylua_check_passes_the_showcase_scripts_and_finds_each_mistake() {
         dir.path().join("mistakes.lua"),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts/lib")).unwrap();
+    std::fs::copy(
+        repo("assets/scripts/lib/arena.lua"),
+        dir.path().join("scripts/lib/arena.lua"),
+    )
+    .unwrap();
     let found: Vec<(String, usize)> = emmylua_check(dir.path())
         .into_iter()
         .map(|d| (d.code, d.line))
@@ -302,6 +308,7 @@ fn emmylua_check_passes_the_showcase_scripts_and_finds_each_mistake() {
         ("undefined-field", 8),             // Player::deaths is #[lua(skip)]
         ("generic-constraint-mismatch", 9), // no component is called Plyer
         ("param-type-mismatch", 10),        // no KeyCode is called Spacebar
+        ("undefined-field", 11),            // require resolves the module: no `clampp` in it
     ];
     let mut found_sorted = found.clone();
     found_sorted.sort_by_key(|(_, line)| *line);

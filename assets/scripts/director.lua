@@ -1,6 +1,8 @@
 -- The director: spawns enemies, steers them at the player, and settles contacts; a wave of
 -- enemies every few seconds.
 
+local arena = require("scripts.lib.arena")
+
 local SPEED = 90        -- enemy top speed, world units per second
 local TURN = 2.5        -- how fast enemies turn toward the player
 local CONTACT = 28      -- distance at which an enemy hits the player
@@ -50,7 +52,7 @@ function on_update(dt)
     if player == nil then return end
     local target = player:get("Transform").translation
 
-    for e in world.query("GameEntity", "Transform", "Velocity") do
+    for e in arena.enemies() do
         local enemy = e:get("GameEntity")
         local t = e:get("Transform")
         local to_player = target - t.translation

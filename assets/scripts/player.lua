@@ -1,8 +1,9 @@
 -- The player: WASD or the arrow keys move, Space pushes nearby enemies away.
 -- Edit SPEED or COLOR while the game runs: the change applies on the next frame.
 
+local arena = require("scripts/lib/arena")
+
 local SPEED = 260
-local ARENA = Vec2.new(440, 280)
 local COLOR = Color.srgb(0.35, 0.9, 0.45)
 
 local function direction()
@@ -15,7 +16,7 @@ local function direction()
 end
 
 local function push_enemies(center)
-    for e in world.query("GameEntity", "Transform", "Velocity") do
+    for e in arena.enemies() do
         local offset = e:get("Transform").translation - center
         if offset:length() < 120 then
             local away = offset:normalize_or_zero() * 400
@@ -46,9 +47,7 @@ end
 
 function on_update(dt)
     local t = entity:get("Transform")
-    local pos = t.translation + direction() * SPEED * dt
-    pos.x = math.max(-ARENA.x, math.min(ARENA.x, pos.x))
-    pos.y = math.max(-ARENA.y, math.min(ARENA.y, pos.y))
+    local pos = arena.clamp(t.translation + direction() * SPEED * dt)
     t.translation = pos
 
     if input.just_pressed("Space") then push_enemies(pos) end

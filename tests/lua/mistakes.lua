@@ -8,4 +8,5 @@ function on_update(dt)
     print(player:deaths())
     print(entity:get("Plyer"))
     print(input.pressed("Spacebar"))
+    print(require("scripts.lib.arena").clampp)
 end
