@@ -37,7 +37,8 @@ function util.calls() return calls end
 function util.fail() error('util failed') end
 util.seen_entity = entity
 function util.bad_call()
-    return world.entity(true)
+    local found = world.entity(true)
+    return found
 end
 return util
 ";
