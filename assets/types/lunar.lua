@@ -539,6 +539,16 @@ function Entity__value:remove(name) end
 ---@return boolean
 function Entity__value:despawn() end
 
+---Runs the script at `path` (an asset path: `"scripts/monster.lua"`) on this entity too, as an
+---instance of its own; it starts in the plugin's next run.
+---@param path string
+function Entity__value:attach(path) end
+
+---Stops the script at `path` on this entity; whether it ran one.
+---@param path string
+---@return boolean
+function Entity__value:detach(path) end
+
 ---Calls `fn(event)` for every entity event named `name` (registered with
 ---`app.register_lua_event`) that targets this entity, from now on. Returns a task to cancel.
 ---@param name string
@@ -558,9 +568,12 @@ function Entity__value:id() end
 ---The Bevy world.
 world = {}
 
----A new, empty entity.
+---A new entity: empty, or with the components given (values made in Lua) and the scripts
+---named (`script`, one path or a list), which start in the plugin's next run:
+---`world.spawn { Position.new(1, 2), script = "scripts/monster.lua" }`.
+---@param spec? { [integer]: Component, script?: string|string[] }
 ---@return Entity
-function world.spawn() end
+function world.spawn(spec) end
 
 ---The entity with this id (what `entity:id()` returns), or nil if it is gone.
 ---@param id string|integer|Entity

@@ -396,18 +396,23 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         "insert",
         lua.create_function(|lua, (this, value): (EntityHandle, AnyUserData)| {
             charge(cost::STRUCTURAL)?;
-            for entry in component_entries(lua) {
-                if with_world(|world| (entry.insert)(world, this.entity, &value))?? {
-                    return Ok(());
-                }
-            }
-            let name = value
-                .type_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            Err(script_error(format!(
-                "'{name}' is not a component registered for scripts"
-            )))
+            insert_value(lua, this.entity, &value)
+        })?,
+    )?;
+    methods.raw_set(
+        "attach",
+        lua.create_function(|_, (this, path): (EntityHandle, LuaString)| {
+            charge(cost::STRUCTURAL)?;
+            attach(this.entity, &path.to_str()?)
+        })?,
+    )?;
+    methods.raw_set(
+        "detach",
+        lua.create_function(|lua, (this, path): (EntityHandle, LuaString)| {
+            charge(cost::STRUCTURAL)?;
+            let detached = detach(this.entity, &path.to_str()?)?;
+            forget_references(lua)?;
+            Ok(detached)
         })?,
     )?;
     methods.raw_set(
@@ -475,6 +480,120 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
+/// `entity:insert(value)`: adds (or replaces) the component `value`.
+fn insert_value(lua: &Lua, entity: Entity, value: &AnyUserData) -> mlua::Result<()> {
+    for entry in component_entries(lua) {
+        if with_world(|world| (entry.insert)(world, entity, value))?? {
+            return Ok(());
+        }
+    }
+    let name = value
+        .type_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    Err(script_error(format!(
+        "'{name}' is not a component registered for scripts"
+    )))
+}
+
+/// The asset path of a script named in `entity:attach` and the like: `scripts/monster.lua`
+/// (or `scripts/monster`, as `require` takes it).
+fn script_path(caller: &str, name: &str) -> mlua::Result<String> {
+    crate::module::module_path(name).map_err(|why| script_error(format!("{caller}: {why}")))
+}
+
+/// `entity:attach(path)`: a script entity running `path` for `entity` (see [`ScriptOf`]); its
+/// instance starts in the plugin's next run.
+///
+/// [`ScriptOf`]: crate::ScriptOf
+fn attach(entity: Entity, name: &str) -> mlua::Result<()> {
+    let path = script_path("entity:attach", name)?;
+    with_world(|world| {
+        if world.get_entity(entity).is_err() {
+            return Err(stale_despawned(entity, "entity:attach"));
+        }
+        let Some(server) = world.get_resource::<bevy::asset::AssetServer>() else {
+            return Err(script_error("entity:attach: the app has no asset server"));
+        };
+        let script = crate::LuaScript(server.load(path));
+        world.spawn((script, crate::ScriptOf(entity)));
+        Ok(())
+    })?
+}
+
+/// `entity:detach(path)`: stops the script `path` on `entity` (its own `LuaScript` is removed,
+/// a script entity is despawned); whether it ran one.
+fn detach(entity: Entity, name: &str) -> mlua::Result<bool> {
+    let path = script_path("entity:detach", name)?;
+    let runs = |world: &World, carrier: Entity| {
+        world
+            .get::<crate::LuaScript>(carrier)
+            .and_then(|script| script.0.path())
+            .is_some_and(|p| p.to_string().replace('\\', "/") == path)
+    };
+    with_world(|world| {
+        if runs(world, entity) {
+            world.entity_mut(entity).remove::<crate::LuaScript>();
+            return true;
+        }
+        let carriers: Vec<Entity> = world
+            .get::<crate::LuaScripts>(entity)
+            .map(|scripts| scripts.entities().to_vec())
+            .unwrap_or_default();
+        match carriers.into_iter().find(|carrier| runs(world, *carrier)) {
+            Some(carrier) => world.despawn(carrier),
+            None => false,
+        }
+    })
+}
+
+/// `world.spawn()` or `world.spawn { Position.new(1, 2), Health.new(10), script = "scripts/a.lua" }`:
+/// a new entity with the components given (values made in Lua) and the scripts named
+/// (`script`, one path or a list), which start in the plugin's next run.
+fn spawn(lua: &Lua, spec: Option<Table>) -> mlua::Result<EntityHandle> {
+    charge(cost::STRUCTURAL)?;
+    let entity = with_world(|world| world.spawn_empty().id())?;
+    let Some(spec) = spec else {
+        return Ok(EntityHandle::new(entity));
+    };
+    let built = (|| {
+        for value in spec.sequence_values::<Value>() {
+            match value? {
+                Value::UserData(value) => insert_value(lua, entity, &value)?,
+                other => {
+                    return Err(script_error(format!(
+                        "world.spawn: expected component values (such as Position.new(1, 2)), got {}",
+                        crate::userdata::describe(&other)
+                    )));
+                }
+            }
+        }
+        match spec.raw_get::<Value>("script")? {
+            Value::Nil => {}
+            Value::String(path) => attach(entity, &path.to_str()?)?,
+            Value::Table(paths) => {
+                for path in paths.sequence_values::<LuaString>() {
+                    attach(entity, &path?.to_str()?)?;
+                }
+            }
+            other => {
+                return Err(script_error(format!(
+                    "world.spawn: script must be a script path or a list of them, got {}",
+                    crate::userdata::describe(&other)
+                )));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(err) = built {
+        // Nothing half-made stays behind.
+        with_world(|world| world.despawn(entity))?;
+        return Err(err);
+    }
+    forget_references(lua)?;
+    Ok(EntityHandle::new(entity))
+}
+
 /// `entity:get` when the handle has no current reference for `name`: asks the world, and
 /// caches the reference in the handle (the same one again after a removal elsewhere).
 fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Option<AnyUserData>> {
@@ -513,13 +632,7 @@ fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Optio
 /// The global `world` table.
 pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
     let world = lua.create_table()?;
-    world.set(
-        "spawn",
-        lua.create_function(|_, ()| {
-            charge(cost::STRUCTURAL)?;
-            with_world(|world| EntityHandle::new(world.spawn_empty().id()))
-        })?,
-    )?;
+    world.set("spawn", lua.create_function(spawn)?)?;
     world.set(
         "entity",
         lua.create_function(|lua, id: Value| {

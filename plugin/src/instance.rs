@@ -46,6 +46,9 @@ pub(crate) struct Instance {
     pub task_errors: Repeats,
     pub asset: AssetId<LuaScriptAsset>,
     pub path: Arc<str>,
+    /// The entity the script runs for (its `entity`): the one carrying its `LuaScript`, or the
+    /// target of that entity's `ScriptOf`. Instances are keyed by the carrying entity.
+    pub target: Entity,
 }
 
 /// A version of a script to run: its source, its compiled top-level chunk, and whether it (or
@@ -57,11 +60,13 @@ pub(crate) struct Version<'a> {
 }
 
 impl Instance {
-    /// A new instance of `version` for `entity`: its top-level code runs now.
+    /// A new instance of `version`, carried by `entity`, for `target`: its top-level code runs
+    /// now.
     pub(crate) fn new(
         vm: &Vm,
         tasks: &Scheduler,
         entity: Entity,
+        target: Entity,
         asset: AssetId<LuaScriptAsset>,
         version: Version,
     ) -> mlua::Result<Self> {
@@ -74,7 +79,7 @@ impl Instance {
             entity,
             generation: 0,
         };
-        let env = match environment(vm, tasks, owner, script, chunk) {
+        let env = match environment(vm, tasks, owner, target, script, chunk) {
             Ok(env) => env,
             Err(err) => {
                 // Tasks its top-level code started before it failed.
@@ -83,6 +88,7 @@ impl Instance {
             }
         };
         Ok(Instance {
+            target,
             asset,
             path: script.path.clone(),
             on_update: function(&env, "on_update"),
@@ -137,7 +143,11 @@ impl Instance {
             Ok(Some(Ran::Done(saved))) => saved,
             Ok(_) => Value::Nil,
             Err(err) => {
-                errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+                errors.push(LuaScriptError::from_lua(
+                    &script.path,
+                    Some(self.target),
+                    &err,
+                ));
                 Value::Nil
             }
         };
@@ -145,11 +155,15 @@ impl Instance {
             entity,
             generation: self.generation.wrapping_add(1),
         };
-        let env = match environment(vm, tasks, next, script, chunk) {
+        let env = match environment(vm, tasks, next, self.target, script, chunk) {
             Ok(env) => env,
             Err(err) => {
                 tasks.cancel_owned(vm, next);
-                errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+                errors.push(LuaScriptError::from_lua(
+                    &script.path,
+                    Some(self.target),
+                    &err,
+                ));
                 return;
             }
         };
@@ -168,7 +182,11 @@ impl Instance {
             None => call::<()>(vm, tasks, context, &self.env, "on_start", ()).map(drop),
         };
         if let Err(err) = result {
-            errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err));
+            errors.push(LuaScriptError::from_lua(
+                &script.path,
+                Some(self.target),
+                &err,
+            ));
         }
     }
 
@@ -182,7 +200,11 @@ impl Instance {
     ) {
         let unload = self.context(entity, Waiting::Unload);
         if let Err(err) = call::<Value>(vm, tasks, unload, &self.env, "on_unload", ()) {
-            errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
+            errors.push(LuaScriptError::from_lua(
+                &self.path,
+                Some(self.target),
+                &err,
+            ));
         }
         tasks.cancel_owned(vm, self.owner(entity));
     }
@@ -220,7 +242,7 @@ impl Instance {
                 Err(err) => Err(err),
             };
         }
-        let failed = self.report(entity, result, errors);
+        let failed = self.report(result, errors);
         // After the update: the references it got from `entity:get` are in the handle now.
         if self.hot.due() {
             self.hot = HotObjects::collect(self.on_update.as_ref(), &self.env);
@@ -264,14 +286,17 @@ impl Instance {
     ) {
         let context = self.context(entity, Waiting::Allowed);
         if let Err(err) = call::<()>(vm, tasks, context, &self.env, name, payload) {
-            errors.push(LuaScriptError::from_lua(&self.path, Some(entity), &err));
+            errors.push(LuaScriptError::from_lua(
+                &self.path,
+                Some(self.target),
+                &err,
+            ));
         }
     }
 
     /// Reports the update's error once while it repeats (see [`Repeats`]).
     fn report(
         &mut self,
-        entity: Entity,
         result: mlua::Result<()>,
         errors: &mut Vec<LuaScriptError>,
     ) -> Option<LuaScriptErrorKind> {
@@ -281,7 +306,7 @@ impl Instance {
                 None
             }
             Err(err) => {
-                let error = LuaScriptError::from_lua(&self.path, Some(entity), &err);
+                let error = LuaScriptError::from_lua(&self.path, Some(self.target), &err);
                 let kind = error.kind;
                 self.repeated.error(error, errors);
                 Some(kind)
@@ -297,6 +322,7 @@ fn environment(
     vm: &Vm,
     tasks: &Scheduler,
     owner: Owner,
+    target: Entity,
     script: &LuaScriptAsset,
     chunk: &Function,
 ) -> mlua::Result<Table> {
@@ -305,7 +331,7 @@ fn environment(
     // more cache lines. Without them a script reads the shared, read-only `_G` and `load`.
     let source = &*script.source;
     let env = vm.environment(source.contains("_G"), source.contains("load"))?;
-    env.raw_set("entity", EntityHandle::new(owner.entity))?;
+    env.raw_set("entity", EntityHandle::new(target))?;
     chunk::bind(chunk, &env)?;
     let top_level = Context {
         owner,

@@ -82,7 +82,7 @@ pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
 pub use runtime::{InstanceMemory, LuaScriptStats};
-pub use script::LuaScript;
+pub use script::{LuaScript, LuaScripts, ScriptOf};
 pub use types::LuaTypeRegistry;
 pub use userdata::{LuaUserData, StaleReference, register_type};
 
@@ -92,7 +92,7 @@ pub mod prelude {
     pub use crate::userdata::LuaUserData;
     pub use crate::{
         LuaAppExt, LuaCall, LuaMessage, LuaScript, LuaScriptAsset, LuaScriptError, LuaScriptSet,
-        LuaScriptStats, LuaScriptingPlugin, ScriptValue,
+        LuaScriptStats, LuaScriptingPlugin, LuaScripts, ScriptOf, ScriptValue,
     };
     pub use bevy_lunar_macros::{LuaUserData, lua_methods};
 }

@@ -24,7 +24,7 @@ use crate::message::LuaMessage;
 use crate::message::{LuaCall, LuaCallTarget, install_send};
 use crate::module::Modules;
 use crate::sandbox::{Vm, VmSettings};
-use crate::script::{LuaScript, ScriptAttachments};
+use crate::script::{LuaScript, LuaScripts, ScriptAttachments, ScriptOf};
 use crate::task::{Owner, Scheduler};
 use crate::types::{
     ComponentRemovals, LuaTypeRegistry, PendingMessage, ScriptMessages, ScriptTypes,
@@ -117,7 +117,8 @@ const TASK_ERRORS_QUIET: u32 = 60;
 const GARBAGE_WORTH_COLLECTING: usize = MIB;
 
 /// Keeps `instance` among the [`LuaScriptStats::TOP`] largest holders in `top`, if it is one.
-fn offer_top_memory(top: &mut Vec<InstanceMemory>, entity: Entity, instance: &Instance) {
+fn offer_top_memory(top: &mut Vec<InstanceMemory>, instance: &Instance) {
+    let entity = instance.target;
     let bytes = instance.memory.get();
     if top.len() == LuaScriptStats::TOP && top.last().is_some_and(|m| m.bytes >= bytes) {
         return;
@@ -162,7 +163,15 @@ struct Plan {
     detached: Vec<Entity>,
     /// Instances to reload: their script, and whether it (or a module it requires) waits.
     reloads: Vec<(Entity, LuaScriptAsset, bool)>,
-    creations: Vec<(Entity, AssetId<LuaScriptAsset>, LuaScriptAsset, bool)>,
+    /// New instances: the entity carrying the script, its target, the script and whether it
+    /// waits.
+    creations: Vec<(
+        Entity,
+        Entity,
+        AssetId<LuaScriptAsset>,
+        LuaScriptAsset,
+        bool,
+    )>,
 }
 
 impl LuaRuntime {
@@ -258,7 +267,11 @@ impl LuaRuntime {
                 instance.unload(vm, tasks, entity, &mut errors);
                 // Errors of closing its tasks, while its path is at hand.
                 for (_, err) in tasks.take_errors() {
-                    errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err));
+                    errors.push(LuaScriptError::from_lua(
+                        &instance.path,
+                        Some(instance.target),
+                        &err,
+                    ));
                 }
             }
         }
@@ -285,7 +298,7 @@ impl LuaRuntime {
                 }
             }
         }
-        for (entity, asset, script, waits) in plan.creations {
+        for (entity, target, asset, script, waits) in plan.creations {
             let vm = &self.vm;
             let chunk = match self.chunks.get(&vm.lua, asset, &script) {
                 Ok(chunk) => chunk,
@@ -301,14 +314,14 @@ impl LuaRuntime {
                     chunk: &chunk,
                     waits,
                 };
-                Instance::new(vm, &self.tasks, entity, asset, version)
+                Instance::new(vm, &self.tasks, entity, target, asset, version)
             }) {
                 (Ok(instance), grown) => {
                     attribute(&instance, grown);
                     self.instances.insert(entity, instance);
                 }
                 (Err(err), _) => {
-                    errors.push(LuaScriptError::from_lua(&script.path, Some(entity), &err))
+                    errors.push(LuaScriptError::from_lua(&script.path, Some(target), &err))
                 }
             }
             // A script whose top-level code filled the state is stopped before the next starts.
@@ -387,11 +400,13 @@ impl LuaRuntime {
         let mut frame: Vec<(Entity, LuaScriptError)> = Vec::new();
         let mut first: bevy::platform::collections::HashMap<_, usize> = Default::default();
         for (Owner { entity, .. }, err) in self.tasks.take_errors() {
-            let path = self
+            let (path, target) = self
                 .instances
                 .get(&entity)
-                .map_or("scripts", |instance| &instance.path);
-            let error = LuaScriptError::from_lua(path, Some(entity), &err);
+                .map_or(("scripts", entity), |instance| {
+                    (&*instance.path, instance.target)
+                });
+            let error = LuaScriptError::from_lua(path, Some(target), &err);
             match first.entry((entity, error.kind as u8, error.line)) {
                 bevy::platform::collections::hash_map::Entry::Occupied(at) => {
                     frame[*at.get()].1.count += 1;
@@ -464,7 +479,7 @@ impl LuaRuntime {
                 // start.
                 let after = vm.used_memory();
                 attribute(instance, after as i64 - before as i64);
-                offer_top_memory(top_memory, *entity, instance);
+                offer_top_memory(top_memory, instance);
                 let hoarded = matches!(failed, Some(LuaScriptErrorKind::Memory))
                     || (matches!(failed, Some(LuaScriptErrorKind::Budget))
                         && after > before + GARBAGE_WORTH_COLLECTING);
@@ -524,11 +539,11 @@ impl LuaRuntime {
                 ),
             );
             error.line = line;
-            error.entity = Some(*entity);
+            error.entity = Some(instance.target);
             if let Err(err) = instance.stop(&self.vm, &self.tasks, *entity) {
                 errors.push(LuaScriptError::from_lua(
                     &instance.path,
-                    Some(*entity),
+                    Some(instance.target),
                     &err,
                 ));
             }
@@ -571,15 +586,30 @@ impl LuaRuntime {
                     });
                     attribute(instance, grown);
                 }
-                Err(err) => {
-                    errors.push(LuaScriptError::from_lua(&instance.path, Some(entity), &err))
-                }
+                Err(err) => errors.push(LuaScriptError::from_lua(
+                    &instance.path,
+                    Some(instance.target),
+                    &err,
+                )),
             }
         };
         match &call.target {
-            LuaCallTarget::Entity(entity) => {
-                if let Some(instance) = self.instances.get(entity) {
-                    run(*entity, instance, errors);
+            LuaCallTarget::Entity(target) => {
+                // Its own script, then those of its script entities, in order.
+                let carriers = crate::world::with_world_ref(|world| {
+                    let mut carriers = vec![*target];
+                    if let Some(scripts) = world.get::<LuaScripts>(*target) {
+                        carriers.extend_from_slice(scripts.entities());
+                    }
+                    carriers
+                })
+                .unwrap_or_default();
+                for carrier in carriers {
+                    if let Some(instance) = self.instances.get(&carrier)
+                        && instance.target == *target
+                    {
+                        run(carrier, instance, errors);
+                    }
                 }
             }
             LuaCallTarget::Script(asset) => {
@@ -626,12 +656,12 @@ impl LuaRuntime {
         modified: &HashSet<AssetId<LuaScriptAsset>>,
         module_users: &HashSet<Arc<str>>,
     ) -> Plan {
-        let mut attached: Vec<(Entity, AssetId<LuaScriptAsset>)> = world
-            .query::<(Entity, &LuaScript)>()
+        let mut attached: Vec<(Entity, AssetId<LuaScriptAsset>, Entity)> = world
+            .query::<(Entity, &LuaScript, Option<&ScriptOf>)>()
             .iter(world)
-            .map(|(entity, script)| (entity, script.0.id()))
+            .map(|(entity, script, of)| (entity, script.0.id(), of.map_or(entity, |of| of.0)))
             .collect();
-        attached.sort_unstable_by_key(|(entity, _)| *entity);
+        attached.sort_unstable_by_key(|(entity, ..)| *entity);
         let Some(assets) = world.get_resource::<Assets<LuaScriptAsset>>() else {
             return Plan::default();
         };
@@ -643,12 +673,12 @@ impl LuaRuntime {
         let mut plan = Plan::default();
         let mut waiting = false;
         let mut instances = self.instances.iter().peekable();
-        for (entity, asset) in attached {
+        for (entity, asset, target) in attached {
             while let Some((gone, _)) = instances.next_if(|(e, _)| **e < entity) {
                 plan.detached.push(*gone);
             }
             match instances.next_if(|(e, _)| **e == entity) {
-                Some((_, instance)) if instance.asset == asset => {
+                Some((_, instance)) if instance.asset == asset && instance.target == target => {
                     if (modified.contains(&asset) || module_users.contains(&instance.path))
                         && let Some(script) = assets.get(asset)
                     {
@@ -664,7 +694,8 @@ impl LuaRuntime {
             match assets.get(asset) {
                 Some(script) if ready(script) => {
                     let waits = names_a_wait(assets, script);
-                    plan.creations.push((entity, asset, script.clone(), waits));
+                    plan.creations
+                        .push((entity, target, asset, script.clone(), waits));
                 }
                 _ => waiting = true,
             }
