@@ -516,6 +516,29 @@ fn hot_reload_cancels_the_old_versions_tasks_and_on_reload_starts_new_ones() {
     assert_eq!(test.errors().len(), 1, "{:?}", test.errors());
 }
 
+/// Game time is a sum of frame times: `wait(0.2)` at 0.1 s a frame takes two frames wherever
+/// it starts, though 0.1 added up does not land on multiples of 0.2 exactly.
+#[test]
+fn waits_take_the_frames_their_seconds_make_whatever_the_rounding() {
+    let mut test = game(&[(
+        "scripts/steps.lua",
+        "local frames = 0
+        function on_update() frames = frames + 1 end
+        function on_start()
+            local p = entity:get('Probe')
+            for i = 1, 12 do
+                local f0 = frames
+                wait(0.2)
+                p.note = p.note .. (frames - f0)
+            end
+        end",
+    )]);
+    let e = test.spawn_script("scripts/steps.lua", Probe::default());
+    test.settle(40);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    assert_eq!(probe(&test, e).note, "222222222222");
+}
+
 #[test]
 fn due_tasks_resume_timers_by_due_time_then_frames_then_conditions() {
     let mut test = game(&[(

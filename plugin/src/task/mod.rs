@@ -138,6 +138,11 @@ const MAX_TASKS: usize = 5_000;
 #[cfg(not(feature = "luajit"))]
 const MAX_TASKS: usize = 200_000;
 
+/// How close to its due time a timer counts as due: game time is a sum of frame times, whose
+/// rounding would otherwise make `wait(0.2)` after two frames of 0.1 s wait a third frame
+/// depending on when it started (0.30000000000000004 + 0.2 > 0.1 + ... + 0.1).
+const TIME_TOLERANCE: f64 = 1e-9;
+
 /// Seconds as a heap key: non-negative floats order as their bits.
 fn time_key(seconds: f64) -> u64 {
     seconds.max(0.0).to_bits()
@@ -651,8 +656,9 @@ impl Scheduler {
         let mut due: Vec<(TaskId, u64)> = Vec::new();
         {
             let mut timers = self.timers.borrow_mut();
+            let now_key = time_key(now + TIME_TOLERANCE);
             while let Some(Reverse((at, wait, id))) = timers.peek().copied() {
-                if at > time_key(now) {
+                if at > now_key {
                     break;
                 }
                 timers.pop();
