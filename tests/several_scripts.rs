@@ -62,7 +62,15 @@ function on_unload() world.resource('Log').text = world.resource('Log').text .. 
 
 #[test]
 fn an_entity_runs_several_scripts_each_with_its_own_state() {
-    let mut test = game(&[("scripts/a.lua", COUNT_A), ("scripts/b.lua", COUNT_B)]);
+    let mut test = game(&[
+        ("scripts/a.lua", COUNT_A),
+        ("scripts/b.lua", COUNT_B),
+        (
+            "scripts/watch.lua",
+            "world.on('Despawned', function(e) world.resource('Log').text = world.resource('Log').text .. 'D' end)",
+        ),
+    ]);
+    test.spawn_script("scripts/watch.lua", ());
     let a = test.load("scripts/a.lua");
     let b = test.load("scripts/b.lua");
     let e = test
@@ -94,13 +102,13 @@ fn an_entity_runs_several_scripts_each_with_its_own_state() {
     test.update();
     test.update();
     let after = test.app.world().get::<Probe>(e).unwrap().clone();
-    assert_eq!(log(&test), "ab-b");
+    assert_eq!(log(&test), "ab-b", "no Despawned for a script entity");
     assert_eq!(after.b, before.b, "b stopped");
     assert_eq!(after.a, before.a + 2, "a goes on");
     // Despawning the entity stops the rest.
     test.app.world_mut().despawn(e);
     test.update();
-    assert_eq!(log(&test), "ab-b-a");
+    assert_eq!(log(&test), "ab-b-aD");
     assert_eq!(test.errors(), Vec::<String>::new());
 }
 

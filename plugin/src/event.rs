@@ -15,8 +15,9 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::event::{EntityEvent, Event};
 use bevy::ecs::lifecycle::{Add, Despawn, Remove};
 use bevy::ecs::observer::On;
+use bevy::ecs::query::With;
 use bevy::ecs::resource::Resource;
-use bevy::ecs::system::ResMut;
+use bevy::ecs::system::{Query, ResMut};
 use bevy::ecs::world::World;
 use mlua::{AnyUserData, IntoLua};
 
@@ -100,8 +101,14 @@ pub(crate) fn observe_component<T: bevy::ecs::component::Component>(
 /// is queued once (its despawn observers run one after the other).
 pub(crate) fn observe_despawns<T: bevy::ecs::component::Component>(app: &mut bevy::app::App) {
     app.init_resource::<ScriptEvents>().add_observer(
-        |despawned: On<Despawn, T>, mut events: ResMut<ScriptEvents>| {
+        |despawned: On<Despawn, T>,
+         script_entities: Query<(), With<crate::ScriptOf>>,
+         mut events: ResMut<ScriptEvents>| {
             let entity = despawned.entity;
+            // A script entity is the plugin's bookkeeping, not a game entity.
+            if script_entities.contains(entity) {
+                return;
+            }
             let seen = events
                 .0
                 .iter()
