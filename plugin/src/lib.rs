@@ -63,6 +63,7 @@ mod input;
 mod instance;
 mod message;
 mod module;
+mod place;
 mod plugin;
 mod prefetch;
 mod runtime;

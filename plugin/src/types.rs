@@ -10,7 +10,7 @@ use bevy::ecs::world::World;
 use mlua::{AnyUserData, Lua, Value};
 
 use crate::definitions::{ClassDef, Definitions, ScriptApi};
-use crate::handle::{ComponentPlace, ResourcePlace, stale_despawned};
+use crate::place::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
 use crate::world::with_world_ref;
 

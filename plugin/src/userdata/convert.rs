@@ -168,7 +168,7 @@ pub trait LuaConvert: Sized {
     /// The type's name in editor definitions: [`lua_type`](Self::lua_type), adding the classes
     /// of the derived types it names to `defs`.
     #[doc(hidden)]
-    fn define(defs: &mut crate::definitions::Definitions) -> String {
+    fn define(defs: &mut crate::userdata::describe::Definitions) -> String {
         let _ = defs;
         Self::lua_type().into_owned()
     }
@@ -384,7 +384,7 @@ impl<T: LuaConvert> LuaConvert for Option<T> {
         Cow::Owned(format!("{}?", T::lua_type()))
     }
 
-    fn define(defs: &mut crate::definitions::Definitions) -> String {
+    fn define(defs: &mut crate::userdata::describe::Definitions) -> String {
         format!("{}?", T::define(defs))
     }
 
@@ -477,7 +477,7 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
         Cow::Borrowed(T::TYPE_NAME)
     }
 
-    fn define(defs: &mut crate::definitions::Definitions) -> String {
+    fn define(defs: &mut crate::userdata::describe::Definitions) -> String {
         defs.class::<T>()
     }
 

@@ -8,6 +8,7 @@
 
 pub mod collection;
 mod convert;
+pub mod describe;
 mod error;
 mod fast;
 mod metatable;
@@ -31,6 +32,10 @@ pub use registry::{Field, FieldKind, Registrar, VariantField};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use super::describe::{
+        NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,
+        TypeViaClass, TypeViaConvert,
+    };
     pub use super::ops::{ScalarBothWays, ScalarOneWay};
     pub use super::receiver::{CloneProbe, CloneViaClone, CloneViaNone, Span, UserDataArg};
     pub use super::select::{
@@ -40,10 +45,6 @@ pub mod __private {
     };
     pub use super::variant::VariantArgs;
     pub use super::{EnumInfo, NewUserData};
-    pub use crate::definitions::{
-        NegOp, NotOp, OperatorProbe, OperatorViaAny, OperatorViaApply, TypeProbe, TypeViaAny,
-        TypeViaClass, TypeViaConvert,
-    };
     pub use mlua::Value;
 }
 
@@ -81,7 +82,7 @@ pub trait LuaUserData: Sized + 'static {
     /// The type as editors see it (see [`definitions`](crate::definitions)). Generated; the
     /// classes of derived types it names are added to `defs`.
     #[doc(hidden)]
-    fn define(defs: &mut crate::definitions::Definitions) -> crate::definitions::ClassDef;
+    fn define(defs: &mut describe::Definitions) -> describe::ClassDef;
 
     /// Moves the value into a new Lua userdata. Generated: through `mlua::UserData` for a type
     /// of the deriving crate, through [`create_remote`] for a remote (foreign) type.

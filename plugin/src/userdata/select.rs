@@ -203,8 +203,8 @@ pub trait NoLuaMethods {
     fn __lua_register_methods<T: LuaUserData, R: Registrar<T>>(_registrar: &mut R) {}
 
     fn __lua_define_methods(
-        _class: &mut crate::definitions::ClassDef,
-        _defs: &mut crate::definitions::Definitions,
+        _class: &mut crate::userdata::describe::ClassDef,
+        _defs: &mut crate::userdata::describe::Definitions,
     ) {
     }
 }

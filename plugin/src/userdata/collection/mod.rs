@@ -43,8 +43,8 @@ macro_rules! convert_collection {
                 lua.create_userdata($view::new(place, origin)).map(Value::UserData)
             }
 
-            fn define(defs: &mut crate::definitions::Definitions) -> String {
-                let define: fn(&mut crate::definitions::Definitions) -> String = $define;
+            fn define(defs: &mut crate::userdata::describe::Definitions) -> String {
+                let define: fn(&mut crate::userdata::describe::Definitions) -> String = $define;
                 define(defs)
             }
         }
