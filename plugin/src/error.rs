@@ -181,7 +181,7 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
             kind_of(cause)
         }
         mlua::Error::ExternalError(inner) => {
-            match inner.downcast_ref::<crate::budget::BudgetExceeded>() {
+            match inner.downcast_ref::<crate::vm::budget::BudgetExceeded>() {
                 Some(_) => LuaScriptErrorKind::Budget,
                 None if inner
                     .downcast_ref::<crate::userdata::StaleReference>()
@@ -193,13 +193,13 @@ fn kind_of(err: &mlua::Error) -> LuaScriptErrorKind {
             }
         }
         mlua::Error::RuntimeError(message)
-            if message.contains(crate::budget::BudgetExceeded::MESSAGE) =>
+            if message.contains(crate::vm::budget::BudgetExceeded::MESSAGE) =>
         {
             LuaScriptErrorKind::Budget
         }
         mlua::Error::RuntimeError(message)
-            if message.starts_with(crate::budget::MEMORY_MESSAGE)
-                || message.contains(&format!(": {}", crate::budget::MEMORY_MESSAGE)) =>
+            if message.starts_with(crate::vm::budget::MEMORY_MESSAGE)
+                || message.contains(&format!(": {}", crate::vm::budget::MEMORY_MESSAGE)) =>
         {
             LuaScriptErrorKind::Memory
         }

@@ -51,41 +51,28 @@
 // The derives expand to `::bevy_lunar::...` paths, also inside this crate.
 extern crate self as bevy_lunar;
 
-mod asset;
 mod bevy_types;
-mod budget;
-mod chunk;
 pub mod definitions;
 mod error;
-mod event;
-mod handle;
-mod input;
-mod instance;
-mod message;
-mod module;
-mod place;
 mod plugin;
-mod prefetch;
-mod runtime;
-mod sandbox;
 mod script;
 mod task;
-mod types;
 pub mod userdata;
+mod vm;
 mod world;
 
-pub use asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
 pub use bevy_lunar_macros::{LuaUserData, lua_methods};
-pub use budget::{BudgetExceeded, BudgetWatchdog};
 pub use error::{LuaScriptError, LuaScriptErrorKind};
-pub use handle::EntityHandle;
-pub use message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
 pub use mlua;
 pub use plugin::{LuaAppExt, LuaScriptSet, LuaScriptingPlugin};
-pub use runtime::{InstanceMemory, LuaScriptStats};
-pub use script::{LuaScript, LuaScripts, ScriptOf};
-pub use types::LuaTypeRegistry;
+pub use script::asset::{LuaScriptAsset, LuaScriptLoadError, LuaScriptLoader};
+pub use script::component::{LuaScript, LuaScripts, ScriptOf};
+pub use script::runtime::{InstanceMemory, LuaScriptStats};
 pub use userdata::{LuaUserData, StaleReference, register_type};
+pub use vm::budget::{BudgetExceeded, BudgetWatchdog};
+pub use world::handle::EntityHandle;
+pub use world::message::{LuaCall, LuaCallTarget, LuaMessage, ScriptValue};
+pub use world::registry::LuaTypeRegistry;
 
 /// `use bevy_lunar::prelude::*;` brings in the derive and trait `LuaUserData`, `lua_methods`,
 /// the plugin and its component, messages, statistics and `App` extension.

@@ -16,16 +16,16 @@ use bevy::ecs::world::World;
 use bevy::log::{error, info, warn};
 use mlua::StdLib;
 
-use crate::asset::{LuaScriptAsset, LuaScriptLoader};
-use crate::budget::BudgetWatchdog;
 use crate::definitions;
 use crate::error::LuaScriptError;
-use crate::message::{LuaCall, LuaMessage};
-use crate::runtime::{LuaRuntime, LuaScriptStats};
-use crate::sandbox::VmSettings;
-use crate::script::ScriptAttachments;
-use crate::types::{ComponentRemovals, LuaTypeRegistry};
+use crate::script::asset::{LuaScriptAsset, LuaScriptLoader};
+use crate::script::component::ScriptAttachments;
+use crate::script::runtime::{LuaRuntime, LuaScriptStats};
 use crate::userdata::LuaUserData;
+use crate::vm::VmSettings;
+use crate::vm::budget::BudgetWatchdog;
+use crate::world::message::{LuaCall, LuaMessage};
+use crate::world::registry::{ComponentRemovals, LuaTypeRegistry};
 
 /// Lua scripting for a Bevy app.
 ///
@@ -115,7 +115,7 @@ impl Plugin for LuaScriptingPlugin {
             .init_resource::<ScriptAttachments>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
-        crate::event::observe_despawns::<crate::script::LuaScript>(app);
+        crate::world::event::observe_despawns::<crate::script::component::LuaScript>(app);
         crate::bevy_types::register(app);
     }
 }
@@ -232,7 +232,7 @@ impl LuaAppExt for App {
                     removals.0 += 1;
                 },
             );
-        crate::event::observe_component::<T>(self, T::TYPE_NAME);
+        crate::world::event::observe_component::<T>(self, T::TYPE_NAME);
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
             .add_component::<T>();
@@ -270,11 +270,11 @@ impl LuaAppExt for App {
         T: EntityEvent + LuaUserData + Clone,
         for<'a> <T as Event>::Trigger<'a>: Default,
     {
-        crate::event::observe_entity_event::<T>(self);
+        crate::world::event::observe_entity_event::<T>(self);
         self.init_resource::<LuaTypeRegistry>();
         self.world_mut()
             .resource_mut::<LuaTypeRegistry>()
-            .add_event::<T>(crate::event::trigger::<T>);
+            .add_event::<T>(crate::world::event::trigger::<T>);
         self
     }
 

@@ -2,7 +2,7 @@
 //! LuaLS / EmmyLua definition file, so that editors complete fields and methods and flag
 //! `player.helth = 5` before the game runs.
 //!
-//! The derives describe each type once more, for editors: [`LuaUserData::define`] fills a
+//! The derives describe each type once more, for editors: [`LuaUserData::define`](crate::userdata::LuaUserData::define) fills a
 //! [`ClassDef`] from the same model that generates the runtime registration, so the two agree.
 //! [`render`] turns the registry's classes and the script API into the file; the plugin writes it
 //! with [`LuaAppExt::write_lua_definitions`](crate::LuaAppExt::write_lua_definitions).

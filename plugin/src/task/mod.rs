@@ -28,7 +28,7 @@ use bevy::ecs::entity::Entity;
 use bevy::platform::collections::HashMap;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
 
-use crate::sandbox::Vm;
+use crate::vm::Vm;
 
 /// A task: a callback or `task(fn)` that waits.
 pub(crate) type TaskId = u64;
@@ -281,7 +281,8 @@ impl Scheduler {
             waiting: Waiting::Allowed,
         };
         self.nested_starts.set(self.nested_starts.get() + 1);
-        let step = crate::budget::run_nested(thread.state(), || self.resume(inner, &thread, args));
+        let step =
+            crate::vm::budget::run_nested(thread.state(), || self.resume(inner, &thread, args));
         self.nested_starts.set(self.nested_starts.get() - 1);
         match self.settle(context.owner, thread, None, step) {
             Ok(Ran::Done(_)) => Ok(None),
@@ -312,7 +313,7 @@ impl Scheduler {
                 "{what}: too many tasks waiting ({MAX_TASKS}, in all scripts)"
             )));
         }
-        crate::budget::charge(crate::budget::cost::STRUCTURAL)?;
+        crate::vm::budget::charge(crate::vm::budget::cost::STRUCTURAL)?;
         Ok(context)
     }
 
@@ -544,8 +545,9 @@ impl Scheduler {
         #[cfg(feature = "luajit")]
         let closed: mlua::Result<bool> = Ok(false);
         #[cfg(not(feature = "luajit"))]
-        let closed = crate::budget::run_nested(thread.state(), || thread.reset(self.idle.clone()))
-            .map(|()| true);
+        let closed =
+            crate::vm::budget::run_nested(thread.state(), || thread.reset(self.idle.clone()))
+                .map(|()| true);
         self.context.set(previous);
         match closed {
             Ok(true) => self.pool.borrow_mut().push(thread),

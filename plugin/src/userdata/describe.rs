@@ -1,5 +1,5 @@
 //! What a type is, described for editors: the model the derives fill
-//! ([`LuaUserData::define`](super::LuaUserData::define) gives a [`ClassDef`]) from the same
+//! ([`LuaUserData::define`] gives a [`ClassDef`]) from the same
 //! attributes that generate the runtime registration, so the two agree. The definition file
 //! (`crate::definitions`) renders this model; nothing here knows about files or formats.
 

@@ -2,7 +2,7 @@
 //!
 //! A method's `self` may be an owned value or a live reference ([`LuaRef`]), and so may each of
 //! its arguments. A reference reaches its value through its place (for components, through the
-//! world, see `world.rs`), so the order matters: generated code converts every argument first
+//! world, see `world/mod.rs`), so the order matters: generated code converts every argument first
 //! and only then lends `self` ([`This`], [`ThisMut`]) for the call itself.
 //!
 //! Derived-type arguments taken as `&T` or `&mut T` ([`UserDataArg`]) are resolved then too:

@@ -82,7 +82,7 @@ impl HotObjects {
         hot.push_table(env);
         if let Ok(Value::Table(handle)) = env.raw_get::<Value>("entity") {
             hot.push_table(&handle);
-            // The references `entity:get` cached in the handle (see `handle.rs`); their slots
+            // The references `entity:get` cached in the handle (see `world/handle.rs`); their slots
             // need not be consecutive.
             for (_, value) in handle.pairs::<Value, Value>().flatten() {
                 if let Value::UserData(reference) = value {

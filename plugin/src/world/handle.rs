@@ -10,13 +10,13 @@ use std::borrow::Cow;
 
 use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic};
 
-use crate::budget::{charge, cost};
-use crate::place::stale_despawned;
-use crate::types::{
-    component_entries, component_entry, event_triggers, message_entries, resource_entry,
-};
 use crate::userdata::collection::LuaKey;
 use crate::userdata::{ConvertError, LuaConvert, script_error};
+use crate::vm::budget::{charge, cost};
+use crate::world::place::stale_despawned;
+use crate::world::registry::{
+    component_entries, component_entry, event_triggers, message_entries, resource_entry,
+};
 use crate::world::{with_world, with_world_ref};
 
 /// A script's handle to an entity (`entity`, `world.spawn()`, `world.query(...)`).
@@ -332,7 +332,7 @@ fn insert_value(lua: &Lua, entity: Entity, value: &AnyUserData) -> mlua::Result<
 /// The asset path of a script named in `entity:attach` and the like: `scripts/monster.lua`
 /// (or `scripts/monster`, as `require` takes it).
 fn script_path(caller: &str, name: &str) -> mlua::Result<String> {
-    crate::module::module_path(name).map_err(|why| script_error(format!("{caller}: {why}")))
+    crate::script::module::module_path(name).map_err(|why| script_error(format!("{caller}: {why}")))
 }
 
 /// `entity:attach(path)`: a script entity running `path` for `entity` (see [`ScriptOf`]); its

@@ -6,9 +6,9 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::message::Message;
 use mlua::{Lua, Table, Value};
 
-use crate::asset::LuaScriptAsset;
-use crate::handle::EntityHandle;
+use crate::script::asset::LuaScriptAsset;
 use crate::userdata::{describe, script_error};
+use crate::world::handle::EntityHandle;
 use crate::world::with_world;
 
 /// A plain value carried between scripts and Rust: what a Lua table of numbers, strings,
@@ -117,7 +117,7 @@ impl ScriptValue {
     pub(crate) fn from_lua(lua: &Lua, value: &Value, what: &str) -> mlua::Result<Self> {
         let mut size = PayloadSize::default();
         let copy = Self::from_lua_at(lua, value, what, 0, &mut size)?;
-        crate::budget::charge(size.values as u64 * 4 + size.bytes as u64 / 16)?;
+        crate::vm::budget::charge(size.values as u64 * 4 + size.bytes as u64 / 16)?;
         Ok(copy)
     }
 

@@ -195,7 +195,7 @@ impl AllocatorWatch {
 
 #[cfg(test)]
 mod tests {
-    use crate::sandbox::{Vm, VmSettings};
+    use crate::vm::{Vm, VmSettings};
 
     fn vm(memory_limit: usize) -> Vm {
         Vm::new(&VmSettings {

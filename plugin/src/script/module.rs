@@ -22,8 +22,8 @@ use bevy::asset::{AssetId, AssetServer, Assets, Handle, LoadState};
 use bevy::platform::collections::{HashMap, HashSet};
 use mlua::{Function, Lua, Table, Value};
 
-use crate::asset::LuaScriptAsset;
 use crate::error::LuaScriptError;
+use crate::script::asset::LuaScriptAsset;
 
 /// The asset path of a module name: `scripts/util` and `scripts.util` are
 /// `scripts/util.lua` (dots are directories when the name has no `/`), `scripts/util.lua` is
@@ -383,7 +383,7 @@ impl Modules {
         let chunk = compile(lua, asset)?;
         let env = lua.create_table()?;
         env.set_metatable(Some(self.env_metatable.clone()))?;
-        crate::chunk::bind(&chunk, &env)?;
+        crate::script::chunk::bind(&chunk, &env)?;
         match chunk.call::<Value>(())? {
             Value::Nil => Ok(Value::Boolean(true)),
             value => Ok(value),

@@ -10,7 +10,7 @@ use bevy::asset::AssetId;
 use bevy::platform::collections::HashMap;
 use mlua::{Function, Lua, Table};
 
-use crate::asset::LuaScriptAsset;
+use crate::script::asset::LuaScriptAsset;
 
 /// The compiled top-level chunk of each script, by asset, with the source it was compiled from.
 #[derive(Default)]

@@ -22,6 +22,13 @@
 //! The only lend still refused is a real conflict: a Rust method that calls back into Lua while
 //! it holds a component, and Lua then reaching for the world; the error names that method.
 
+pub(crate) mod event;
+pub(crate) mod handle;
+pub(crate) mod input;
+pub(crate) mod message;
+pub(crate) mod place;
+pub(crate) mod registry;
+
 use std::cell::Cell;
 use std::ptr::NonNull;
 

@@ -1,6 +1,6 @@
 //! Live references' places: a component of an entity, or a resource, found again in the
 //! world on every access (see `userdata/reference.rs`), and the stale-reference errors when it
-//! is gone. The type registry (`types.rs`) makes references to these; entity handles
+//! is gone. The type registry (`registry.rs`) makes references to these; entity handles
 //! (`handle.rs`) hand them out.
 
 use std::marker::PhantomData;

@@ -13,23 +13,23 @@ use bevy::platform::collections::HashSet;
 use bevy::time::Time;
 use mlua::Table;
 
-use crate::asset::{LuaScriptAsset, LuaScriptLoadError};
-use crate::chunk::Chunks;
 use crate::error::{LuaScriptError, LuaScriptErrorKind};
-use crate::event::ScriptEvents;
-use crate::handle::{forget_references, install_handles, world_table};
-use crate::input::input_table;
-use crate::instance::{Instance, Version, names_a_wait};
-use crate::message::LuaMessage;
-use crate::message::{LuaCall, LuaCallTarget, install_send};
-use crate::module::Modules;
-use crate::sandbox::{Vm, VmSettings};
-use crate::script::{LuaScript, LuaScripts, ScriptAttachments, ScriptOf};
+use crate::script::asset::{LuaScriptAsset, LuaScriptLoadError};
+use crate::script::chunk::Chunks;
+use crate::script::component::{LuaScript, LuaScripts, ScriptAttachments, ScriptOf};
+use crate::script::instance::{Instance, Version, names_a_wait};
+use crate::script::module::Modules;
 use crate::task::{Owner, Scheduler};
-use crate::types::{
+use crate::vm::{Vm, VmSettings};
+use crate::world::WorldScope;
+use crate::world::event::ScriptEvents;
+use crate::world::handle::{forget_references, install_handles, world_table};
+use crate::world::input::input_table;
+use crate::world::message::LuaMessage;
+use crate::world::message::{LuaCall, LuaCallTarget, install_send};
+use crate::world::registry::{
     ComponentRemovals, LuaTypeRegistry, PendingMessage, ScriptMessages, ScriptTypes,
 };
-use crate::world::WorldScope;
 
 /// Figures of the scripting runtime, updated every frame: a resource of the app.
 ///
@@ -67,7 +67,7 @@ pub struct InstanceMemory {
 }
 
 /// The scripting runtime: a non-send resource of the app, taken out of the world while scripts
-/// run (see `world.rs`).
+/// run (see `world/mod.rs`).
 pub(crate) struct LuaRuntime {
     vm: Vm,
     /// Callback threads, tasks and their queues (shared with the Lua functions `task` & co).
@@ -352,7 +352,7 @@ impl LuaRuntime {
     }
 
     /// The messages sent since the last frame that a script waits for, in order within each
-    /// type (`world.send`'s first), then the events observed (see `event.rs`), in order.
+    /// type (`world.send`'s first), then the events observed (see `world/event.rs`), in order.
     fn read_messages(
         &mut self,
         world: &mut World,
@@ -668,7 +668,9 @@ impl LuaRuntime {
         let server = world.get_resource::<AssetServer>();
         // Loaded, and so are the modules it requires by name.
         let ready = |script: &LuaScriptAsset| {
-            server.is_none_or(|server| crate::module::loaded_with_modules(server, assets, script))
+            server.is_none_or(|server| {
+                crate::script::module::loaded_with_modules(server, assets, script)
+            })
         };
         let mut plan = Plan::default();
         let mut waiting = false;

@@ -10,8 +10,8 @@ use bevy::ecs::world::World;
 use mlua::{AnyUserData, Lua, Value};
 
 use crate::definitions::{ClassDef, Definitions, ScriptApi};
-use crate::place::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
+use crate::world::place::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::world::with_world_ref;
 
 /// How many registered components were removed (or their entities despawned) so far: when it
@@ -94,7 +94,7 @@ pub(crate) fn pending_userdata<T: LuaUserData + Clone + Send + Sync>(value: T) -
 }
 
 /// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app; the
-/// runtime keeps a copy of its entries in the Lua state (see [`ScriptTypes`]).
+/// runtime keeps a copy of its entries in the Lua state (see `ScriptTypes`).
 #[derive(Resource, Default)]
 pub struct LuaTypeRegistry {
     pub(crate) components: BTreeMap<&'static str, ComponentEntry>,
@@ -195,7 +195,7 @@ impl LuaTypeRegistry {
             components: self.components.keys().copied().collect(),
             resources: self.resources.keys().copied().collect(),
             type_tables: self.type_tables.iter().map(|t| t.name).collect(),
-            keys: crate::input::key_names(),
+            keys: crate::world::input::key_names(),
             messages: self.messages.iter().map(|m| m.name).collect(),
             events: self.events.iter().map(|(name, _)| *name).collect(),
         };

@@ -12,13 +12,13 @@ use bevy::asset::{AssetId, Assets};
 use bevy::ecs::entity::Entity;
 use mlua::{Function, IntoLuaMulti, Table, Value};
 
-use crate::asset::LuaScriptAsset;
-use crate::chunk;
 use crate::error::{LuaScriptError, LuaScriptErrorKind, Repeats};
-use crate::handle::EntityHandle;
-use crate::prefetch::HotObjects;
-use crate::sandbox::Vm;
+use crate::script::asset::LuaScriptAsset;
+use crate::script::chunk;
 use crate::task::{Context, Owner, Ran, Scheduler, TaskId, Waiting};
+use crate::vm::Vm;
+use crate::vm::prefetch::HotObjects;
+use crate::world::handle::EntityHandle;
 
 /// In C order, what every frame's update reads first: instances are walked every frame, and at
 /// 10,000 of them each cache line an update touches is a miss (Rust's own order spread these

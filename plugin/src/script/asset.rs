@@ -67,9 +67,9 @@ impl AssetLoader for LuaScriptLoader {
         let source = String::from_utf8(bytes)
             .map_err(|_| LuaScriptLoadError::NotUtf8 { path: path.clone() })?;
         // A name that is no module path is `require`'s error to report, at its line.
-        let requires = crate::module::literal_requires(&source)
+        let requires = crate::script::module::literal_requires(&source)
             .iter()
-            .filter_map(|name| crate::module::module_path(name).ok())
+            .filter_map(|name| crate::script::module::module_path(name).ok())
             .map(|module| load_context.load::<LuaScriptAsset>(module))
             .collect();
         Ok(LuaScriptAsset {

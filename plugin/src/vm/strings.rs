@@ -20,8 +20,8 @@ use std::cell::Cell;
 
 use mlua::{Function, Integer, Lua, LuaString, MultiValue, Table, Value};
 
-use crate::budget::charge;
 use crate::userdata::script_error;
+use crate::vm::budget::charge;
 
 /// Captures a pattern may have (`LUA_MAXCAPTURES`).
 const MAX_CAPTURES: usize = 32;
@@ -1041,7 +1041,7 @@ mod tests {
         use std::time::{Duration, Instant};
 
         use super::install;
-        use crate::budget::{Budget, BudgetWatchdog};
+        use crate::vm::budget::{Budget, BudgetWatchdog};
 
         let lua = mlua::Lua::new();
         // As the runtime's sandbox does: LuaJIT's compiled loops would never reach the hook.

@@ -12,8 +12,10 @@
 use bevy::log::info;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
-use crate::budget::Budget;
+use crate::vm::budget::Budget;
 
+pub(crate) mod budget;
+pub(crate) mod prefetch;
 mod strings;
 
 /// Limits and libraries of the Lua state (see [`LuaScriptingPlugin`](crate::LuaScriptingPlugin)).
@@ -72,7 +74,7 @@ impl Vm {
             settings.watchdog,
         )?;
         strings::install(&lua)?;
-        let charge = lua.create_function(|_, cost: f64| crate::budget::charge(cost as u64))?;
+        let charge = lua.create_function(|_, cost: f64| crate::vm::budget::charge(cost as u64))?;
         let table_handler = lua.create_function(crate::userdata::collection::table_functions)?;
         let error_text = lua.create_function(|lua, value: Value| match value {
             Value::Error(err) => lua
@@ -107,7 +109,7 @@ impl Vm {
             .raw_set("print", lua.create_function(print)?)?;
         #[cfg(feature = "lua54")]
         lua.set_warning_function(warn);
-        if !crate::prefetch::check_layout(&lua) {
+        if !crate::vm::prefetch::check_layout(&lua) {
             bevy::log::warn!(
                 "bevy_lunar: this Lua's object layout is not the one expected: prefetching is off"
             );

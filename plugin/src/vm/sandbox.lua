@@ -68,7 +68,7 @@ freeze = function(shared, name)
     return proxy
 end
 
--- Entity handles keep the entity and cached references in their own slots (`handle.rs`): as
+-- Entity handles keep the entity and cached references in their own slots (`world/handle.rs`): as
 -- read-only as the proxies.
 local function check_writable(t, caller)
     local name = readonly[t]

@@ -21,9 +21,9 @@ use bevy::ecs::system::{Query, ResMut};
 use bevy::ecs::world::World;
 use mlua::{AnyUserData, IntoLua};
 
-use crate::handle::EntityHandle;
-use crate::types::{PendingMessage, pending_userdata};
 use crate::userdata::LuaUserData;
+use crate::world::handle::EntityHandle;
+use crate::world::registry::{PendingMessage, pending_userdata};
 
 /// One event on its way to scripts.
 pub(crate) enum ScriptEvent {

@@ -7,7 +7,7 @@ use bevy::ecs::lifecycle::HookContext;
 use bevy::ecs::resource::Resource;
 use bevy::ecs::world::DeferredWorld;
 
-use crate::asset::LuaScriptAsset;
+use crate::script::asset::LuaScriptAsset;
 
 /// Runs a Lua script on this entity: the script gets its own instance (global environment) in
 /// which `entity` is this entity.
