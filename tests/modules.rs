@@ -244,3 +244,34 @@ fn wait_for_error(test: &mut TestApp, start: &str) {
     });
     assert!(found, "no error starting {start:?}: {:#?}", test.errors());
 }
+
+#[test]
+fn a_script_edited_to_require_a_new_module_reloads_once_the_module_is_loaded() {
+    let mut test = game(
+        &[
+            ("scripts/extra.lua", "return { value = 42 }"),
+            (
+                "scripts/grows.lua",
+                "function on_update() entity:get('Probe').a = 1 end",
+            ),
+        ],
+        true,
+    );
+    let e = test.spawn_script("scripts/grows.lua", Probe::default());
+    test.settle(2);
+    assert_eq!(probe(&test, e).a, 1);
+    std::thread::sleep(Duration::from_millis(50));
+    test.write(
+        "scripts/grows.lua",
+        "local extra = require('scripts/extra')\nfunction on_update() entity:get('Probe').a = extra.value end",
+    );
+    let reloaded = test.run_until(Duration::from_secs(10), |world| {
+        world.get::<Probe>(e).is_some_and(|p| p.a == 42)
+    });
+    assert!(reloaded, "{:?}", test.errors());
+    assert_eq!(
+        test.errors(),
+        Vec::<String>::new(),
+        "no 'not loaded yet' on the way"
+    );
+}

@@ -186,3 +186,37 @@ end",
         "{errors:#?}"
     );
 }
+
+/// An attached script that is not there yet (a typo, a file still to be written) is reported,
+/// costs nothing while missing, and starts once the file appears.
+#[test]
+fn a_missing_script_starts_once_its_file_appears() {
+    let mut test = TestApp::with_plugin(
+        &[(
+            "scripts/host.lua",
+            "function on_start() entity:attach('scripts/later.lua') end",
+        )],
+        LuaScriptingPlugin::default(),
+        true,
+    );
+    test.app
+        .init_resource::<Log>()
+        .register_lua_component::<Probe>()
+        .register_lua_resource::<Log>();
+    let e = test.spawn_script("scripts/host.lua", Probe::default());
+    test.settle(3);
+    let errors = test.errors();
+    assert!(
+        errors.iter().any(|e| e.starts_with("scripts/later.lua")),
+        "{errors:#?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    test.write(
+        "scripts/later.lua",
+        "function on_update() entity:get('Probe').a = 5 end",
+    );
+    let started = test.run_until(std::time::Duration::from_secs(10), |world| {
+        world.get::<Probe>(e).is_some_and(|p| p.a == 5)
+    });
+    assert!(started, "{:?}", test.errors());
+}

@@ -82,6 +82,9 @@ pub(crate) struct LuaRuntime {
     attachments_seen: u64,
     /// Some attached script was not loaded yet at the last plan: plan again.
     waiting_for_assets: bool,
+    /// Scripts and modules changed on disk whose new version requires a module not loaded yet:
+    /// they reload once it is, not before (`require` would fail).
+    pending_changes: HashSet<AssetId<LuaScriptAsset>>,
     asset_events: MessageCursor<AssetEvent<LuaScriptAsset>>,
     failed_loads: MessageCursor<AssetLoadFailedEvent<LuaScriptAsset>>,
     calls: MessageCursor<LuaCall>,
@@ -199,6 +202,7 @@ impl LuaRuntime {
             removals_seen: 0,
             attachments_seen: u64::MAX,
             waiting_for_assets: false,
+            pending_changes: HashSet::default(),
             asset_events: MessageCursor::default(),
             failed_loads: MessageCursor::default(),
             calls: MessageCursor::default(),
@@ -219,7 +223,8 @@ impl LuaRuntime {
         self.vm.check_watchdog();
         self.install_type_tables(world, &mut errors);
         self.forget_references_after_removals(world, &mut errors);
-        let modified = self.read_asset_events(world, &mut errors);
+        let mut modified = self.read_asset_events(world, &mut errors);
+        self.hold_back_unready(world, &mut modified);
         // Scripts requiring a module edited during play reload with it.
         let module_users = match world.get_resource::<Assets<LuaScriptAsset>>() {
             Some(assets) if !modified.is_empty() => {
@@ -699,12 +704,51 @@ impl LuaRuntime {
                     plan.creations
                         .push((entity, target, asset, script.clone(), waits));
                 }
-                _ => waiting = true,
+                Some(_) => waiting = true,
+                // A script that failed to load (reported) is not waited for every frame; a
+                // fixed file loads again and comes as a new asset event.
+                None => {
+                    waiting |= !server.is_some_and(|server| {
+                        matches!(
+                            server.get_load_state(asset),
+                            Some(bevy::asset::LoadState::Failed(_))
+                        )
+                    })
+                }
             }
         }
         plan.detached.extend(instances.map(|(entity, _)| *entity));
         self.waiting_for_assets = waiting;
         plan
+    }
+
+    /// Changed scripts and modules wait (in `pending_changes`) until the modules their new
+    /// version requires by name are loaded: a script edited to require a new module reloads
+    /// once that module is there.
+    fn hold_back_unready(
+        &mut self,
+        world: &World,
+        modified: &mut HashSet<AssetId<LuaScriptAsset>>,
+    ) {
+        if modified.is_empty() && self.pending_changes.is_empty() {
+            return;
+        }
+        modified.extend(self.pending_changes.drain());
+        let (Some(server), Some(assets)) = (
+            world.get_resource::<AssetServer>(),
+            world.get_resource::<Assets<LuaScriptAsset>>(),
+        ) else {
+            return;
+        };
+        modified.retain(|id| {
+            let ready = assets.get(*id).is_none_or(|script| {
+                crate::script::module::loaded_with_modules(server, assets, script)
+            });
+            if !ready {
+                self.pending_changes.insert(*id);
+            }
+            ready
+        });
     }
 
     /// `entity:get` caches its references; a component removed since (by Rust or by a
@@ -773,8 +817,15 @@ impl LuaRuntime {
         let mut modified = HashSet::default();
         if let Some(events) = world.get_resource::<Messages<AssetEvent<LuaScriptAsset>>>() {
             for event in self.asset_events.read(events) {
-                if let AssetEvent::Modified { id } = event {
-                    modified.insert(*id);
+                match event {
+                    AssetEvent::Modified { id } => {
+                        modified.insert(*id);
+                    }
+                    // A script or module loaded (a failed one may load once fixed): plan again.
+                    AssetEvent::Added { .. } | AssetEvent::LoadedWithDependencies { .. } => {
+                        self.waiting_for_assets = true;
+                    }
+                    _ => {}
                 }
             }
         }
