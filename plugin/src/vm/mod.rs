@@ -15,6 +15,8 @@ use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use crate::vm::budget::Budget;
 
 pub(crate) mod budget;
+#[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+pub(crate) mod layout;
 pub(crate) mod prefetch;
 mod strings;
 

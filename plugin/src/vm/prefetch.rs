@@ -112,8 +112,6 @@ impl HotObjects {
 /// the object is alive and held. Other Lua versions and targets: the objects themselves only.
 #[cfg(all(feature = "lua54", target_arch = "x86_64"))]
 mod layout {
-    use std::ffi::c_void;
-
     use mlua::{Function, Lua, Table};
 
     /// `Table`: `array` at 16, `node` at 24, in a 56-byte object.
@@ -131,17 +129,7 @@ mod layout {
         block.saturating_sub(USERDATA_BLOCK)
     }
 
-    /// SAFETY: `object` is a live Lua object at least `offset + 8` bytes long.
-    unsafe fn word(object: *const c_void, offset: usize) -> usize {
-        // SAFETY: per the caller.
-        unsafe {
-            object
-                .cast::<u8>()
-                .add(offset)
-                .cast::<usize>()
-                .read_unaligned()
-        }
-    }
+    use crate::vm::layout::word;
 
     /// The table's array part and hash part.
     pub(super) fn table_parts(table: &Table) -> [usize; 2] {

@@ -45,16 +45,13 @@ pub(super) struct AllocatorWatch {
 /// The watch, held by the Lua state's app data.
 struct Owned(#[allow(dead_code)] Box<AllocatorWatch>);
 
-/// SAFETY: `state` is a live Lua 5.4 state whose layout [`layout_holds`] checked.
+/// A word of `state` (see [`layout`](crate::vm::layout)).
+///
+/// SAFETY: `state` is a live Lua 5.4 state whose layout [`layout_holds`] checked, or is
+/// checking (`offset` is inside the `lua_State`).
 unsafe fn word(state: *mut ffi::lua_State, offset: usize) -> usize {
-    // SAFETY: per the caller, `offset` is inside the `lua_State`.
-    unsafe {
-        state
-            .cast::<u8>()
-            .add(offset)
-            .cast::<usize>()
-            .read_unaligned()
-    }
+    // SAFETY: per the caller.
+    unsafe { crate::vm::layout::word(state.cast_const().cast(), offset) }
 }
 
 /// Whether the offsets above hold for `state`, the main state of a new Lua, idle: its
