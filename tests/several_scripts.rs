@@ -220,3 +220,27 @@ fn a_missing_script_starts_once_its_file_appears() {
     });
     assert!(started, "{:?}", test.errors());
 }
+
+/// Errors of a script on a script entity name its target and the script's path.
+#[test]
+fn errors_of_an_attached_script_name_its_target() {
+    let mut test = game(&[(
+        "scripts/fails.lua",
+        "function on_start() error('attached and failing') end",
+    )]);
+    let fails = test.load("scripts/fails.lua");
+    let target = test
+        .app
+        .world_mut()
+        .spawn((Probe::default(), related!(LuaScripts[LuaScript(fails)])))
+        .id();
+    test.settle(2);
+    let errors = test.error_messages();
+    let error = errors
+        .iter()
+        .find(|e| e.message.contains("attached and failing"))
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(error.entity, Some(target));
+    assert_eq!(error.path, "scripts/fails.lua");
+    assert_eq!(error.line, Some(1));
+}
