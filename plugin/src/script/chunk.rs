@@ -42,12 +42,7 @@ impl Chunks {
         {
             return Err(None);
         }
-        let compiled = lua
-            .load(&*script.source)
-            .set_name(format!("@{}", script.path))
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .into_function();
-        match compiled {
+        match compile(lua, script) {
             Ok(chunk) => {
                 self.failed.remove(&asset);
                 self.compiled
@@ -66,6 +61,15 @@ impl Chunks {
         self.compiled.retain(|asset, _| used(*asset));
         self.failed.retain(|asset, _| used(*asset));
     }
+}
+
+/// Compiles a script's or module's source (text only), named by its asset path as errors
+/// and tracebacks show it.
+pub(crate) fn compile(lua: &Lua, script: &LuaScriptAsset) -> mlua::Result<Function> {
+    lua.load(&*script.source)
+        .set_name(format!("@{}", script.path))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
 }
 
 /// Points `chunk` at `env` for the run of its top-level code that follows: the functions that

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bevy::asset::{AssetId, AssetServer, Assets, Handle, LoadState};
 use bevy::platform::collections::{HashMap, HashSet};
-use mlua::{Function, Lua, Table, Value};
+use mlua::{Lua, Table, Value};
 
 use crate::error::LuaScriptError;
 use crate::script::asset::LuaScriptAsset;
@@ -252,7 +252,7 @@ impl Modules {
             let Some(asset) = assets.get(id) else {
                 continue;
             };
-            match compile(lua, asset) {
+            match crate::script::chunk::compile(lua, asset) {
                 Ok(_) => stale.push(path.clone()),
                 Err(err) => errors.push(LuaScriptError::from_lua(&asset.path, None, &err)),
             }
@@ -380,7 +380,7 @@ impl Modules {
 
     /// Runs a module's top-level code in a fresh environment: its result.
     fn run(&self, lua: &Lua, asset: &LuaScriptAsset) -> mlua::Result<Value> {
-        let chunk = compile(lua, asset)?;
+        let chunk = crate::script::chunk::compile(lua, asset)?;
         let env = lua.create_table()?;
         env.set_metatable(Some(self.env_metatable.clone()))?;
         crate::script::chunk::bind(&chunk, &env)?;
@@ -415,13 +415,6 @@ pub(crate) fn loaded_with_modules(
         }
     }
     true
-}
-
-fn compile(lua: &Lua, asset: &LuaScriptAsset) -> mlua::Result<Function> {
-    lua.load(&*asset.source)
-        .set_name(format!("@{}", asset.path))
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .into_function()
 }
 
 fn shared(lua: &Lua) -> Option<std::rc::Rc<Modules>> {
