@@ -538,3 +538,68 @@ end
         "a misspelled field of a registered message or event is flagged"
     );
 }
+
+/// A component that only derives `Reflect`, exposed with `register_lua_reflect`.
+#[derive(Component, Reflect, Default)]
+#[reflect(Component, Default)]
+struct Crate {
+    /// How much it holds.
+    weight: f32,
+    labels: Vec<String>,
+    tint: Option<Color>,
+}
+
+#[test]
+fn emmylua_check_types_reflected_components_and_queries() {
+    if !has_emmylua_check() {
+        eprintln!("SKIPPED: emmylua_check is not installed (see the test above)");
+        return;
+    }
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        bevy::asset::AssetPlugin::default(),
+        LuaScriptingPlugin::default(),
+    ))
+    .register_lua_reflect::<Crate>()
+    .register_lua_reflect::<Name>();
+    let defs = app.lua_definitions();
+    assert!(
+        defs.contains("---@class Crate: Component") && defs.contains("---@field tint Color?"),
+        "{defs}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("types")).unwrap();
+    std::fs::write(dir.path().join("types/lunar.lua"), defs).unwrap();
+    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    let script = dir.path().join("crates.lua");
+    std::fs::write(
+        &script,
+        "function on_update()
+    local c = entity:get(\"Crate\")
+    c.weight = c.weight + 1
+    print(#c.labels, entity:get(\"Name\"):get())
+    for e, other in world.query(\"Crate\"):without(\"Name\"):each() do print(e:id(), other) end
+end
+",
+    )
+    .unwrap();
+    assert_eq!(emmylua_check(dir.path()), [], "typed use checks clean");
+    std::fs::write(
+        &script,
+        "print(entity:get(\"Crate\").wieght)\nprint(world.query(\"Crate\"):whitout(\"Name\"))\n",
+    )
+    .unwrap();
+    let found: Vec<(String, usize)> = emmylua_check(dir.path())
+        .into_iter()
+        .map(|d| (d.code, d.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("undefined-field".to_owned(), 1),
+            ("undefined-field".to_owned(), 2)
+        ],
+        "a misspelled field of a reflected component, or query method, is flagged"
+    );
+}

@@ -565,6 +565,37 @@ function Entity__value:trigger(event) end
 ---@return string
 function Entity__value:id() end
 
+---A query of `world.query`: filters chain, iteration finds the entities.
+---@class Query
+---@overload fun(): Entity?
+local Query__value = {}
+
+---Only entities that also have these components.
+---@param ... ComponentName
+---@return Query
+function Query__value:with(...) end
+
+---Only entities that have none of these components.
+---@param ... ComponentName
+---@return Query
+function Query__value:without(...) end
+
+---Only entities whose components named here changed (or were added) since the scripts'
+---previous run; a change by a script earlier in this run counts.
+---@param ... ComponentName
+---@return Query
+function Query__value:changed(...) end
+
+---Only entities that got these components since the scripts' previous run.
+---@param ... ComponentName
+---@return Query
+function Query__value:added(...) end
+
+---Iterates the entities with a live reference to each component the query named:
+---`for e, p in world.query("Player"):each() do p.health = p.health - 1 end`.
+---@return fun(): Entity, any, any, any
+function Query__value:each() end
+
 ---The Bevy world.
 world = {}
 
@@ -580,11 +611,21 @@ function world.spawn(spec) end
 ---@return Entity?
 function world.entity(id) end
 
----Iterates the entities that have all the named components, as of the call:
----`for e in world.query("Position", "Velocity") do ... end`.
+---The entities that have all the named components, found when iteration starts:
+---`for e in world.query("Position", "Velocity") do ... end`, or with their components:
+---`for e, p, v in world.query("Position", "Velocity"):each() do ... end`. Filters chain:
+---`world.query("Enemy"):without("Dead"):changed("Health")`.
 ---@param ... ComponentName
----@return fun(): Entity
+---@return Query
 function world.query(...) end
+
+---A new value of a reflected type (registered with `app.register_lua_reflect`): its `Default`
+---with the fields of `value` written over it (`world.construct("Hero", { health = 5 })`), or
+---for a value without fields (`Name`) the value itself (`world.construct("Name", "Boss")`).
+---@param name string
+---@param value? any
+---@return any
+function world.construct(name, value) end
 
 ---Sends a `LuaMessage { name, payload }` to the game's Rust systems. The payload holds
 ---nil, booleans, numbers, strings and tables of them.

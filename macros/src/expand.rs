@@ -144,6 +144,12 @@ fn lua_user_data_impl(parts: &LuaUserDataImpl) -> TokenStream {
                 #definition
             }
 
+            fn cloner() -> ::std::option::Option<fn(&Self) -> Self> {
+                #[allow(unused_imports)]
+                use ::bevy_lunar::userdata::__private::{CloneProbe, CloneViaClone, CloneViaNone};
+                (&&CloneProbe::<Self>::new()).cloner()
+            }
+
             fn into_userdata(
                 self,
                 lua: &::bevy_lunar::mlua::Lua,

@@ -11,9 +11,10 @@ use bevy::ecs::message::Message;
 use bevy::ecs::observer::On;
 use bevy::ecs::resource::Resource;
 use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
-use bevy::ecs::system::{Res, ResMut};
+use bevy::ecs::system::ResMut;
 use bevy::ecs::world::World;
 use bevy::log::{error, info, warn};
+use bevy::reflect::{GetTypeRegistration, Reflect, TypePath};
 use mlua::StdLib;
 
 use crate::definitions;
@@ -59,6 +60,12 @@ pub struct LuaScriptingPlugin {
     /// How the instruction budget starts counting a long callback: by default (Linux) a
     /// watchdog thread signals it after 5 to 10 ms. See [`BudgetWatchdog`].
     pub watchdog: BudgetWatchdog,
+    /// Exposes every component and resource type of the app's type registry that has
+    /// `#[reflect(Component)]` or `#[reflect(Resource)]` (several hundred with Bevy's default
+    /// plugins), as [`LuaAppExt::register_lua_reflect`] does one by one. Off by default: it
+    /// costs a scan of the registry when scripts first run, and one class per type in the
+    /// editor definitions. Names that two types share go to the first found.
+    pub reflect_all: bool,
 }
 
 impl Default for LuaScriptingPlugin {
@@ -68,6 +75,7 @@ impl Default for LuaScriptingPlugin {
             memory_limit: 256 * 1024 * 1024,
             extra_std_libs: StdLib::NONE,
             watchdog: BudgetWatchdog::Auto,
+            reflect_all: false,
         }
     }
 }
@@ -115,6 +123,10 @@ impl Plugin for LuaScriptingPlugin {
             .init_resource::<ScriptAttachments>()
             .insert_non_send(runtime)
             .add_systems(Update, run_scripts.in_set(LuaScriptSet));
+        app.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .reflect_requests
+            .all = self.reflect_all;
         crate::world::event::observe_despawns::<crate::script::component::LuaScript>(app);
         crate::bevy_types::register(app);
     }
@@ -122,6 +134,7 @@ impl Plugin for LuaScriptingPlugin {
 
 /// Runs every script instance for this frame.
 fn run_scripts(world: &mut World) {
+    crate::world::reflect::resolve(world);
     // Taken out while scripts run, so that nothing holds a borrow into the world they reach.
     let Some(mut runtime) = world.remove_non_send::<LuaRuntime>() else {
         return;
@@ -201,6 +214,24 @@ pub trait LuaAppExt {
         T: EntityEvent + LuaUserData + Clone,
         for<'a> <T as Event>::Trigger<'a>: Default;
 
+    /// Exposes the reflected component or resource `T` to scripts without a derive: any type
+    /// with `#[derive(Reflect)]` and `#[reflect(Component)]` or `#[reflect(Resource)]`, such as
+    /// Bevy's `Name`, `Visibility` or `ClearColor`. Scripts reach it as they reach derived
+    /// types (`entity:get("Name")`, `world.resource("ClearColor")`, `world.query`), its fields
+    /// through reflection; `world.construct("T", { ... })` makes a value of it. A type that
+    /// only derives `Reflect` (no component, no resource) can still be constructed and used as
+    /// a field value. A derived registration of the same type wins. See the README's
+    /// "Reflected types".
+    ///
+    /// ```no_run
+    /// # use bevy::prelude::*;
+    /// # use bevy_lunar::prelude::*;
+    /// App::new()
+    ///     .add_plugins((MinimalPlugins, AssetPlugin::default(), LuaScriptingPlugin::default()))
+    ///     .register_lua_reflect::<Name>();
+    /// ```
+    fn register_lua_reflect<T: Reflect + TypePath + GetTypeRegistration>(&mut self) -> &mut Self;
+
     /// The LuaLS / EmmyLua definition file of the types registered so far and of the script
     /// API (see [`definitions`](crate::definitions)).
     fn lua_definitions(&self) -> String;
@@ -278,6 +309,17 @@ impl LuaAppExt for App {
         self
     }
 
+    fn register_lua_reflect<T: Reflect + TypePath + GetTypeRegistration>(&mut self) -> &mut Self {
+        self.register_type::<T>().init_resource::<LuaTypeRegistry>();
+        self.world_mut()
+            .resource_mut::<LuaTypeRegistry>()
+            .reflect_requests
+            .types
+            .push(std::any::TypeId::of::<T>());
+        crate::world::reflect::resolve(self.world_mut());
+        self
+    }
+
     fn lua_definitions(&self) -> String {
         self.world()
             .get_resource::<LuaTypeRegistry>()
@@ -291,20 +333,20 @@ impl LuaAppExt for App {
         // At start, when every type is registered. Only debug builds write: a shipped game
         // does not rewrite its own files.
         if cfg!(debug_assertions) {
-            self.add_systems(
-                Startup,
-                move |registry: Res<LuaTypeRegistry>| match definitions::write(
-                    &path,
-                    &registry.lua_definitions(),
-                ) {
+            self.add_systems(Startup, move |world: &mut World| {
+                match definitions::write(&path, &{
+                    // Every reflected type exposed by then (`reflect_all`) is in the file.
+                    crate::world::reflect::resolve(world);
+                    world.resource::<LuaTypeRegistry>().lua_definitions()
+                }) {
                     Ok(true) => info!("bevy_lunar: wrote Lua definitions to {}", path.display()),
                     Ok(false) => {}
                     Err(err) => warn!(
                         "bevy_lunar: cannot write Lua definitions to {}: {err}",
                         path.display()
                     ),
-                },
-            );
+                }
+            });
         }
         self
     }

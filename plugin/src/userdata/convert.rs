@@ -492,19 +492,28 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
     }
 
     fn from_lua(value: Value, _lua: &Lua) -> Result<Self, ConvertError> {
-        if let Some(info) = T::ENUM
-            && info.unit_only
-        {
-            return variant_from_lua(info, &value);
-        }
-        match with_value::<T, _>(&value, T::clone) {
-            Ok(Some(copy)) => Ok(copy),
-            Ok(None) => Err(ConvertError::new(T::TYPE_NAME, &value)),
-            Err(err) => Err(ConvertError {
-                expected: Cow::Borrowed(T::TYPE_NAME),
-                got: format!("{} that cannot be read ({err})", describe(&value)),
-                path: String::new(),
-            }),
-        }
+        copy_from_lua(&value, T::clone)
+    }
+}
+
+/// A copy of the derived value `value` holds (an owned userdata or a live reference; a variant
+/// name for a unit-only enum), made by `clone`.
+pub(crate) fn copy_from_lua<T: LuaUserData>(
+    value: &Value,
+    clone: fn(&T) -> T,
+) -> Result<T, ConvertError> {
+    if let Some(info) = T::ENUM
+        && info.unit_only
+    {
+        return variant_from_lua(info, value);
+    }
+    match with_value::<T, _>(value, clone) {
+        Ok(Some(copy)) => Ok(copy),
+        Ok(None) => Err(ConvertError::new(T::TYPE_NAME, value)),
+        Err(err) => Err(ConvertError {
+            expected: Cow::Borrowed(T::TYPE_NAME),
+            got: format!("{} that cannot be read ({err})", describe(value)),
+            path: String::new(),
+        }),
     }
 }

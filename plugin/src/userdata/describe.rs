@@ -137,6 +137,21 @@ impl Definitions {
         T::TYPE_NAME.to_owned()
     }
 
+    /// Claims the class `name` for a caller about to [`insert`](Self::insert) it; false when
+    /// it is there (or claimed) already.
+    pub fn claim(&mut self, name: &'static str) -> bool {
+        if self.classes.contains_key(name) {
+            return false;
+        }
+        self.classes.insert(name, None);
+        true
+    }
+
+    /// Adds a class described elsewhere than by a derive (a reflected type's).
+    pub fn insert(&mut self, class: ClassDef) {
+        self.classes.insert(class.name, Some(class));
+    }
+
     /// The classes, by name.
     pub fn classes(&self) -> impl Iterator<Item = &ClassDef> {
         self.classes.values().flatten()

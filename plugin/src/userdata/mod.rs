@@ -21,6 +21,7 @@ mod variant;
 
 use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 
+pub(crate) use convert::copy_from_lua;
 pub use convert::{ConvertError, LuaConvert, describe, describe_type};
 pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
 pub(crate) use fast::{KeyedAccess, register_keyed_access, set_key};
@@ -83,6 +84,13 @@ pub trait LuaUserData: Sized + 'static {
     /// classes of derived types it names are added to `defs`.
     #[doc(hidden)]
     fn define(defs: &mut describe::Definitions) -> describe::ClassDef;
+
+    /// How the type is copied, if it is `Clone` (reflected fields of the type come out as live
+    /// references to it, and go back in as copies). Generated.
+    #[doc(hidden)]
+    fn cloner() -> Option<fn(&Self) -> Self> {
+        None
+    }
 
     /// Moves the value into a new Lua userdata. Generated: through `mlua::UserData` for a type
     /// of the deriving crate, through [`create_remote`] for a remote (foreign) type.

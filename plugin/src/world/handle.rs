@@ -4,7 +4,6 @@
 use std::cell::Cell;
 
 use bevy::ecs::entity::{Entity, EntityGeneration, EntityIndex};
-use bevy::ecs::query::QueryBuilder;
 use bevy::ecs::world::World;
 use std::borrow::Cow;
 
@@ -14,8 +13,10 @@ use crate::userdata::collection::LuaKey;
 use crate::userdata::{ConvertError, LuaConvert, script_error};
 use crate::vm::budget::{charge, cost};
 use crate::world::place::stale_despawned;
+use crate::world::query::LuaQuery;
 use crate::world::registry::{
-    component_entries, component_entry, event_triggers, message_entries, resource_entry,
+    ComponentEntry, component_entries, component_entry, event_triggers, message_entries,
+    resource_entry,
 };
 use crate::world::{with_world, with_world_ref};
 
@@ -221,7 +222,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
             charge(cost::LOOKUP)?;
             let (name, entry) = component_entry(lua, &name.to_str()?)?;
-            with_world_ref(|world| (entry.has)(world, this.entity))?
+            with_world_ref(|world| entry.has(world, this.entity))?
                 .ok_or_else(|| stale_despawned(this.entity, name))
         })?,
     )?;
@@ -253,7 +254,7 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (this, name): (EntityHandle, LuaString)| {
             charge(cost::STRUCTURAL)?;
             let (_, entry) = component_entry(lua, &name.to_str()?)?;
-            let removed = with_world(|world| (entry.remove)(world, this.entity))?;
+            let removed = with_world(|world| entry.remove(world, this.entity))?;
             forget_references(lua)?;
             Ok(removed)
         })?,
@@ -315,8 +316,13 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
 
 /// `entity:insert(value)`: adds (or replaces) the component `value`.
 fn insert_value(lua: &Lua, entity: Entity, value: &AnyUserData) -> mlua::Result<()> {
+    if crate::world::reflect::insert(entity, value)? {
+        return Ok(());
+    }
     for entry in component_entries(lua) {
-        if with_world(|world| (entry.insert)(world, entity, value))?? {
+        if let ComponentEntry::Typed(typed) = entry
+            && with_world(|world| (typed.insert)(world, entity, value))??
+        {
             return Ok(());
         }
     }
@@ -432,7 +438,7 @@ fn spawn(lua: &Lua, spec: Option<Table>) -> mlua::Result<EntityHandle> {
 fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Option<AnyUserData>> {
     let entity = EntityHandle::from_lua(Value::Table(handle.clone()), lua)?.entity;
     let (name, entry) = component_entry(lua, &name.to_str()?)?;
-    match with_world_ref(|world| (entry.has)(world, entity))? {
+    match with_world_ref(|world| entry.has(world, entity))? {
         None => Err(stale_despawned(entity, name)),
         Some(false) => Ok(None),
         Some(true) => {
@@ -454,7 +460,7 @@ fn slow_get(lua: &Lua, (handle, name): (Table, LuaString)) -> mlua::Result<Optio
             }
             let reference = match handle.raw_get::<Option<AnyUserData>>(slot)? {
                 Some(reference) => reference,
-                None => (entry.new_ref)(lua, entity)?,
+                None => entry.new_ref(lua, entity)?,
             };
             handle.raw_set(slot, &reference)?;
             Ok(Some(reference))
@@ -488,10 +494,20 @@ pub(crate) fn world_table(lua: &Lua) -> mlua::Result<Table> {
         "resource",
         lua.create_function(|lua, name: LuaString| {
             charge(cost::LOOKUP)?;
-            (resource_entry(lua, &name.to_str()?)?.get)(lua)
+            resource_entry(lua, &name.to_str()?)?.get(lua)
         })?,
     )?;
-    world.set("query", lua.create_function(query)?)?;
+    world.set(
+        "query",
+        lua.create_function(|lua, names: Variadic<LuaString>| LuaQuery::new(lua, names))?,
+    )?;
+    world.set(
+        "construct",
+        lua.create_function(|lua, (name, value): (LuaString, Value)| {
+            charge(cost::LOOKUP)?;
+            crate::world::reflect::construct(lua, &name.to_str()?, value)
+        })?,
+    )?;
     world.set(
         "trigger",
         lua.create_function(|lua, value: Value| {
@@ -553,34 +569,4 @@ where
         }
     }
     Ok(false)
-}
-
-/// `for e in world.query("A", "B") do ... end`: the entities having all the named components,
-/// as of the call.
-fn query(lua: &Lua, names: Variadic<String>) -> mlua::Result<Function> {
-    charge(cost::QUERY)?;
-    let entries = names
-        .iter()
-        .map(|name| component_entry(lua, name).map(|(_, entry)| entry))
-        .collect::<mlua::Result<Vec<_>>>()?;
-    let entities: Vec<Entity> = with_world(|world| {
-        let ids: Vec<_> = entries
-            .iter()
-            .map(|entry| (entry.component_id)(world))
-            .collect();
-        let mut builder = QueryBuilder::<Entity>::new(world);
-        for id in ids {
-            builder.with_id(id);
-        }
-        let mut state = builder.build();
-        state.iter(world).collect()
-    })?;
-    charge(cost::QUERY_ENTITY * entities.len() as u64)?;
-    let mut next = 0;
-    lua.create_function_mut(move |_, ()| {
-        charge(cost::QUERY_ENTITY)?;
-        let entity = entities.get(next).copied();
-        next += 1;
-        Ok(entity.map(EntityHandle::new))
-    })
 }

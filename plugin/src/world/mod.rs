@@ -27,6 +27,8 @@ pub(crate) mod handle;
 pub(crate) mod input;
 pub(crate) mod message;
 pub(crate) mod place;
+pub(crate) mod query;
+pub(crate) mod reflect;
 pub(crate) mod registry;
 
 use std::cell::Cell;

@@ -20,7 +20,7 @@ pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
     )))
 }
 
-fn stale_removed(entity: Entity, component: &str) -> mlua::Error {
+pub(crate) fn stale_removed(entity: Entity, component: &str) -> mlua::Error {
     mlua::Error::external(StaleReference(format!(
         "{component} of entity {entity}: the component was removed"
     )))

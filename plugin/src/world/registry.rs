@@ -1,17 +1,20 @@
 //! The Rust types scripts can name: components, resources and plain derived types.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use bevy::ecs::component::{Component, Mutable};
+use bevy::ecs::component::{Component, ComponentId, Mutable};
 use bevy::ecs::entity::Entity;
 use bevy::ecs::message::{Message, MessageCursor, Messages};
 use bevy::ecs::resource::Resource;
 use bevy::ecs::world::World;
+use bevy::reflect::TypeRegistryArc;
 use mlua::{AnyUserData, Lua, Value};
 
 use crate::definitions::{ClassDef, Definitions, ScriptApi};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
 use crate::world::place::{ComponentPlace, ResourcePlace, stale_despawned};
+use crate::world::reflect::{self, Leaf, Leaves, ReflectRequests, ReflectedType};
 use crate::world::with_world_ref;
 
 /// How many registered components were removed (or their entities despawned) so far: when it
@@ -31,19 +34,71 @@ pub(crate) struct TypeEntry {
 
 /// What the runtime needs to know of one registered component type, as plain functions.
 #[derive(Clone, Copy)]
-pub(crate) struct ComponentEntry {
+pub(crate) struct TypedComponent {
     /// A new live reference to the component of the entity (which must have it).
     pub new_ref: fn(&Lua, Entity) -> mlua::Result<AnyUserData>,
     pub has: fn(&World, Entity) -> Option<bool>,
     /// `entity:insert(value)`: `Ok(false)` when `value` is not this type.
     pub insert: fn(&mut World, Entity, &AnyUserData) -> mlua::Result<bool>,
     pub remove: fn(&mut World, Entity) -> bool,
-    pub component_id: fn(&mut World) -> bevy::ecs::component::ComponentId,
+    pub component_id: fn(&mut World) -> ComponentId,
 }
 
-#[derive(Clone, Copy)]
-pub(crate) struct ResourceEntry {
-    pub get: fn(&Lua) -> mlua::Result<Value>,
+/// A component scripts can name: derived (typed, fast) or reflected (see `world/reflect`).
+#[derive(Clone)]
+pub(crate) enum ComponentEntry {
+    Typed(TypedComponent),
+    Reflected(Arc<ReflectedType>),
+}
+
+impl ComponentEntry {
+    /// A new live reference to the component of `entity` (which must have it).
+    pub(crate) fn new_ref(&self, lua: &Lua, entity: Entity) -> mlua::Result<AnyUserData> {
+        match self {
+            ComponentEntry::Typed(typed) => (typed.new_ref)(lua, entity),
+            ComponentEntry::Reflected(ty) => reflect::component_ref(lua, ty, entity),
+        }
+    }
+
+    /// Whether `entity` has the component; `None` when there is no such entity.
+    pub(crate) fn has(&self, world: &World, entity: Entity) -> Option<bool> {
+        match self {
+            ComponentEntry::Typed(typed) => (typed.has)(world, entity),
+            ComponentEntry::Reflected(ty) => reflect::has(ty, world, entity),
+        }
+    }
+
+    /// Removes the component from `entity`; whether it had one.
+    pub(crate) fn remove(&self, world: &mut World, entity: Entity) -> bool {
+        match self {
+            ComponentEntry::Typed(typed) => (typed.remove)(world, entity),
+            ComponentEntry::Reflected(ty) => reflect::remove(ty, world, entity),
+        }
+    }
+
+    pub(crate) fn component_id(&self, world: &mut World) -> Option<ComponentId> {
+        match self {
+            ComponentEntry::Typed(typed) => Some((typed.component_id)(world)),
+            ComponentEntry::Reflected(ty) => ty.component_id,
+        }
+    }
+}
+
+/// A resource scripts can name.
+#[derive(Clone)]
+pub(crate) enum ResourceEntry {
+    Typed(fn(&Lua) -> mlua::Result<Value>),
+    Reflected(Arc<ReflectedType>),
+}
+
+impl ResourceEntry {
+    /// `world.resource(name)`: a live reference, nil when the world has none.
+    pub(crate) fn get(&self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            ResourceEntry::Typed(get) => get(lua),
+            ResourceEntry::Reflected(ty) => reflect::resource_ref(lua, ty),
+        }
+    }
 }
 
 /// A registered message type: scripts write it with `world.write`, and receive it with
@@ -95,15 +150,39 @@ pub(crate) fn pending_userdata<T: LuaUserData + Clone + Send + Sync>(value: T) -
 
 /// Every type registered through [`LuaAppExt`](crate::LuaAppExt). A resource of the app; the
 /// runtime keeps a copy of its entries in the Lua state (see `ScriptTypes`).
-#[derive(Resource, Default)]
+#[derive(Resource)]
 pub struct LuaTypeRegistry {
     pub(crate) components: BTreeMap<&'static str, ComponentEntry>,
     pub(crate) resources: BTreeMap<&'static str, ResourceEntry>,
+    /// Every exposed reflected type (components, resources and plain values), by name.
+    pub(crate) reflected: BTreeMap<&'static str, Arc<ReflectedType>>,
+    /// Reflected types asked for and not resolved yet (see `world/reflect`).
+    pub(crate) reflect_requests: ReflectRequests,
+    /// The app's type registry, once a reflected type was resolved.
+    pub(crate) type_registry: Option<TypeRegistryArc>,
+    /// Types that cross reflected values as typed values (see `world/reflect/leaf.rs`).
+    pub(crate) leaves: Leaves,
     /// The global type tables, installed on the Lua state once each.
     pub(crate) type_tables: Vec<TypeEntry>,
     pub(crate) messages: Vec<MessageEntry>,
     /// Entity event types: `world.trigger(value)`, `Ok(false)` when `value` is not the type.
     pub(crate) events: Vec<(&'static str, EventTrigger)>,
+}
+
+impl Default for LuaTypeRegistry {
+    fn default() -> Self {
+        LuaTypeRegistry {
+            components: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            reflected: BTreeMap::new(),
+            reflect_requests: ReflectRequests::default(),
+            type_registry: None,
+            leaves: reflect::builtin_leaves(),
+            type_tables: Vec::new(),
+            messages: Vec::new(),
+            events: Vec::new(),
+        }
+    }
 }
 
 /// `world.trigger(value)` (no entity) or `entity:trigger(value)` for one entity event type.
@@ -113,7 +192,7 @@ impl LuaTypeRegistry {
     pub(crate) fn add_component<T: Component<Mutability = Mutable> + LuaUserData>(&mut self) {
         self.components.insert(
             T::TYPE_NAME,
-            ComponentEntry {
+            ComponentEntry::Typed(TypedComponent {
                 new_ref: ComponentPlace::<T>::new_ref,
                 has: |world, entity| world.get_entity(entity).ok().map(|e| e.contains::<T>()),
                 insert: insert_component::<T>,
@@ -125,7 +204,7 @@ impl LuaTypeRegistry {
                         .is_some()
                 },
                 component_id: |world| world.register_component::<T>(),
-            },
+            }),
         );
         // Registered as a plain type first or not, a component's type table also installs
         // the fast field access of its references.
@@ -136,12 +215,8 @@ impl LuaTypeRegistry {
     }
 
     pub(crate) fn add_resource<T: Resource<Mutability = Mutable> + LuaUserData>(&mut self) {
-        self.resources.insert(
-            T::TYPE_NAME,
-            ResourceEntry {
-                get: get_resource::<T>,
-            },
-        );
+        self.resources
+            .insert(T::TYPE_NAME, ResourceEntry::Typed(get_resource::<T>));
         self.add_type::<T>();
     }
 
@@ -173,6 +248,10 @@ impl LuaTypeRegistry {
         let index = match self.type_tables.iter().position(|t| t.name == T::TYPE_NAME) {
             Some(index) => index,
             None => {
+                // Inside reflected values, the type crosses as itself.
+                if let Some(leaf) = Leaf::derived::<T>() {
+                    self.leaves.insert(std::any::TypeId::of::<T>(), leaf);
+                }
                 self.type_tables.push(TypeEntry {
                     name: T::TYPE_NAME,
                     install: |lua| register_type::<T>(lua).map(drop),
@@ -190,6 +269,16 @@ impl LuaTypeRegistry {
         let mut defs = Definitions::default();
         for entry in &self.type_tables {
             (entry.define)(&mut defs);
+        }
+        if let Some(types) = &self.type_registry {
+            let types = types.read();
+            let reflected = reflect::define::Reflected {
+                leaves: &self.leaves,
+                registry: &types,
+            };
+            for ty in self.reflected.values() {
+                reflected.class(&mut defs, ty.info);
+            }
         }
         let api = ScriptApi {
             components: self.components.keys().copied().collect(),
@@ -256,6 +345,9 @@ fn get_resource<T: Resource<Mutability = Mutable> + LuaUserData>(lua: &Lua) -> m
 pub(crate) struct ScriptTypes {
     pub components: BTreeMap<&'static str, ComponentEntry>,
     pub resources: BTreeMap<&'static str, ResourceEntry>,
+    pub reflected: BTreeMap<&'static str, Arc<ReflectedType>>,
+    pub leaves: Arc<Leaves>,
+    pub type_registry: Option<TypeRegistryArc>,
     pub messages: Vec<MessageEntry>,
     pub events: Vec<(&'static str, EventTrigger)>,
 }
@@ -265,6 +357,9 @@ impl ScriptTypes {
         ScriptTypes {
             components: registry.components.clone(),
             resources: registry.resources.clone(),
+            reflected: registry.reflected.clone(),
+            leaves: Arc::new(registry.leaves.clone()),
+            type_registry: registry.type_registry.clone(),
             messages: registry.messages.clone(),
             events: registry.events.clone(),
         }
@@ -273,6 +368,9 @@ impl ScriptTypes {
     pub(crate) fn is_current(&self, registry: &LuaTypeRegistry) -> bool {
         self.components.len() == registry.components.len()
             && self.resources.len() == registry.resources.len()
+            && self.reflected.len() == registry.reflected.len()
+            && self.leaves.len() == registry.leaves.len()
+            && self.type_registry.is_some() == registry.type_registry.is_some()
             && self.messages.len() == registry.messages.len()
             && self.events.len() == registry.events.len()
     }
@@ -284,7 +382,12 @@ pub(crate) fn component_entry(
     name: &str,
 ) -> mlua::Result<(&'static str, ComponentEntry)> {
     lua.app_data_ref::<ScriptTypes>()
-        .and_then(|types| types.components.get_key_value(name).map(|(k, v)| (*k, *v)))
+        .and_then(|types| {
+            types
+                .components
+                .get_key_value(name)
+                .map(|(k, v)| (*k, v.clone()))
+        })
         .ok_or_else(|| {
             crate::userdata::script_error(format!(
                 "no component named '{name}' is registered for scripts"
@@ -295,13 +398,13 @@ pub(crate) fn component_entry(
 /// Every registered component entry.
 pub(crate) fn component_entries(lua: &Lua) -> Vec<ComponentEntry> {
     lua.app_data_ref::<ScriptTypes>()
-        .map(|types| types.components.values().copied().collect())
+        .map(|types| types.components.values().cloned().collect())
         .unwrap_or_default()
 }
 
 pub(crate) fn resource_entry(lua: &Lua, name: &str) -> mlua::Result<ResourceEntry> {
     lua.app_data_ref::<ScriptTypes>()
-        .and_then(|types| types.resources.get(name).copied())
+        .and_then(|types| types.resources.get(name).cloned())
         .ok_or_else(|| {
             crate::userdata::script_error(format!(
                 "no resource named '{name}' is registered for scripts"
