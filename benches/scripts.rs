@@ -133,6 +133,34 @@ fn scripted_app(n: usize) -> (Scripted, Duration) {
 
 /// As [`scripted_app`], each entity running `source`.
 fn scripted_app_with(n: usize, source: &str) -> (Scripted, Duration) {
+    built_app(
+        source,
+        |app| {
+            app.register_lua_component::<Player>();
+        },
+        |world, handle| {
+            world.spawn_batch((0..n).map(|_| {
+                (
+                    Player {
+                        health: 1e9,
+                        level: 0,
+                    },
+                    LuaScript(handle.clone()),
+                )
+            }));
+        },
+        n,
+    )
+}
+
+/// An app whose scripts run `source` (`scripts/player.lua`): `register` registers the types,
+/// `spawn` the entities (with the script's handle); `instances` of it are expected.
+fn built_app(
+    source: &str,
+    register: impl FnOnce(&mut App),
+    spawn: impl FnOnce(&mut World, Handle<LuaScriptAsset>),
+    instances: usize,
+) -> (Scripted, Duration) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
     std::fs::write(dir.path().join("scripts/player.lua"), source).unwrap();
@@ -144,22 +172,13 @@ fn scripted_app_with(n: usize, source: &str) -> (Scripted, Duration) {
             ..default()
         },
         LuaScriptingPlugin::default(),
-    ))
-    .register_lua_component::<Player>();
+    ));
+    register(&mut app);
     let handle: Handle<LuaScriptAsset> = app
         .world()
         .resource::<AssetServer>()
         .load("scripts/player.lua");
-    let world = app.world_mut();
-    world.spawn_batch((0..n).map(|_| {
-        (
-            Player {
-                health: 1e9,
-                level: 0,
-            },
-            LuaScript(handle.clone()),
-        )
-    }));
+    spawn(app.world_mut(), handle.clone());
     // Wait for the asset; the frame that creates the instances is timed.
     loop {
         app.update();
@@ -173,14 +192,17 @@ fn scripted_app_with(n: usize, source: &str) -> (Scripted, Duration) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let stats = app.world().resource::<LuaScriptStats>().clone();
-    let created = if stats.instances == n {
+    let created = if stats.instances == instances {
         Duration::ZERO // created in the frame that saw the asset: time it below instead
     } else {
         let start = Instant::now();
         app.update();
         start.elapsed()
     };
-    assert_eq!(app.world().resource::<LuaScriptStats>().instances, n);
+    assert_eq!(
+        app.world().resource::<LuaScriptStats>().instances,
+        instances
+    );
     (Scripted { app, _dir: dir }, created)
 }
 
@@ -212,7 +234,7 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// `LUNAR_PROFILE=plain|hand|lunar` (`LUNAR_ENTITIES`, default 1,000; `LUNAR_FRAMES`, default
+/// `LUNAR_PROFILE=plain|hand|lunar|reflected|query` (`LUNAR_ENTITIES`, default 1,000; `LUNAR_FRAMES`, default
 /// 50): builds that app and runs its frames,
 /// nothing else, for profiling under callgrind.
 fn profile(which: &str) {
@@ -223,6 +245,15 @@ fn profile(which: &str) {
     let mut app = match which {
         "plain" => plain_app(n),
         "hand" => hand_app(n),
+        "reflected" | "query" => {
+            let scripted = if which == "query" {
+                query_app(n)
+            } else {
+                reflected_app(n)
+            };
+            std::mem::forget(scripted._dir);
+            scripted.app
+        }
         _ => {
             let (scripted, _) = scripted_app(n);
             std::mem::forget(scripted._dir);
@@ -241,6 +272,11 @@ fn profile(which: &str) {
 fn main() {
     if let Ok(which) = std::env::var("LUNAR_PROFILE") {
         profile(&which);
+        return;
+    }
+    // `LUNAR_REFLECTION=1`: the reflection and query figures alone.
+    if std::env::var("LUNAR_REFLECTION").is_ok() {
+        reflection_cost();
         return;
     }
     let mut c = Criterion::default()
@@ -297,6 +333,7 @@ fn main() {
     }
 
     waiting_cost();
+    reflection_cost();
 
     // Creating instances, and a hot reload of a script used by 1,000 entities.
     let n = 1_000;
@@ -384,3 +421,95 @@ fn waiting_cost() {
         w / c
     );
 }
+
+/// `Player` as a type that only derives `Reflect`: the same fields, reached through reflection.
+mod reflected {
+    use bevy::prelude::*;
+
+    #[derive(Component, Reflect, Default)]
+    #[reflect(Component, Default)]
+    pub struct Player {
+        pub health: f64,
+        pub level: i64,
+    }
+}
+
+/// The scripts workload with `Player` reached through reflection instead of the derive.
+fn reflected_app(n: usize) -> Scripted {
+    built_app(
+        SCRIPT,
+        |app| {
+            app.register_lua_reflect::<reflected::Player>();
+        },
+        |world, handle| {
+            world.spawn_batch((0..n).map(|_| {
+                (
+                    reflected::Player {
+                        health: 1e9,
+                        level: 0,
+                    },
+                    LuaScript(handle.clone()),
+                )
+            }));
+        },
+        n,
+    )
+    .0
+}
+
+/// `n` players without scripts, and one script walking them all with a query.
+fn query_app(n: usize) -> Scripted {
+    built_app(
+        QUERY_SCRIPT,
+        |app| {
+            app.register_lua_component::<Player>();
+        },
+        |world, handle| {
+            world.spawn_batch((0..n).map(|_| Player {
+                health: 1e9,
+                level: 0,
+            }));
+            world.spawn(LuaScript(handle));
+        },
+        1,
+    )
+    .0
+}
+
+/// The scripts workload with `Player` exposed through reflection instead of the derive, and
+/// one script walking every `Player` with `world.query(...):each()` instead of a script each.
+fn reflection_cost() {
+    let n = 10_000;
+    let (mut derived, _) = scripted_app(n);
+    let mut reflected = reflected_app(n);
+    let mut query = query_app(n);
+    let mut hand = hand_app(n);
+    let per = |s: f64| s * 1e9 / n as f64;
+    let [d, r, q, h] = frame_times(
+        [
+            &mut derived.app,
+            &mut reflected.app,
+            &mut query.app,
+            &mut hand,
+        ],
+        20,
+        15,
+    )
+    .map(per);
+    println!(
+        "{n} entities, per entity-frame: derived Player {d:.1} ns, reflected Player {r:.1} ns (reflected/derived {:.2}, reflected/hand {:.2}); one script's query(\"Player\"):each() loop {q:.1} ns per entity (query/per-entity scripts {:.2}, query/hand {:.2})",
+        r / d,
+        r / h,
+        q / d,
+        q / h
+    );
+}
+
+const QUERY_SCRIPT: &str = r#"
+function on_update(dt)
+    for e, p in world.query("Player"):each() do
+        p.health = p.health - dt * 1.5
+        p.level = p.level + 1
+    end
+end
+"#;

@@ -465,3 +465,163 @@ fn definitions_describe_reflected_types() {
         assert!(defs.contains(expected), "missing {expected:?} in:\n{defs}");
     }
 }
+
+#[test]
+fn lists_and_maps_grow_shrink_and_iterate() {
+    let script = once(
+        r#"
+    local h = entity:get("Hero")
+    h.tags:insert(1, "first")
+    assert(h.tags:remove(3) == "b")
+    assert(h.tags:pop() == "c")
+    h.tags[#h.tags] = nil
+    assert(#h.tags == 1 and h.tags[1] == "first")
+    h.tags:clear()
+    assert(#h.tags == 0)
+    h.tags:push("x")
+    h.inventory.gold = nil                 -- removes
+    h.inventory.gems = 2
+    local keys = {}
+    for k, v in pairs(h.inventory) do keys[#keys + 1] = k .. v end
+    assert(table.concat(keys) == "gems2", table.concat(keys))
+    local ok, err = pcall(function() h.tags[5] = "far" end)
+    assert(not ok and tostring(err):find("past the end"), tostring(err))
+"#,
+    );
+    let mut test = game(&[("scripts/l.lua", &script)]);
+    let e = test.spawn_script(
+        "scripts/l.lua",
+        Hero {
+            tags: vec!["a".into(), "b".into(), "c".into()],
+            inventory: HashMap::from([("gold".to_owned(), 1)]),
+            ..default()
+        },
+    );
+    test.settle(2);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let h = hero(&test, e);
+    assert_eq!(h.tags, ["x"]);
+    assert_eq!(h.inventory, HashMap::from([("gems".to_owned(), 2)]));
+}
+
+/// An immutable component: scripts read it, and a write is refused.
+#[derive(Component, Reflect, Default)]
+#[component(immutable)]
+#[reflect(Component, Default)]
+struct Badge {
+    rank: u32,
+}
+
+#[test]
+fn an_immutable_component_is_read_only() {
+    let script = once(
+        r#"
+    local b = entity:get("Badge")
+    assert(b.rank == 3)
+    b.rank = 4
+"#,
+    );
+    let mut test = game(&[("scripts/b.lua", &script)]);
+    test.app.register_lua_reflect::<Badge>();
+    let e = test.spawn_script("scripts/b.lua", Badge { rank: 3 });
+    test.settle(2);
+    let errors = test.errors();
+    assert!(
+        errors.len() == 1
+            && errors[0].contains("scripts/b.lua:11")
+            && errors[0].contains("Badge is an immutable component"),
+        "{errors:?}"
+    );
+    assert_eq!(test.app.world().get::<Badge>(e).unwrap().rank, 3);
+}
+
+#[test]
+fn reflect_all_exposes_every_reflected_component_and_resource() {
+    let script = once(
+        r#"
+    assert(entity:get("Name"):get() == "n")
+    entity:get("Hero").level = 7
+    assert(world.resource("ClearColor") ~= nil)
+"#,
+    );
+    let mut test = TestApp::with_plugin(
+        &[("scripts/a.lua", &script)],
+        LuaScriptingPlugin {
+            reflect_all: true,
+            ..default()
+        },
+        false,
+    );
+    // Registered with the type registry only (as Bevy's plugins register their types).
+    test.app
+        .register_type::<Hero>()
+        .register_type::<Name>()
+        .register_type::<ClearColor>()
+        .insert_resource(ClearColor(Color::WHITE));
+    let e = test.spawn_script("scripts/a.lua", (Name::new("n"), Hero::default()));
+    test.settle(2);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    assert_eq!(hero(&test, e).level, 7);
+}
+
+/// A recursive type: a table that contains itself is refused, not followed forever.
+#[derive(Component, Reflect, Default, Debug, PartialEq)]
+#[reflect(Component, Default)]
+struct Tree {
+    children: Vec<Tree>,
+}
+
+#[test]
+fn a_table_that_contains_itself_is_refused() {
+    let script = once(
+        r#"
+    local t = {}
+    t.children = { t }
+    entity:get("Tree").children = { t }
+"#,
+    );
+    let mut test = game(&[("scripts/t.lua", &script)]);
+    test.app.register_lua_reflect::<Tree>();
+    let e = test.spawn_script("scripts/t.lua", Tree::default());
+    test.settle(2);
+    let errors = test.errors();
+    assert!(
+        errors.len() == 1 && errors[0].contains("a table that contains itself"),
+        "{errors:?}"
+    );
+    assert_eq!(test.app.world().get::<Tree>(e), Some(&Tree::default()));
+}
+
+mod other {
+    use bevy::prelude::*;
+
+    /// Shares its short name with `super::Hero`.
+    #[derive(Component, Reflect, Default)]
+    #[reflect(Component, Default)]
+    pub struct Hero {
+        pub nickname: String,
+    }
+}
+
+#[test]
+fn of_two_reflected_types_with_one_name_the_first_is_exposed() {
+    let script = once(
+        r#"
+    assert(entity:get("Hero").health == 2)
+"#,
+    );
+    let mut test = game(&[("scripts/n.lua", &script)]);
+    test.app.register_lua_reflect::<other::Hero>();
+    test.spawn_script(
+        "scripts/n.lua",
+        (
+            Hero {
+                health: 2.0,
+                ..default()
+            },
+            other::Hero::default(),
+        ),
+    );
+    test.settle(2);
+    assert_eq!(test.errors(), Vec::<String>::new());
+}

@@ -97,12 +97,47 @@ fn apply(target: &mut dyn PartialReflect, value: &dyn PartialReflect) -> Result<
     })
 }
 
+/// How deep [`assign`] may nest: a table that contains itself, written to a recursive type
+/// (`struct Node { children: Vec<Node> }`), would otherwise recurse until the stack overflows.
+const MAX_DEPTH: u32 = 64;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of [`assign`]'s nesting, left on drop.
+struct Nested;
+
+impl Nested {
+    fn enter() -> Result<Self, ConvertError> {
+        let depth = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let nested = Nested;
+        if depth > MAX_DEPTH {
+            return Err(error(
+                format!("a value nested at most {MAX_DEPTH} deep"),
+                "a deeper one (a table that contains itself?)".to_owned(),
+            ));
+        }
+        Ok(nested)
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
 /// Writes the Lua `value` over `target` (see the module docs).
 pub(crate) fn assign(
     lua: &Lua,
     target: &mut dyn PartialReflect,
     value: &Value,
 ) -> Result<(), ConvertError> {
+    let _nested = Nested::enter()?;
     if let Some(leaf) = leaf_of(lua, target) {
         return (leaf.write)(target, value, lua);
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use bevy::ecs::entity::Entity;
 use bevy::ecs::name::Name;
+use bevy::platform::hash::NoOpHash;
 use bevy::reflect::PartialReflect;
 use mlua::{IntoLua, Lua, Value};
 
@@ -28,13 +29,15 @@ pub(crate) struct Leaf {
     /// A new value of this type from the Lua value, for types with no `Default` to start from
     /// (`Entity`); `None` for types built from their `Default`.
     pub make: Option<MakeLeaf>,
+    /// Read as a plain Lua value (`read` ignores where it is).
+    pub by_value: bool,
 }
 
 /// Builds a new leaf value from a Lua value.
 pub(crate) type MakeLeaf = fn(&Value, &Lua) -> Result<Box<dyn PartialReflect>, ConvertError>;
 
-/// Leaf types by `TypeId`.
-pub(crate) type Leaves = HashMap<TypeId, Leaf>;
+/// Leaf types by `TypeId` (which is already a hash: not hashed again).
+pub(crate) type Leaves = HashMap<TypeId, Leaf, NoOpHash>;
 
 fn as_type<T: 'static>(value: &dyn PartialReflect) -> Option<&T> {
     value.try_as_reflect()?.as_any().downcast_ref()
@@ -71,6 +74,7 @@ impl Leaf {
                 Ok(())
             },
             make: Some(|value, lua| Ok(Box::new(T::from_lua(value.clone(), lua)?))),
+            by_value: true,
         }
     }
 
@@ -96,6 +100,7 @@ impl Leaf {
                 Ok(())
             },
             make: None,
+            by_value: crate::userdata::is_string_enum::<T>(),
         })
     }
 
@@ -117,13 +122,14 @@ impl Leaf {
                 let text = <String as LuaConvert>::from_lua(value.clone(), lua)?;
                 Ok(Box::new(Name::new(text)))
             }),
+            by_value: true,
         }
     }
 }
 
 /// The leaves every app has: numbers, booleans, strings, `Entity` and `Name`.
 pub(crate) fn builtin_leaves() -> Leaves {
-    let mut leaves = Leaves::new();
+    let mut leaves = Leaves::default();
     macro_rules! by_value {
         ($($ty:ty),*) => {
             $(leaves.insert(TypeId::of::<$ty>(), Leaf::value::<$ty>());)*

@@ -261,6 +261,16 @@ impl ReflectedRef {
         &self,
         f: impl FnOnce(&mut dyn PartialReflect) -> mlua::Result<R>,
     ) -> mlua::Result<R> {
+        self.with_value_mut_if(|value| f(value).map(Some))
+            .map(|result| result.unwrap_or_else(|| unreachable!()))
+    }
+
+    /// As [`with_value_mut`](Self::with_value_mut), where `f` may decline (`None`): then
+    /// nothing is marked changed.
+    fn with_value_mut_if<R>(
+        &self,
+        f: impl FnOnce(&mut dyn PartialReflect) -> mlua::Result<Option<R>>,
+    ) -> mlua::Result<Option<R>> {
         let walk = |root: &mut dyn PartialReflect| {
             let mut value = root;
             for segment in self.path.iter() {
@@ -361,7 +371,26 @@ impl ReflectedRef {
 
     /// `ref[key]`.
     fn index(&self, lua: &Lua, key: Value) -> mlua::Result<Value> {
-        self.with_value(|value| match self.key(lua, value, &key)? {
+        self.with_value(|value| {
+            // The common case first: a struct's field of a by-value type (a number, a string).
+            if let (ReflectRef::Struct(s), Value::String(name)) = (value.reflect_ref(), &key)
+                && let Some(field) = s.field(&name.to_str()?)
+            {
+                return match leaf_of(lua, field) {
+                    Some(leaf) if leaf.by_value => (leaf.read)(field, lua, self),
+                    _ => read(
+                        lua,
+                        field,
+                        &self.join(Segment::Field(Rc::from(&*name.to_str()?))),
+                    ),
+                };
+            }
+            self.index_slow(lua, value, key)
+        })?
+    }
+
+    fn index_slow(&self, lua: &Lua, value: &dyn PartialReflect, key: Value) -> mlua::Result<Value> {
+        match self.key(lua, value, &key)? {
             Key::Segment(segment) => match step(value, &segment) {
                 Some(child) => read(lua, child, &self.join(segment)),
                 None => Ok(Value::Nil),
@@ -371,12 +400,30 @@ impl ReflectedRef {
                 _ => Ok(Value::Nil),
             },
             Key::Method(name) => method(lua, name).map(Value::Function),
-        })?
+        }
     }
 
     /// `ref[key] = value`.
     fn new_index(&self, lua: &Lua, key: Value, new: Value) -> mlua::Result<()> {
-        crate::vm::budget::charge(crate::vm::budget::cost::LOOKUP)?;
+        // The common case first, reaching the value once: a plain value (it cannot reach the
+        // world) into a struct's field.
+        if let Value::String(name) = &key
+            && !matches!(new, Value::Table(_) | Value::UserData(_))
+        {
+            let name = name.to_str()?;
+            let written = self.with_value_mut_if(|value| match value.reflect_mut() {
+                ReflectMut::Struct(s) => match s.field_mut(&name) {
+                    Some(field) => assign(lua, field, &new)
+                        .map(Some)
+                        .map_err(|err| self.bad_value(err.within(&format!(".{}", &*name)))),
+                    None => Ok(None),
+                },
+                _ => Ok(None),
+            })?;
+            if written.is_some() {
+                return Ok(());
+            }
+        }
         enum Target {
             Write(Segment),
             Push,
@@ -675,8 +722,8 @@ fn component_mut<R>(
     world: &mut World,
     entity: Entity,
     ty: &ReflectedType,
-    walk: impl FnOnce(&mut dyn PartialReflect) -> mlua::Result<R>,
-) -> mlua::Result<R> {
+    walk: impl FnOnce(&mut dyn PartialReflect) -> mlua::Result<Option<R>>,
+) -> mlua::Result<Option<R>> {
     if !ty.mutable {
         return Err(script_error(format!(
             "{} is an immutable component: scripts can read it, not change it",
@@ -690,7 +737,9 @@ fn component_mut<R>(
     let mut component = component.ok_or_else(|| stale_removed(entity, ty.name))?;
     // Marked changed below, once the write went through.
     let result = walk(component.bypass_change_detection().as_partial_reflect_mut())?;
-    component.set_changed();
+    if result.is_some() {
+        component.set_changed();
+    }
     Ok(result)
 }
 
