@@ -565,7 +565,11 @@ fn emmylua_check_types_reflected_components_and_queries() {
     .register_lua_reflect::<Name>();
     let defs = app.lua_definitions();
     assert!(
-        defs.contains("---@class Crate: Component") && defs.contains("---@field tint Color?"),
+        defs.contains("---@class Crate: Component")
+            && defs.contains("---@field tint Color?")
+            // The doc comment, through bevy_reflect's documentation (the feature
+            // `reflect_documentation`, on in this workspace).
+            && defs.contains("---@field weight number How much it holds."),
         "{defs}"
     );
     let dir = tempfile::tempdir().unwrap();

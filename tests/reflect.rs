@@ -54,6 +54,7 @@ struct Hero {
     inventory: HashMap<String, u32>,
     stats: Stats,
     friend: Option<Entity>,
+    cooldown: std::time::Duration,
 }
 
 #[derive(Component, Reflect, Default)]
@@ -624,4 +625,64 @@ fn of_two_reflected_types_with_one_name_the_first_is_exposed() {
     );
     test.settle(2);
     assert_eq!(test.errors(), Vec::<String>::new());
+}
+
+#[test]
+fn an_opaque_value_without_a_binding_only_prints() {
+    let script = once(
+        r#"
+    local h = entity:get("Hero")
+    assert(tostring(h.cooldown) == "1.5s", tostring(h.cooldown))
+    h.cooldown = 2
+"#,
+    );
+    let mut test = game(&[("scripts/o.lua", &script)]);
+    let e = test.spawn_script(
+        "scripts/o.lua",
+        Hero {
+            cooldown: std::time::Duration::from_millis(1500),
+            ..default()
+        },
+    );
+    test.settle(2);
+    let errors = test.errors();
+    assert!(
+        errors.len() == 1
+            && errors[0].contains("scripts/o.lua:11")
+            && errors[0].contains("Hero: bad value for field 'cooldown': expected Duration (which scripts cannot set), got number"),
+        "{errors:?}"
+    );
+    assert_eq!(hero(&test, e).cooldown.as_millis(), 1500);
+}
+
+/// A reflected component holding Bevy's `Sprite`, which has a derived binding.
+#[derive(Component, Reflect, Default)]
+#[reflect(Component, Default)]
+struct Decal {
+    sprite: Sprite,
+    layer: i32,
+}
+
+#[test]
+fn a_derived_type_inside_a_reflected_one_is_its_live_binding() {
+    let script = once(
+        r#"
+    local d = entity:get("Decal")
+    d.sprite.color = Color.srgb(0, 1, 0)   -- the derived Sprite's fields, written through
+    d.sprite.flip_x = true
+    d.sprite.custom_size = Vec2.new(4, 2)
+    assert(d.sprite.custom_size.x == 4)
+    d.layer = 3
+"#,
+    );
+    let mut test = game(&[("scripts/s.lua", &script)]);
+    test.app.register_lua_reflect::<Decal>();
+    let e = test.spawn_script("scripts/s.lua", Decal::default());
+    test.settle(2);
+    assert_eq!(test.errors(), Vec::<String>::new());
+    let decal = test.app.world().get::<Decal>(e).unwrap();
+    assert_eq!(decal.sprite.color, Color::srgb(0.0, 1.0, 0.0));
+    assert!(decal.sprite.flip_x);
+    assert_eq!(decal.sprite.custom_size, Some(Vec2::new(4.0, 2.0)));
+    assert_eq!(decal.layer, 3);
 }

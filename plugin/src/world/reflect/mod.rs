@@ -33,7 +33,7 @@ use bevy::ecs::reflect::{AppTypeRegistry, ReflectComponent, ReflectResource};
 use bevy::ecs::system::ResMut;
 use bevy::ecs::world::World;
 use bevy::reflect::std_traits::ReflectDefault;
-use bevy::reflect::{TypeInfo, TypeRegistration, TypeRegistry};
+use bevy::reflect::{ReflectFromReflect, TypeInfo, TypeRegistration, TypeRegistry};
 use mlua::{AnyUserData, Lua, Value};
 
 pub(crate) use leaf::{Leaf, Leaves};
@@ -259,6 +259,23 @@ pub(crate) fn insert(entity: Entity, value: &AnyUserData) -> mlua::Result<bool> 
         let Some(types) = world.get_resource::<AppTypeRegistry>().cloned() else {
             return Err(script_error("entity:insert: the app has no type registry"));
         };
+        // Bevy builds the component from the value with `FromReflect` (or its `Default` and
+        // then the value), and panics when it has neither.
+        let buildable = {
+            let types = types.read();
+            types
+                .get_type_data::<ReflectFromReflect>(ty.info.type_id())
+                .is_some()
+                || types
+                    .get_type_data::<ReflectDefault>(ty.info.type_id())
+                    .is_some()
+        };
+        if !buildable {
+            return Err(script_error(format!(
+                "entity:insert: {} has neither FromReflect nor #[reflect(Default)] to be built from a script's value",
+                ty.name
+            )));
+        }
         let Ok(mut e) = world.get_entity_mut(entity) else {
             return Err(stale_despawned(entity, ty.name));
         };
