@@ -686,3 +686,19 @@ fn a_derived_type_inside_a_reflected_one_is_its_live_binding() {
     assert_eq!(decal.sprite.custom_size, Some(Vec2::new(4.0, 2.0)));
     assert_eq!(decal.layer, 3);
 }
+
+#[test]
+fn a_reflected_component_removed_by_rust_is_gone_for_entity_get() {
+    let script = "function on_update()
+    local h = entity:get('Hero')
+    entity:get('Name'):set(h and 'has' or 'none')
+end";
+    let mut test = game(&[("scripts/g.lua", script)]);
+    let e = test.spawn_script("scripts/g.lua", (Hero::default(), Name::new("")));
+    test.settle(2);
+    assert_eq!(test.app.world().get::<Name>(e).unwrap().as_str(), "has");
+    test.app.world_mut().entity_mut(e).remove::<Hero>();
+    test.update();
+    assert_eq!(test.app.world().get::<Name>(e).unwrap().as_str(), "none");
+    assert_eq!(test.errors(), Vec::<String>::new());
+}
