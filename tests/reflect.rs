@@ -10,6 +10,7 @@ use app::TestApp;
 use bevy::camera::ClearColor;
 use bevy::camera::visibility::Visibility;
 use bevy::prelude::*;
+use bevy_lunar::LuaScriptStats;
 use bevy_lunar::prelude::*;
 
 #[derive(Reflect, Default, Clone, Debug, PartialEq)]
@@ -700,5 +701,34 @@ end";
     test.app.world_mut().entity_mut(e).remove::<Hero>();
     test.update();
     assert_eq!(test.app.world().get::<Name>(e).unwrap().as_str(), "none");
+    assert_eq!(test.errors(), Vec::<String>::new());
+}
+
+#[test]
+fn handles_of_queried_entities_are_kept_while_they_live() {
+    let script = "function on_update()
+    for e, h in world.query('Hero'):each() do h.level = h.level + 1 end
+end";
+    let mut test = game(&[("scripts/k.lua", script)]);
+    test.spawn_script("scripts/k.lua", ());
+    test.settle(1);
+    let heroes: Vec<Entity> = (0..500)
+        .map(|_| test.app.world_mut().spawn(Hero::default()).id())
+        .collect();
+    test.update();
+    test.update();
+    let handles = || test.app.world().resource::<LuaScriptStats>().entity_handles;
+    // The script's own entity and the 500 heroes, kept from frame to frame.
+    assert_eq!(handles(), 501);
+    for hero in heroes {
+        test.app.world_mut().despawn(hero);
+    }
+    for _ in 0..30 {
+        test.update();
+    }
+    assert_eq!(
+        test.app.world().resource::<LuaScriptStats>().entity_handles,
+        1
+    );
     assert_eq!(test.errors(), Vec::<String>::new());
 }

@@ -23,7 +23,9 @@ use crate::task::{Owner, Scheduler};
 use crate::vm::{Vm, VmSettings};
 use crate::world::WorldScope;
 use crate::world::event::ScriptEvents;
-use crate::world::handle::{forget_references, install_handles, world_table};
+use crate::world::handle::{
+    forget_references, handle_count, install_handles, sweep_handles, world_table,
+};
 use crate::world::input::input_table;
 use crate::world::message::LuaMessage;
 use crate::world::message::{LuaCall, LuaCallTarget, install_send};
@@ -49,6 +51,10 @@ pub struct LuaScriptStats {
     /// The instances holding the most Lua memory, largest first (at most
     /// [`LuaScriptStats::TOP`]).
     pub top_memory: Vec<InstanceMemory>,
+    /// Entity handles the Lua state holds: one per entity scripts have reached (as `entity`,
+    /// through `world.query`, `world.entity`, a message...), kept with their cached references
+    /// while the entity lives, and dropped a few frames after it is despawned.
+    pub entity_handles: usize,
 }
 
 impl LuaScriptStats {
@@ -264,6 +270,13 @@ impl LuaRuntime {
 
         let _scope = WorldScope::enter(world);
         // From here on the world is reached through the scope only.
+        if let Err(err) = sweep_handles(&self.vm.lua) {
+            errors.push(LuaScriptError::new(
+                LuaScriptErrorKind::Runtime,
+                "bevy_lunar",
+                err.to_string(),
+            ));
+        }
         let vm = &self.vm;
         let tasks = &*self.tasks;
         let had_detached = !plan.detached.is_empty();
@@ -651,6 +664,7 @@ impl LuaRuntime {
         stats.tasks = self.tasks.waiting();
         stats.lua_memory = self.vm.used_memory();
         stats.top_memory.clone_from(&self.top_memory);
+        stats.entity_handles = handle_count(&self.vm.lua);
     }
 
     /// Compares the entities' `LuaScript`s with the instances: both sorted by entity, so one

@@ -50,8 +50,14 @@ const FIRST_REFERENCE_SLOT: i64 = 3;
 /// The Lua side of entity handles, kept in the Lua state's app data.
 pub(crate) struct Handles {
     metatable: Table,
-    /// Handles by entity bits, weak values: one handle per entity while scripts hold it.
+    /// Handles by entity bits: one handle per entity, kept (with the references cached in it)
+    /// while the entity lives, so that a script walking a query every frame finds its handles
+    /// and references again; [`sweep_handles`] drops those of despawned entities.
     interned: Table,
+    /// How many handles `interned` holds.
+    count: Cell<usize>,
+    /// The sweep over `interned` (see [`SWEEP`]).
+    sweep: Function,
     /// `[1]`: the removal generation, bumped whenever a registered component is removed; cached
     /// references of an older generation are checked again. A table: `entity:get` reads it.
     generation: Table,
@@ -100,6 +106,7 @@ impl IntoLua for EntityHandle {
         handle.raw_set(ENTITY_SLOT, bits)?;
         handle.set_metatable(Some(handles.metatable.clone()))?;
         handles.interned.raw_set(bits, &handle)?;
+        handles.count.set(handles.count.get() + 1);
         Ok(Value::Table(handle))
     }
 }
@@ -200,15 +207,68 @@ return function(self, name)
 end
 "#;
 
+/// Drops the handles of despawned entities, a few each call, resuming where the last call
+/// stopped: `sweep(n)` looks at `n` handles and returns how many it dropped. (Clearing the
+/// entry `next` stands on is allowed during a traversal.)
+const SWEEP: &str = r#"
+local interned, next, alive = ...
+local cursor
+return function(n)
+    local dropped = 0
+    for _ = 1, n do
+        local bits = next(interned, cursor)
+        if bits == nil then
+            cursor = nil
+            return dropped
+        end
+        if not alive(bits) then
+            interned[bits] = nil
+            dropped = dropped + 1
+        end
+        cursor = bits
+    end
+    return dropped
+end
+"#;
+
+/// Once a frame, with the world at hand: drops some handles of despawned entities, enough
+/// that a game despawning many entities keeps up (32 plus 1/256 of
+/// the handles each frame).
+pub(crate) fn sweep_handles(lua: &Lua) -> mlua::Result<()> {
+    let Some(handles) = lua.app_data_ref::<Handles>() else {
+        return Ok(());
+    };
+    let budget = 32 + handles.count.get() / 256;
+    let dropped: usize = handles.sweep.call(budget)?;
+    handles
+        .count
+        .set(handles.count.get().saturating_sub(dropped));
+    Ok(())
+}
+
+/// How many entity handles the Lua state holds.
+pub(crate) fn handle_count(lua: &Lua) -> usize {
+    lua.app_data_ref::<Handles>()
+        .map_or(0, |handles| handles.count.get())
+}
+
 /// The Lua side of handles: their metatable and methods, in the app data as [`Handles`].
 pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     let generation = lua.create_table()?;
     generation.raw_set(1, 0)?;
     let slots = lua.create_table()?;
     let interned = lua.create_table()?;
-    let weak_values = lua.create_table()?;
-    weak_values.raw_set("__mode", "v")?;
-    interned.set_metatable(Some(weak_values))?;
+    let sweep: Function = lua.load(SWEEP).set_name("=[bevy_lunar handles]").call((
+        &interned,
+        lua.globals().get::<Function>("next")?,
+        lua.create_function(|_, bits: i64| {
+            // Without a world (outside a frame) every entity counts as alive.
+            Ok(with_world_ref(|world| {
+                Entity::try_from_bits(bits as u64).is_some_and(|e| world.get_entity(e).is_ok())
+            })
+            .unwrap_or(true))
+        })?,
+    ))?;
 
     let methods = lua.create_table()?;
     let get: Function = lua.load(GET).set_name("=[bevy_lunar entity:get]").call((
@@ -307,6 +367,8 @@ pub(crate) fn install_handles(lua: &Lua) -> mlua::Result<()> {
     lua.set_app_data(Handles {
         metatable,
         interned,
+        count: Cell::new(0),
+        sweep,
         generation,
         slots,
         next_slot: Cell::new(FIRST_REFERENCE_SLOT),

@@ -209,8 +209,8 @@ fn each_function(lua: &Lua) -> mlua::Result<Function> {
             (this.find()?, this.names.clone())
         };
         let list: Table = lua.create_table_with_capacity(entities.len(), 0)?;
-        for entity in entities {
-            list.raw_push(EntityHandle::new(entity))?;
+        for (index, entity) in entities.into_iter().enumerate() {
+            list.raw_set(index + 1, EntityHandle::new(entity))?;
         }
         Ok((list, names))
     })?;
