@@ -216,6 +216,16 @@ fn write_lua_definitions_rewrites_only_what_changed() {
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "{}");
 }
 
+/// A folder for `emmylua_check`: the definitions `defs` in `types/lunar.lua`, and the
+/// showcase's `.luarc.json`; scripts are written into it.
+fn checked_workspace(defs: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("types")).unwrap();
+    std::fs::write(dir.path().join("types/lunar.lua"), defs).unwrap();
+    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    dir
+}
+
 /// One diagnostic of `emmylua_check`: its code, file and line (1-based).
 #[derive(Debug, PartialEq)]
 struct Diagnostic {
@@ -426,14 +436,7 @@ fn emmylua_check_reads_collections_and_enums() {
         eprintln!("SKIPPED: emmylua_check is not installed (see the test above)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("types")).unwrap();
-    std::fs::write(
-        dir.path().join("types/lunar.lua"),
-        squad_app().lua_definitions(),
-    )
-    .unwrap();
-    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    let dir = checked_workspace(&squad_app().lua_definitions());
     std::fs::write(
         dir.path().join("squad.lua"),
         r#"
@@ -501,10 +504,7 @@ fn emmylua_check_types_world_on_wait_for_and_entity_on_by_registered_type() {
     ))
     .register_lua_message::<Hit>()
     .register_lua_event::<Struck>();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("types")).unwrap();
-    std::fs::write(dir.path().join("types/lunar.lua"), app.lua_definitions()).unwrap();
-    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    let dir = checked_workspace(&app.lua_definitions());
     let script = dir.path().join("hits.lua");
     std::fs::write(
         &script,
@@ -572,10 +572,7 @@ fn emmylua_check_types_reflected_components_and_queries() {
             && defs.contains("---@field weight number How much it holds."),
         "{defs}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("types")).unwrap();
-    std::fs::write(dir.path().join("types/lunar.lua"), defs).unwrap();
-    std::fs::copy(repo("assets/.luarc.json"), dir.path().join(".luarc.json")).unwrap();
+    let dir = checked_workspace(&defs);
     let script = dir.path().join("crates.lua");
     std::fs::write(
         &script,

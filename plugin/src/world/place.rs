@@ -20,6 +20,11 @@ pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
     )))
 }
 
+/// The error of a reference to the resource `name`, which the world no longer has.
+pub(crate) fn stale_resource(name: &str) -> mlua::Error {
+    mlua::Error::external(StaleReference(format!("resource {name} was removed")))
+}
+
 pub(crate) fn stale_removed(entity: Entity, component: &str) -> mlua::Error {
     mlua::Error::external(StaleReference(format!(
         "{component} of entity {entity}: the component was removed"
@@ -155,10 +160,7 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
                 f(resource);
                 Ok(())
             }
-            None => Err(mlua::Error::external(StaleReference(format!(
-                "resource {} was removed",
-                T::TYPE_NAME
-            )))),
+            None => Err(stale_resource(T::TYPE_NAME)),
         })?
     }
 
@@ -168,10 +170,7 @@ impl<T: Resource<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
                 f(&mut resource);
                 Ok(())
             }
-            None => Err(mlua::Error::external(StaleReference(format!(
-                "resource {} was removed",
-                T::TYPE_NAME
-            )))),
+            None => Err(stale_resource(T::TYPE_NAME)),
         })?
     }
 }

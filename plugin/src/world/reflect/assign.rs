@@ -194,20 +194,14 @@ pub(crate) fn assign(
         ReflectMut::TupleStruct(s) => {
             let table = table(value)?;
             for (index, item) in positions(&table, s.field_len(), &expected)? {
-                let slot = s
-                    .field_mut(index - 1)
-                    .ok_or_else(|| error(expected.clone(), "?".into()))?;
-                assign(lua, slot, &item).map_err(|e| e.within(&format!("[{index}]")))?;
+                assign_position(lua, s.field_mut(index - 1), &item, index, &expected)?;
             }
             Ok(())
         }
         ReflectMut::Tuple(s) => {
             let table = table(value)?;
             for (index, item) in positions(&table, s.field_len(), &expected)? {
-                let slot = s
-                    .field_mut(index - 1)
-                    .ok_or_else(|| error(expected.clone(), "?".into()))?;
-                assign(lua, slot, &item).map_err(|e| e.within(&format!("[{index}]")))?;
+                assign_position(lua, s.field_mut(index - 1), &item, index, &expected)?;
             }
             Ok(())
         }
@@ -221,10 +215,7 @@ pub(crate) fn assign(
                 ));
             }
             for (index, item) in positions(&table, len, &expected)? {
-                let slot = a
-                    .get_mut(index - 1)
-                    .ok_or_else(|| error(expected.clone(), "?".into()))?;
-                assign(lua, slot, &item).map_err(|e| e.within(&format!("[{index}]")))?;
+                assign_position(lua, a.get_mut(index - 1), &item, index, &expected)?;
             }
             Ok(())
         }
@@ -277,6 +268,18 @@ pub(crate) fn assign(
             describe_type(value),
         )),
     }
+}
+
+/// Position `index` (1-based) of a tuple-like value, `slot`, from `item`.
+fn assign_position(
+    lua: &Lua,
+    slot: Option<&mut dyn PartialReflect>,
+    item: &Value,
+    index: usize,
+    expected: &str,
+) -> Result<(), ConvertError> {
+    let slot = slot.ok_or_else(|| error(expected.to_owned(), "?".into()))?;
+    assign(lua, slot, item).map_err(|e| e.within(&format!("[{index}]")))
 }
 
 /// The positions (1 to `len`) and values of a table given for a tuple-like value.

@@ -24,7 +24,7 @@ use super::ReflectedType;
 use super::assign::{assign, key_of, leaf_of, new_from};
 use crate::userdata::collection::{IPAIRS, PAIRS};
 use crate::userdata::{ConvertError, StaleReference, describe, script_error};
-use crate::world::place::{stale_despawned, stale_removed};
+use crate::world::place::{stale_despawned, stale_removed, stale_resource};
 use crate::world::registry::ScriptTypes;
 use crate::world::{with_world, with_world_ref};
 
@@ -65,11 +65,12 @@ pub struct ReflectedRef {
 
 /// The entity holding the resource `ty`, if the world has it.
 pub(super) fn resource_entity(world: &World, ty: &ReflectedType) -> Option<Entity> {
-    let entity = world.resource_entities().get(ty.component_id?)?;
+    let id = ty.component_id?;
+    let entity = world.resource_entities().get(id)?;
     world
         .get_entity(entity)
         .ok()
-        .filter(|e| e.contains_id(ty.component_id.unwrap_or_else(|| unreachable!())))
+        .filter(|e| e.contains_id(id))
         .map(|e| e.id())
 }
 
@@ -129,6 +130,14 @@ pub(super) fn type_name(value: &dyn PartialReflect) -> String {
         .get_represented_type_info()
         .map(|info| info.type_path_table().short_path().to_owned())
         .unwrap_or_else(|| value.reflect_type_ident().unwrap_or("value").to_owned())
+}
+
+/// A key as an error shows it: a string as itself, anything else by `describe`.
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.to_string_lossy(),
+        other => describe(other),
+    }
 }
 
 /// What a key of `value` (a struct, list, map...) names.
@@ -242,8 +251,7 @@ impl ReflectedRef {
             Root::Resource { ty } => with_world_ref(|world| {
                 let resource = resource_entity(world, ty)
                     .and_then(|e| ty.component.as_ref()?.reflect(world.entity(e)));
-                let resource =
-                    resource.ok_or_else(|| stale(format!("resource {} was removed", ty.name)))?;
+                let resource = resource.ok_or_else(|| stale_resource(ty.name))?;
                 walk(resource.as_partial_reflect())
             })?,
             Root::Value { value, ty } => {
@@ -283,8 +291,7 @@ impl ReflectedRef {
                 with_world(|world| component_mut(world, *entity, ty, walk))?
             }
             Root::Resource { ty } => with_world(|world| {
-                let entity = resource_entity(world, ty)
-                    .ok_or_else(|| stale(format!("resource {} was removed", ty.name)))?;
+                let entity = resource_entity(world, ty).ok_or_else(|| stale_resource(ty.name))?;
                 component_mut(world, entity, ty, walk)
             })?,
             Root::Value { value, ty } => {
@@ -305,11 +312,11 @@ impl ReflectedRef {
     /// What `key` names in `value`.
     fn key(&self, lua: &Lua, value: &dyn PartialReflect, key: &Value) -> mlua::Result<Key> {
         let no_field = || {
-            let shown = match key {
-                Value::String(s) => s.to_string_lossy(),
-                other => describe(other),
-            };
-            script_error(format!("{} has no field '{shown}'", self.describe()))
+            script_error(format!(
+                "{} has no field '{}'",
+                self.describe(),
+                key_text(key)
+            ))
         };
         let index = |len: usize| match key {
             Value::Integer(i) if *i >= 1 && (*i as usize) <= len => {
@@ -358,10 +365,7 @@ impl ReflectedRef {
                         "{} (variant {}) has no field '{}'",
                         self.describe(),
                         e.variant_name(),
-                        match key {
-                            Value::String(s) => s.to_string_lossy(),
-                            other => describe(other),
-                        }
+                        key_text(key)
                     ))
                 }),
             },
