@@ -3,7 +3,9 @@
 //! long-lived userdata slot into which each entity's component is `mem::swap`ped for the call).
 //!
 //! Every entity has a `Player`; its script's `on_update(dt)` gets the component and does two
-//! read-modify-writes. Also measured: creating 1,000 instances, hot-reloading a script used by
+//! read-modify-writes. Also in the ratio pass: the value-passing floor (the same Lua body with
+//! the fields passed in and out as numbers, one mlua call per entity) and one script walking
+//! every `Player` with `world.query("Player"):each()`. Also measured: creating 1,000 instances, hot-reloading a script used by
 //! 1,000 entities, what 10,000 tasks waiting on a timer add to a frame, and a `wait(0)` round
 //! trip against an `on_update` call.
 //!
@@ -41,6 +43,8 @@ end
 "#;
 
 const SIZES: [usize; 2] = [1_000, 10_000];
+/// The entity counts of the interleaved ratio pass.
+const RATIO_SIZES: [usize; 3] = [1_000, 10_000, 20_000];
 
 fn spawn_players(world: &mut World, n: usize) {
     world.spawn_batch((0..n).map(|_| Player {
@@ -113,6 +117,45 @@ fn hand_app(n: usize) -> App {
         .insert_non_send(HandLua {
             lua,
             slot,
+            on_update,
+        })
+        .add_systems(Update, update);
+    spawn_players(app.world_mut(), n);
+    app.update();
+    app
+}
+
+/// The value-passing floor: what Lua itself costs with these numbers. The same body as the
+/// scripts' with the fields passed in as numbers and the new values returned: one mlua call
+/// per entity, no userdata, no references.
+const VALUES_SCRIPT: &str = r#"
+function on_update(health, level, dt)
+    return health - dt * 1.5, level + 1
+end
+"#;
+
+struct ValuesLua {
+    _lua: Lua,
+    on_update: Function,
+}
+
+fn values_app(n: usize) -> App {
+    fn update(mut players: Query<&mut Player>, values: NonSend<ValuesLua>, time: Res<Time>) {
+        let dt = time.delta_secs_f64();
+        for mut p in &mut players {
+            let (health, level): (f64, i64) =
+                values.on_update.call((p.health, p.level, dt)).unwrap();
+            p.health = health;
+            p.level = level;
+        }
+    }
+    let lua = Lua::new();
+    lua.load(VALUES_SCRIPT).exec().unwrap();
+    let on_update = lua.globals().get("on_update").unwrap();
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .insert_non_send(ValuesLua {
+            _lua: lua,
             on_update,
         })
         .add_systems(Update, update);
@@ -234,9 +277,9 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// `LUNAR_PROFILE=plain|hand|lunar|reflected|query` (`LUNAR_ENTITIES`, default 1,000; `LUNAR_FRAMES`, default
-/// 50): builds that app and runs its frames,
-/// nothing else, for profiling under callgrind.
+/// `LUNAR_PROFILE=plain|values|hand|lunar|reflected|query` (`LUNAR_ENTITIES`, default 1,000;
+/// `LUNAR_FRAMES`, default 50): builds that app and runs its frames, nothing else, for
+/// profiling under callgrind.
 fn profile(which: &str) {
     let n: usize = std::env::var("LUNAR_ENTITIES")
         .ok()
@@ -244,6 +287,7 @@ fn profile(which: &str) {
         .unwrap_or(1_000);
     let mut app = match which {
         "plain" => plain_app(n),
+        "values" => values_app(n),
         "hand" => hand_app(n),
         "reflected" | "query" => {
             let scripted = if which == "query" {
@@ -301,35 +345,64 @@ fn main() {
         return;
     }
 
-    println!("\nper entity per frame (min of 30 interleaved runs of 20 frames):");
+    println!("\nper entity per frame, ns (min of 30 interleaved runs of 20 frames):");
     println!(
-        "  {:>8} {:>14} {:>16} {:>12} {:>10}",
-        "entities", "plain (ns)", "hand mlua (ns)", "lunar (ns)", "lunar/hand"
+        "  {:>8} {:>7} {:>11} {:>10} {:>8} {:>8} {:>10} {:>12}",
+        "entities",
+        "plain",
+        "Lua values",
+        "hand mlua",
+        "lunar",
+        "query",
+        "lunar/hand",
+        "query/values"
     );
     // `LUNAR_SIZES=500,2000,...` measures other entity counts.
     let sizes: Vec<usize> = std::env::var("LUNAR_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| SIZES.to_vec());
+        .unwrap_or_else(|| RATIO_SIZES.to_vec());
+    let mut memory = Vec::new();
     for n in sizes {
         let mut plain = plain_app(n);
+        let mut values = values_app(n);
         let mut hand = hand_app(n);
+        let mut query = query_app(n);
         let rss_before = peak_rss_kib();
         let (mut scripted, _) = scripted_app(n);
         let rss_after = peak_rss_kib();
         let per = |s: f64| s * 1e9 / n as f64;
-        let [p, h, l] = frame_times([&mut plain, &mut hand, &mut scripted.app], 20, 30).map(per);
-        println!("  {n:>8} {p:>14.1} {h:>16.1} {l:>12.1} {:>10.2}", l / h);
+        let [p, v, h, l, q] = frame_times(
+            [
+                &mut plain,
+                &mut values,
+                &mut hand,
+                &mut scripted.app,
+                &mut query.app,
+            ],
+            20,
+            30,
+        )
+        .map(per);
+        println!(
+            "  {n:>8} {p:>7.1} {v:>11.1} {h:>10.1} {l:>8.1} {q:>8.1} {:>10.2} {:>12.2}",
+            l / h,
+            q / v
+        );
         let stats = scripted.app.world().resource::<LuaScriptStats>().clone();
         let hand_memory = hand.world().non_send::<HandLua>().lua.used_memory();
-        println!(
-            "           memory: bevy_lunar Lua state {:.1} MB for {} instances (process RSS +{:.1} MB); hand-written Lua state {:.2} MB",
+        memory.push(format!(
+            "  {n:>8} entities: bevy_lunar Lua state {:.1} MB, {:.0} bytes per instance (process RSS +{:.1} MB); hand-written Lua state {:.2} MB",
             stats.lua_memory as f64 / 1e6,
-            stats.instances,
+            stats.lua_memory as f64 / stats.instances as f64,
             rss_after.saturating_sub(rss_before) as f64 / 1024.0,
             hand_memory as f64 / 1e6
-        );
+        ));
         black_box(&mut plain);
+    }
+    println!("memory:");
+    for line in memory {
+        println!("{line}");
     }
 
     waiting_cost();

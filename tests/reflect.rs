@@ -732,3 +732,47 @@ end";
     );
     assert_eq!(test.errors(), Vec::<String>::new());
 }
+
+#[test]
+fn a_query_loop_sees_components_removed_while_it_runs() {
+    // The first entity reached removes `Hero` from the others: the loop still reaches them
+    // (the entities were found when it started) and hands out nil for the removed component,
+    // as `entity:get` does, with one, two and three components asked for.
+    let script = "function on_update()
+    local report = {}
+    for _, names in ipairs({ {'Hero'}, {'Hero', 'Name'}, {'Name', 'Hero', 'Name'} }) do
+        local seen, first = {}, true
+        -- every handle caches its reference first
+        for e in world.query('Hero') do e:get('Hero'); e:get('Name') end
+        for e, a, b, c in world.query(table.unpack(names)):each() do
+            if first then
+                first = false
+                for other in world.query('Hero') do
+                    if other ~= e then other:remove('Hero') end
+                end
+            end
+            local hero = ({ a, b, c })[names[1] == 'Hero' and 1 or 2]
+            seen[#seen + 1] = tostring(hero ~= nil)
+        end
+        report[#report + 1] = table.concat(seen, ',')
+        for other in world.query('Name'):without('Hero') do
+            if other ~= entity then other:insert(world.construct('Hero', {})) end
+        end
+    end
+    entity:get('Name'):set(table.concat(report, '|'))
+end";
+    let mut test = game(&[("scripts/r.lua", script)]);
+    let me = test.spawn_script("scripts/r.lua", Name::new(""));
+    for name in ["a", "b", "c"] {
+        test.app
+            .world_mut()
+            .spawn((Hero::default(), Name::new(name)));
+    }
+    test.settle(1);
+    test.update();
+    assert_eq!(test.errors(), Vec::<String>::new());
+    assert_eq!(
+        test.app.world().get::<Name>(me).unwrap().as_str(),
+        "true,false,false|true,false,false|true,false,false"
+    );
+}

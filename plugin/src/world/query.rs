@@ -18,12 +18,11 @@ use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
 use mlua::{
-    AnyUserData, Function, Lua, LuaString, MetaMethod, Table, UserData, UserDataMethods, Value,
-    Variadic,
+    AnyUserData, Function, Lua, LuaString, MetaMethod, UserData, UserDataMethods, Value, Variadic,
 };
 
 use crate::vm::budget::{charge, cost};
-use crate::world::handle::EntityHandle;
+use crate::world::handle::{EntityHandle, handle_list, reference_cache, reference_slots};
 use crate::world::registry::{ComponentEntry, component_entry};
 use crate::world::with_world;
 
@@ -109,22 +108,37 @@ impl LuaQuery {
     }
 }
 
-/// `:each()` in Lua: the entities as handles, each with its references from `entity:get`.
+/// `:each()` in Lua: the entities as handles, each with its references as `entity:get` gives
+/// them. The references cached in a handle are looked at here directly (as `entity:get` does:
+/// the component's slot, and the removal generation), so that a script walking the same
+/// entities every frame makes no call per entity but the loop's own.
 const EACH: &str = r#"
-local find = ...
+local find, generation, get = ...
 local unpack = table.unpack or unpack
 return function(query)
-    local list, names = find(query)
+    local list, names, slots = find(query)
     local n, i = #names, 0
     local first, second = names[1], names[2]
+    local s1, s2 = slots[1], slots[2]
     return function()
         i = i + 1
         local e = list[i]
         if e == nil then return nil end
-        if n == 1 then return e, e:get(first) end
-        if n == 2 then return e, e:get(first), e:get(second) end
+        if n == 1 then
+            local a = e[s1]
+            if a == nil or e[1] ~= generation[1] then a = get(e, first) end
+            return e, a
+        end
+        if n == 2 then
+            local a, b = e[s1], e[s2]
+            if a == nil or b == nil or e[1] ~= generation[1] then
+                a = get(e, first)
+                b = get(e, second)
+            end
+            return e, a, b
+        end
         local refs = {}
-        for k = 1, n do refs[k] = e:get(names[k]) end
+        for k = 1, n do refs[k] = get(e, names[k]) end
         return e, unpack(refs, 1, n)
     end
 end
@@ -208,16 +222,14 @@ fn each_function(lua: &Lua) -> mlua::Result<Function> {
             let this = query.borrow::<LuaQuery>()?;
             (this.find()?, this.names.clone())
         };
-        let list: Table = lua.create_table_with_capacity(entities.len(), 0)?;
-        for (index, entity) in entities.into_iter().enumerate() {
-            list.raw_set(index + 1, EntityHandle::new(entity))?;
-        }
-        Ok((list, names))
+        let slots = reference_slots(lua, &names)?;
+        Ok((handle_list(lua, &entities)?, names, slots))
     })?;
+    let (generation, get) = reference_cache(lua)?;
     let each: Function = lua
         .load(EACH)
         .set_name("=[bevy_lunar query:each]")
-        .call(find)?;
+        .call((find, generation, get))?;
     lua.set_named_registry_value(KEY, &each)?;
     Ok(each)
 }
