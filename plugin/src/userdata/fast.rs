@@ -10,6 +10,11 @@
 //! The fast functions handle only the plain case. Anything else (a stale reference, a value of
 //! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
 //! function, called with the same arguments, so errors and conversions are exactly the same.
+//!
+//! Such references also get a C `__index` and `__newindex` ([`fast_dispatch`]): the Lua
+//! dispatch closures of `metatable.rs` cost a Lua call and a tail call per access (about 300
+//! instructions), so the C functions look the field up themselves and run its fast access
+//! in place, and hand anything else (methods, other fields, errors) to the Lua closures.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -83,18 +88,25 @@ fn keyed_access<T: 'static>(lua: &Lua) -> Option<KeyedAccess<T>> {
     places.0.get(&TypeId::of::<T>())?.downcast_ref().copied()
 }
 
+/// A field function made by [`fast_getter`] or [`fast_setter`], and the block describing its
+/// fast access (for [`fast_dispatch`]), if it has one.
+pub(crate) struct FastField {
+    pub function: mlua::Function,
+    pub block: Option<mlua::AnyUserData>,
+}
+
 #[cfg(feature = "lua54")]
-pub(crate) use lua54::{fast_getter, fast_setter, set_key};
+pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key};
 
 #[cfg(not(feature = "lua54"))]
-pub(crate) use fallback::{fast_getter, fast_setter, set_key};
+pub(crate) use fallback::{fast_dispatch, fast_getter, fast_setter, set_key};
 
 /// Other Lua versions: the ordinary functions only.
 #[cfg(not(feature = "lua54"))]
 mod fallback {
-    use mlua::{AnyUserData, Function, Lua};
+    use mlua::{AnyUserData, Function, Lua, Table};
 
-    use super::ScalarConvert;
+    use super::{FastField, ScalarConvert};
 
     pub(crate) fn set_key(_lua: &Lua, _reference: &AnyUserData, _key: u64) -> mlua::Result<()> {
         Ok(())
@@ -105,8 +117,11 @@ mod fallback {
         _get: fn(&T) -> &F,
         _convert: &ScalarConvert<F>,
         ordinary: Function,
-    ) -> mlua::Result<Function> {
-        Ok(ordinary)
+    ) -> mlua::Result<FastField> {
+        Ok(FastField {
+            function: ordinary,
+            block: None,
+        })
     }
 
     pub(crate) fn fast_setter<T: 'static, F: 'static>(
@@ -114,24 +129,49 @@ mod fallback {
         _get_mut: fn(&mut T) -> &mut F,
         _convert: &ScalarConvert<F>,
         ordinary: Function,
-    ) -> mlua::Result<Function> {
-        Ok(ordinary)
+    ) -> mlua::Result<FastField> {
+        Ok(FastField {
+            function: ordinary,
+            block: None,
+        })
+    }
+
+    pub(crate) fn fast_dispatch(
+        _lua: &Lua,
+        (index, newindex): (Function, Function),
+        _fast: (Table, Table),
+        _lookups: (Table, Table),
+    ) -> mlua::Result<(Function, Function)> {
+        Ok((index, newindex))
     }
 }
 
 #[cfg(feature = "lua54")]
 mod lua54 {
-    use std::ffi::c_int;
+    use std::ffi::{c_int, c_void};
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use mlua::{AnyUserData, Function, Lua, ffi};
+    use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
-    use super::{Scalar, ScalarConvert, WithMut, WithRef, keyed_access};
+    use super::{FastField, Scalar, ScalarConvert, WithMut, WithRef, keyed_access};
 
-    /// The upvalues of a fast field function: the ordinary function, and a userdata holding
-    /// its [`Getter`] or [`Setter`].
+    /// The upvalues of a fast field function: the ordinary function, and the [`Block`] of its
+    /// [`Getter`] or [`Setter`].
     const ORDINARY: c_int = ffi::lua_upvalueindex(1);
     const FIELD: c_int = ffi::lua_upvalueindex(2);
+
+    /// Runs a fast access in place: `block` is the [`Block`] itself, `value` the stack index
+    /// of the value to write (setters). `true` if it did the access (a getter pushed the
+    /// value); `false` for the ordinary path, with the stack as it was.
+    type Run = unsafe fn(*mut ffi::lua_State, *const c_void, c_int) -> bool;
+
+    /// A fast access in a userdata: how to run it first, so that a C function holding only
+    /// the block (the dispatch) can run it without knowing its types.
+    #[repr(C)]
+    struct Block<D> {
+        run: Run,
+        data: D,
+    }
 
     /// What the fast getter of one field needs: plain function pointers (no drop).
     struct Getter<T, F> {
@@ -167,13 +207,20 @@ mod lua54 {
         get: fn(&T) -> &F,
         convert: &ScalarConvert<F>,
         ordinary: Function,
-    ) -> mlua::Result<Function> {
+    ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
-            return Ok(ordinary);
+            return Ok(FastField {
+                function: ordinary,
+                block: None,
+            });
         };
         let to = convert.to;
         let place = place.with_ref;
-        closure(lua, ordinary, Getter { get, to, place }, fast_get::<T, F>)
+        let block = Block {
+            run: run_get::<T, F>,
+            data: Getter { get, to, place },
+        };
+        closure(lua, ordinary, block, fast_get)
     }
 
     /// The setter counterpart of [`fast_getter`].
@@ -182,44 +229,54 @@ mod lua54 {
         get_mut: fn(&mut T) -> &mut F,
         convert: &ScalarConvert<F>,
         ordinary: Function,
-    ) -> mlua::Result<Function> {
+    ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
-            return Ok(ordinary);
+            return Ok(FastField {
+                function: ordinary,
+                block: None,
+            });
         };
         let from = convert.from;
         let place = place.with_mut;
-        closure(
-            lua,
-            ordinary,
-            Setter {
+        let block = Block {
+            run: run_set::<T, F>,
+            data: Setter {
                 get_mut,
                 from,
                 place,
             },
-            fast_set::<T, F>,
-        )
+        };
+        closure(lua, ordinary, block, fast_set)
     }
 
-    /// A C closure of `function` over `ordinary` and `field` (moved into a userdata).
+    /// A C closure of `function` over `ordinary` and `block` (moved into a userdata), and the
+    /// block's userdata.
     fn closure<D: 'static>(
         lua: &Lua,
         ordinary: Function,
-        field: D,
+        block: Block<D>,
         function: ffi::lua_CFunction,
-    ) -> mlua::Result<Function> {
+    ) -> mlua::Result<FastField> {
         const { assert!(!std::mem::needs_drop::<D>()) };
-        // SAFETY: `exec_raw` pushed `ordinary`. The userdata block is fresh, sized for a `D`
-        // and aligned for any Lua value (at least 8 bytes, enough for function pointers); `D`
-        // needs no drop, so Lua may free the block without running anything.
-        // `lua_pushcclosure` takes both values as upvalues, in the order the constants above
-        // name.
-        unsafe {
-            lua.exec_raw(ordinary, |state| {
-                let block = ffi::lua_newuserdatauv(state, size_of::<D>(), 0);
-                block.cast::<D>().write(field);
+        // SAFETY: `exec_raw` pushed `ordinary`. The userdata block is fresh, sized for a
+        // `Block<D>` and aligned for any Lua value (at least 8 bytes, enough for function
+        // pointers); `D` needs no drop, so Lua may free the block without running anything.
+        // The block is copied below `ordinary`, and `lua_pushcclosure` takes `ordinary` and the
+        // block as upvalues, in the order the constants above name: the results are the block
+        // and the closure.
+        let (block, function) = unsafe {
+            lua.exec_raw::<(AnyUserData, Function)>(ordinary, |state| {
+                let memory = ffi::lua_newuserdatauv(state, size_of::<Block<D>>(), 0);
+                memory.cast::<Block<D>>().write(block);
+                ffi::lua_pushvalue(state, -1);
+                ffi::lua_insert(state, -3);
                 ffi::lua_pushcclosure(state, function, 2);
             })
-        }
+        }?;
+        Ok(FastField {
+            function,
+            block: Some(block),
+        })
     }
 
     /// The key stored by [`set_key`] in the userdata at `index`, if it is one.
@@ -239,39 +296,37 @@ mod lua54 {
         }
     }
 
-    /// The [`Getter`] or [`Setter`] of the running fast function.
-    ///
-    /// SAFETY: called from a function made by [`closure`] with a `D`.
-    unsafe fn field<'a, D>(state: *mut ffi::lua_State) -> &'a D {
-        // SAFETY: per the caller, upvalue `FIELD` is the userdata `closure` wrote a `D` into;
-        // the closure keeps it alive while it runs.
-        unsafe { &*ffi::lua_touserdata(state, FIELD).cast::<D>() }
-    }
-
     /// Hands the call to the ordinary function: same arguments, its results (or its error).
     ///
-    /// SAFETY: called from a fast field function, with no Rust value that needs dropping alive
-    /// in the caller: an error raised by the ordinary function leaves through Lua's `longjmp`.
-    unsafe fn ordinary(state: *mut ffi::lua_State, results: c_int) -> c_int {
-        // SAFETY: per the caller; `ORDINARY` holds a function.
+    /// SAFETY: called from a C function, with no Rust value that needs dropping alive in the
+    /// caller (an error raised by the ordinary function leaves through Lua's `longjmp`), and
+    /// `function` a valid index (an upvalue) holding a function.
+    unsafe fn call_instead(state: *mut ffi::lua_State, function: c_int, results: c_int) -> c_int {
+        // SAFETY: per the caller.
         unsafe {
             let args = ffi::lua_gettop(state);
-            ffi::lua_pushvalue(state, ORDINARY);
+            ffi::lua_pushvalue(state, function);
             ffi::lua_insert(state, 1);
             ffi::lua_call(state, args, results);
         }
         results
     }
 
-    /// `reference.field`.
-    unsafe extern "C-unwind" fn fast_get<T: 'static, F: 'static>(
+    /// The [`Run`] of a [`Getter`]: reads the field of the reference at index 1 and pushes it.
+    ///
+    /// SAFETY: `block` is a `Block<Getter<T, F>>`; a C function call of a live state, with
+    /// index 1 valid and a stack slot free.
+    unsafe fn run_get<T: 'static, F: 'static>(
         state: *mut ffi::lua_State,
-    ) -> c_int {
-        // A panic must not unwind into Lua's C frames: it falls back to the ordinary getter,
-        // which reports it as an error.
+        block: *const c_void,
+        _value: c_int,
+    ) -> bool {
+        // A panic must not unwind into Lua's C frames: it takes the ordinary path, which
+        // reports it as an error.
         let value = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: this function is only made by `fast_getter`, with a `Getter<T, F>`.
-            let (key, field) = unsafe { (key(state, 1)?, field::<Getter<T, F>>(state)) };
+            // SAFETY: per the caller.
+            let (key, field) =
+                unsafe { (key(state, 1)?, &(*block.cast::<Block<Getter<T, F>>>()).data) };
             let mut value = None;
             (field.place)(key, &mut |target| {
                 value = Some((field.to)((field.get)(target)))
@@ -280,40 +335,45 @@ mod lua54 {
         }))
         .ok()
         .flatten();
-        // SAFETY: a live state in a C function call; pushing a scalar needs no allocation.
+        // SAFETY: per the caller; pushing a scalar needs no allocation.
         unsafe {
             match value {
                 Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
                 Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
                 Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
-                None => return ordinary(state, 1),
+                None => return false,
             }
         }
-        1
+        true
     }
 
-    /// `reference.field = value`.
-    unsafe extern "C-unwind" fn fast_set<T: 'static, F: 'static>(
+    /// The [`Run`] of a [`Setter`]: writes the value at index `value` into the field of the
+    /// reference at index 1.
+    ///
+    /// SAFETY: `block` is a `Block<Setter<T, F>>`; a C function call of a live state, with
+    /// indices 1 and `value` valid.
+    unsafe fn run_set<T: 'static, F: 'static>(
         state: *mut ffi::lua_State,
-    ) -> c_int {
-        let written = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: this function is only made by `fast_setter`, with a `Setter<T, F>`, and
-            // called with the reference and the value.
+        block: *const c_void,
+        value: c_int,
+    ) -> bool {
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: per the caller.
             let (key, field, scalar) = unsafe {
-                let scalar = match ffi::lua_type(state, 2) {
-                    ffi::LUA_TNUMBER if ffi::lua_isinteger(state, 2) != 0 => {
-                        Scalar::Integer(ffi::lua_tointegerx(state, 2, std::ptr::null_mut()))
+                let scalar = match ffi::lua_type(state, value) {
+                    ffi::LUA_TNUMBER if ffi::lua_isinteger(state, value) != 0 => {
+                        Scalar::Integer(ffi::lua_tointegerx(state, value, std::ptr::null_mut()))
                     }
                     ffi::LUA_TNUMBER => {
-                        Scalar::Number(ffi::lua_tonumberx(state, 2, std::ptr::null_mut()))
+                        Scalar::Number(ffi::lua_tonumberx(state, value, std::ptr::null_mut()))
                     }
-                    ffi::LUA_TBOOLEAN => Scalar::Boolean(ffi::lua_toboolean(state, 2) != 0),
+                    ffi::LUA_TBOOLEAN => Scalar::Boolean(ffi::lua_toboolean(state, value) != 0),
                     _ => return false,
                 };
                 let Some(key) = key(state, 1) else {
                     return false;
                 };
-                (key, field::<Setter<T, F>>(state), scalar)
+                (key, &(*block.cast::<Block<Setter<T, F>>>()).data, scalar)
             };
             let Some(value) = (field.from)(scalar) else {
                 return false;
@@ -325,12 +385,122 @@ mod lua54 {
                 }
             })
         }))
-        .unwrap_or(false);
-        if written {
-            0
-        } else {
-            // SAFETY: nothing to drop is alive here.
-            unsafe { ordinary(state, 0) }
+        .unwrap_or(false)
+    }
+
+    /// Runs the [`Block`] at `block`.
+    ///
+    /// SAFETY: `block` points to a live `Block<D>` (any `D`); as [`Run`] requires.
+    unsafe fn run(state: *mut ffi::lua_State, block: *const c_void, value: c_int) -> bool {
+        // SAFETY: `run` is the first field of every `Block` (`repr(C)`).
+        unsafe { (*block.cast::<Run>())(state, block, value) }
+    }
+
+    /// `reference.field`, as a field function.
+    unsafe extern "C-unwind" fn fast_get(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: this function is only made by `closure`, with the block as `FIELD`, and
+        // called with the reference at index 1; nothing to drop is alive here.
+        unsafe {
+            if run(state, ffi::lua_touserdata(state, FIELD), 0) {
+                return 1;
+            }
+            call_instead(state, ORDINARY, 1)
+        }
+    }
+
+    /// `reference.field = value`, as a field function.
+    unsafe extern "C-unwind" fn fast_set(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: as in `fast_get`, called with the reference and the value.
+        unsafe {
+            if run(state, ffi::lua_touserdata(state, FIELD), 2) {
+                return 0;
+            }
+            call_instead(state, ORDINARY, 0)
+        }
+    }
+
+    /// The upvalues of the dispatch functions: the Lua dispatch they stand in front of, the
+    /// blocks of the fast fields by name, and (`__index`) the methods and the getters by name.
+    const DISPATCH: c_int = ffi::lua_upvalueindex(1);
+    const BLOCKS: c_int = ffi::lua_upvalueindex(2);
+    const METHODS: c_int = ffi::lua_upvalueindex(3);
+    const GETTERS: c_int = ffi::lua_upvalueindex(4);
+
+    /// C `__index` and `__newindex` in front of the Lua ones (`index`, `newindex`): a field in
+    /// `fast_getters` / `fast_setters` (name -> block) is run in place, a method (not shadowed
+    /// by a field of its name, as in the Lua dispatch) is returned from `methods`; anything
+    /// else goes to the Lua dispatch.
+    pub(crate) fn fast_dispatch(
+        lua: &Lua,
+        (index, newindex): (Function, Function),
+        (fast_getters, fast_setters): (Table, Table),
+        (methods, getters): (Table, Table),
+    ) -> mlua::Result<(Function, Function)> {
+        // SAFETY: `exec_raw` pushed the values each closure takes as upvalues, in the order
+        // the constants above name.
+        unsafe {
+            let index =
+                lua.exec_raw::<Function>((index, fast_getters, methods, getters), |state| {
+                    ffi::lua_pushcclosure(state, dispatch_index, 4);
+                })?;
+            let newindex = lua.exec_raw::<Function>((newindex, fast_setters), |state| {
+                ffi::lua_pushcclosure(state, dispatch_newindex, 2);
+            })?;
+            Ok((index, newindex))
+        }
+    }
+
+    /// Looks `key` (at index 2) up in the table at `table`: the block of a fast field, or
+    /// null (the stack as it was).
+    ///
+    /// SAFETY: a C function call with index 2 valid and `table` a table.
+    unsafe fn block_of(state: *mut ffi::lua_State, table: c_int) -> *const c_void {
+        // SAFETY: per the caller.
+        unsafe {
+            ffi::lua_pushvalue(state, 2);
+            let block = match ffi::lua_rawget(state, table) {
+                ffi::LUA_TUSERDATA => ffi::lua_touserdata(state, -1),
+                _ => std::ptr::null_mut(),
+            };
+            ffi::lua_pop(state, 1);
+            block
+        }
+    }
+
+    /// `reference[key]`.
+    unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: made by `fast_dispatch` with its upvalues, and called by Lua as `__index`
+        // (the reference and the key); the blocks stay alive in the table while the dispatch
+        // exists; nothing to drop is alive here.
+        unsafe {
+            ffi::lua_settop(state, 2);
+            let block = block_of(state, BLOCKS);
+            if !block.is_null() && run(state, block, 0) {
+                return 1;
+            }
+            ffi::lua_pushvalue(state, 2);
+            if ffi::lua_rawget(state, METHODS) != ffi::LUA_TNIL {
+                ffi::lua_pushvalue(state, 2);
+                if ffi::lua_rawget(state, GETTERS) == ffi::LUA_TNIL {
+                    ffi::lua_pop(state, 1);
+                    return 1;
+                }
+            }
+            ffi::lua_settop(state, 2);
+            call_instead(state, DISPATCH, 1)
+        }
+    }
+
+    /// `reference[key] = value`.
+    unsafe extern "C-unwind" fn dispatch_newindex(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: as in `dispatch_index`, called as `__newindex` (reference, key, value).
+        unsafe {
+            ffi::lua_settop(state, 3);
+            let block = block_of(state, BLOCKS);
+            if !block.is_null() && run(state, block, 3) {
+                return 0;
+            }
+            call_instead(state, DISPATCH, 0)
         }
     }
 
@@ -394,10 +564,12 @@ mod lua54 {
                     },
                 )
                 .unwrap();
-            let get =
-                fast_getter::<[f64; 1], f64>(&lua, |a| &a[0], &convert, ordinary_get).unwrap();
-            let set =
-                fast_setter::<[f64; 1], f64>(&lua, |a| &mut a[0], &convert, ordinary_set).unwrap();
+            let get = fast_getter::<[f64; 1], f64>(&lua, |a| &a[0], &convert, ordinary_get)
+                .unwrap()
+                .function;
+            let set = fast_setter::<[f64; 1], f64>(&lua, |a| &mut a[0], &convert, ordinary_set)
+                .unwrap()
+                .function;
             let keyed = |key: u64| {
                 let ud = lua.create_any_userdata(()).unwrap();
                 set_key(&lua, &ud, key).unwrap();

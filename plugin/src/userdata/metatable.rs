@@ -26,7 +26,7 @@ use super::LuaUserData;
 use super::collection::{Origin, PAIRS};
 use super::convert::ConvertError;
 use super::error;
-use super::fast::{fast_getter, fast_setter};
+use super::fast::{FastField, fast_dispatch, fast_getter, fast_setter};
 use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::{LuaRef, UserDataPlace, project_userdata};
 use super::registry::{Field, FieldKind, Registrar, VariantField};
@@ -254,6 +254,9 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
         getters: lua.create_table()?,
         setters: lua.create_table()?,
         methods: lua.create_table()?,
+        fast_getters: lua.create_table()?,
+        fast_setters: lua.create_table()?,
+        has_fast: false,
         metamethods: HashMap::new(),
         readonly: Vec::new(),
         method_names: Vec::new(),
@@ -268,6 +271,9 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
         getters,
         setters,
         methods,
+        fast_getters,
+        fast_setters,
+        has_fast,
         metamethods,
         readonly,
         method_names,
@@ -290,7 +296,19 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
     let (index, newindex, fields): (Function, Function, Function) = lua
         .load(DISPATCH)
         .set_name("=[bevy_lunar dispatch]")
-        .call((getters, methods, setters, missing, refused, names, names_of))?;
+        .call((
+            &getters, &methods, setters, missing, refused, names, names_of,
+        ))?;
+    let (index, newindex) = if has_fast {
+        fast_dispatch(
+            lua,
+            (index, newindex),
+            (fast_getters, fast_setters),
+            (methods, getters),
+        )?
+    } else {
+        (index, newindex)
+    };
     Ok((
         index,
         Built {
@@ -323,6 +341,10 @@ struct MetatableBuilder<'l, T, A> {
     getters: Table,
     setters: Table,
     methods: Table,
+    /// The blocks of fast field functions by name (`fast.rs`), and whether there are any.
+    fast_getters: Table,
+    fast_setters: Table,
+    has_fast: bool,
     metamethods: HashMap<&'static str, Function>,
     readonly: Vec<&'static str>,
     method_names: Vec<&'static str>,
@@ -349,6 +371,31 @@ fn insert(
 }
 
 impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
+    /// The function of a field function that may be fast; its block is kept in `blocks` for
+    /// the C dispatch.
+    fn keep_fast(
+        &mut self,
+        name: &'static str,
+        field: mlua::Result<FastField>,
+        getter: bool,
+    ) -> mlua::Result<Function> {
+        let FastField { function, block } = field?;
+        if let Some(block) = block {
+            let blocks = if getter {
+                &self.fast_getters
+            } else {
+                &self.fast_setters
+            };
+            // Keyed as `insert` keys the field function (tuple fields by position).
+            match name.parse::<i64>() {
+                Ok(position) => blocks.raw_set(position, block)?,
+                Err(_) => blocks.raw_set(name, block)?,
+            }
+            self.has_fast = true;
+        }
+        Ok(function)
+    }
+
     fn setter<F: 'static, O>(
         &self,
         name: &'static str,
@@ -401,7 +448,10 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                     A::with(&this, |value| to_lua(get(value), lua))?
                 })
                 .and_then(|ordinary| match &scalar {
-                    Some(scalar) => fast_getter(self.lua, get, scalar, ordinary),
+                    Some(scalar) => {
+                        let fast = fast_getter(self.lua, get, scalar, ordinary);
+                        self.keep_fast(name, fast, true)
+                    }
                     None => Ok(ordinary),
                 }),
             FieldKind::Live { read, .. } => {
@@ -421,7 +471,10 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
             let setter = self
                 .setter(name, get_mut, &kind)
                 .and_then(|ordinary| match &scalar {
-                    Some(scalar) => fast_setter(self.lua, get_mut, scalar, ordinary),
+                    Some(scalar) => {
+                        let fast = fast_setter(self.lua, get_mut, scalar, ordinary);
+                        self.keep_fast(name, fast, false)
+                    }
                     None => Ok(ordinary),
                 });
             insert(&self.setters, name, setter, &mut self.error);
