@@ -27,6 +27,21 @@ pub struct Player {
     pub level: i64,
 }
 
+/// For the hot-path counts (`LUNAR_PROFILE=hot`): a string field, a `Vec3` field and a method.
+#[derive(Component, LuaUserData, Clone, Default)]
+pub struct Mover {
+    pub name: String,
+    pub velocity: Vec3,
+    pub speed: f64,
+}
+
+#[lua_methods]
+impl Mover {
+    pub fn boosted(&self, factor: f64) -> f64 {
+        self.speed * factor
+    }
+}
+
 const SCRIPT: &str = r#"
 function on_update(dt)
     local p = entity:get("Player")
@@ -279,13 +294,15 @@ fn peak_rss_kib() -> u64 {
 
 /// `LUNAR_PROFILE=plain|values|hand|lunar|reflected|query` (`LUNAR_ENTITIES`, default 1,000;
 /// `LUNAR_FRAMES`, default 50): builds that app and runs its frames, nothing else, for
-/// profiling under callgrind.
+/// profiling under callgrind. `LUNAR_PROFILE=hot LUNAR_OP=<op>`: one hot-path operation
+/// ([`HOT_OPS`]), as `benches/hot_paths.sh` counts them.
 fn profile(which: &str) {
     let n: usize = std::env::var("LUNAR_ENTITIES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
     let mut app = match which {
+        "hot" => hot_app(&std::env::var("LUNAR_OP").unwrap_or_default()),
         "plain" => plain_app(n),
         "values" => values_app(n),
         "hand" => hand_app(n),
@@ -311,6 +328,107 @@ fn profile(which: &str) {
     for _ in 0..frames {
         app.update();
     }
+}
+
+/// The operations of the hot-path counts: a Lua statement run `HOT_REPEATS` times a frame by
+/// one script whose entity has a `Player` (`p`) and a `Mover` (`m`), with two `Vec3` values
+/// (`a`, `b`) and two plain tables (`ta`, `tb`) at hand. `loop` is the empty loop, subtracted
+/// from the others; `query_each` walks
+/// `HOT_REPEATS` entities with `world.query("Player"):each()` and an empty body; `glam_add` is
+/// `Vec3 + Vec3` in a Rust system, counted against `rust_loop` (the same loop without the `+`).
+const HOT_OPS: &[(&str, &str)] = &[
+    ("loop", ""),
+    ("entity_get", "local r = entity:get('Player')"),
+    ("number_get", "local h = p.health"),
+    ("number_set", "p.health = 2.5"),
+    ("string_get", "local s = m.name"),
+    ("method_call", "local s = m:boosted(2)"),
+    ("vec3_add", "local c = a + b"),
+    (
+        "table_add",
+        "local c = { x = ta.x + tb.x, y = ta.y + tb.y, z = ta.z + tb.z }",
+    ),
+];
+const HOT_REPEATS: usize = 10_000;
+
+/// The app of one hot-path operation (see [`HOT_OPS`]).
+fn hot_app(op: &str) -> App {
+    if op == "glam_add" || op == "rust_loop" {
+        fn add(mut sum: Local<Vec3>) {
+            for i in 0..HOT_REPEATS {
+                *sum = black_box(*sum) + black_box(Vec3::splat(i as f32));
+            }
+        }
+        fn empty(mut sum: Local<Vec3>) {
+            for i in 0..HOT_REPEATS {
+                *sum = black_box(*sum);
+                black_box(Vec3::splat(i as f32));
+            }
+        }
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins);
+        if op == "glam_add" {
+            app.add_systems(Update, add);
+        } else {
+            app.add_systems(Update, empty);
+        }
+        return app;
+    }
+    if op == "query_each" {
+        let script =
+            "function on_update(dt)\n    for e, p in world.query('Player'):each() do end\nend";
+        let scripted = built_app(
+            script,
+            |app| {
+                app.register_lua_component::<Player>();
+            },
+            |world, handle| {
+                spawn_players(world, HOT_REPEATS);
+                world.spawn(LuaScript(handle));
+            },
+            1,
+        )
+        .0;
+        std::mem::forget(scripted._dir);
+        return scripted.app;
+    }
+    let statement = HOT_OPS
+        .iter()
+        .find(|(name, _)| *name == op)
+        .unwrap_or_else(|| panic!("LUNAR_OP: one of {HOT_OPS:?}, glam_add, query_each"))
+        .1;
+    let script = format!(
+        "local a, b = Vec3.new(1, 2, 3), Vec3.new(4, 5, 6)
+local ta, tb = {{ x = 1, y = 2, z = 3 }}, {{ x = 4, y = 5, z = 6 }}
+function on_update(dt)
+    local p, m = entity:get('Player'), entity:get('Mover')
+    for i = 1, {HOT_REPEATS} do
+        {statement}
+    end
+end"
+    );
+    let scripted = built_app(
+        &script,
+        |app| {
+            app.register_lua_component::<Player>()
+                .register_lua_component::<Mover>();
+        },
+        |world, handle| {
+            world.spawn((
+                Player::default(),
+                Mover {
+                    name: "mover".into(),
+                    velocity: Vec3::X,
+                    speed: 2.0,
+                },
+                LuaScript(handle),
+            ));
+        },
+        1,
+    )
+    .0;
+    std::mem::forget(scripted._dir);
+    scripted.app
 }
 
 fn main() {

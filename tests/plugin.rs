@@ -737,6 +737,17 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
                 end
             end
             assert(#mismatches == 0, table.concat(mismatches, "\n"))
+            -- The dispatch's functions called directly with missing or wrong arguments are
+            -- errors, not crashes, and change nothing.
+            local mt = getmetatable(live)
+            if type(mt) == "table" then
+                for _, args in ipairs({ {}, {5}, {live}, {5, "speed"}, {live, "speed"},
+                                        {live, "speed", "x"}, {{}, "speed", 1} }) do
+                    pcall(mt.__index, table.unpack(args))
+                    pcall(mt.__newindex, table.unpack(args))
+                end
+            end
+            assert(live.speed == 7, tostring(live.speed))
             live.checked = #cases
         end
         "#,

@@ -279,9 +279,12 @@ mod lua54 {
         })
     }
 
-    /// The key stored by [`set_key`] in the userdata at `index`, if it is one.
+    /// The key stored by [`set_key`] in the userdata at `index`, if it is one. It leaves the
+    /// key's Lua value pushed (a fast function returning its result from the top does not
+    /// need it popped; the ordinary path restores the stack).
     ///
-    /// SAFETY: `state` is a live Lua state in a C function call with `index` valid.
+    /// SAFETY: `state` is a live Lua state in a C function call with `index` valid and a stack
+    /// slot free.
     unsafe fn key(state: *mut ffi::lua_State, index: c_int) -> Option<u64> {
         // SAFETY: per the caller; a full userdata has user value slots to read.
         unsafe {
@@ -291,7 +294,6 @@ mod lua54 {
             let mut is_integer = 0;
             ffi::lua_getiuservalue(state, index, 1);
             let key = ffi::lua_tointegerx(state, -1, &mut is_integer) as u64;
-            ffi::lua_pop(state, 1);
             (is_integer != 0).then_some(key)
         }
     }
@@ -321,6 +323,8 @@ mod lua54 {
         block: *const c_void,
         _value: c_int,
     ) -> bool {
+        // SAFETY: per the caller.
+        let top = unsafe { ffi::lua_gettop(state) };
         // A panic must not unwind into Lua's C frames: it takes the ordinary path, which
         // reports it as an error.
         let value = catch_unwind(AssertUnwindSafe(|| {
@@ -341,7 +345,10 @@ mod lua54 {
                 Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
                 Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
                 Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
-                None => return false,
+                None => {
+                    ffi::lua_settop(state, top);
+                    return false;
+                }
             }
         }
         true
@@ -357,7 +364,9 @@ mod lua54 {
         block: *const c_void,
         value: c_int,
     ) -> bool {
-        catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per the caller.
+        let top = unsafe { ffi::lua_gettop(state) };
+        let written = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: per the caller.
             let (key, field, scalar) = unsafe {
                 let scalar = match ffi::lua_type(state, value) {
@@ -385,7 +394,12 @@ mod lua54 {
                 }
             })
         }))
-        .unwrap_or(false)
+        .unwrap_or(false);
+        if !written {
+            // SAFETY: per the caller; back to the stack as it was.
+            unsafe { ffi::lua_settop(state, top) };
+        }
+        written
     }
 
     /// Runs the [`Block`] at `block`.
@@ -450,34 +464,32 @@ mod lua54 {
         }
     }
 
-    /// Looks `key` (at index 2) up in the table at `table`: the block of a fast field, or
-    /// null (the stack as it was).
+    /// Runs the fast access whose block the table at `table` holds for the key at index 2, if
+    /// any; `true` if it did it (a getter's value on top). Otherwise the stack may hold more
+    /// values than before: the caller restores it.
     ///
-    /// SAFETY: a C function call with index 2 valid and `table` a table.
-    unsafe fn block_of(state: *mut ffi::lua_State, table: c_int) -> *const c_void {
-        // SAFETY: per the caller.
+    /// SAFETY: a C function call with `table` a table of blocks and two stack slots free;
+    /// `value` as [`Run`] requires.
+    unsafe fn run_field(state: *mut ffi::lua_State, table: c_int, value: c_int) -> bool {
+        // SAFETY: per the caller; the block stays alive in the table.
         unsafe {
             ffi::lua_pushvalue(state, 2);
-            let block = match ffi::lua_rawget(state, table) {
-                ffi::LUA_TUSERDATA => ffi::lua_touserdata(state, -1),
-                _ => std::ptr::null_mut(),
-            };
-            ffi::lua_pop(state, 1);
-            block
+            ffi::lua_rawget(state, table) == ffi::LUA_TUSERDATA
+                && run(state, ffi::lua_touserdata(state, -1), value)
         }
     }
 
     /// `reference[key]`.
     unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int {
         // SAFETY: made by `fast_dispatch` with its upvalues, and called by Lua as `__index`
-        // (the reference and the key); the blocks stay alive in the table while the dispatch
-        // exists; nothing to drop is alive here.
+        // (the reference and the key; called directly with fewer, the missing ones read as
+        // nil); nothing to drop is alive here.
         unsafe {
-            ffi::lua_settop(state, 2);
-            let block = block_of(state, BLOCKS);
-            if !block.is_null() && run(state, block, 0) {
+            let top = ffi::lua_gettop(state);
+            if run_field(state, BLOCKS, 0) {
                 return 1;
             }
+            ffi::lua_settop(state, top);
             ffi::lua_pushvalue(state, 2);
             if ffi::lua_rawget(state, METHODS) != ffi::LUA_TNIL {
                 ffi::lua_pushvalue(state, 2);
@@ -486,7 +498,7 @@ mod lua54 {
                     return 1;
                 }
             }
-            ffi::lua_settop(state, 2);
+            ffi::lua_settop(state, top);
             call_instead(state, DISPATCH, 1)
         }
     }
@@ -495,11 +507,11 @@ mod lua54 {
     unsafe extern "C-unwind" fn dispatch_newindex(state: *mut ffi::lua_State) -> c_int {
         // SAFETY: as in `dispatch_index`, called as `__newindex` (reference, key, value).
         unsafe {
-            ffi::lua_settop(state, 3);
-            let block = block_of(state, BLOCKS);
-            if !block.is_null() && run(state, block, 3) {
+            let top = ffi::lua_gettop(state);
+            if top >= 3 && run_field(state, BLOCKS, 3) {
                 return 0;
             }
+            ffi::lua_settop(state, top);
             call_instead(state, DISPATCH, 0)
         }
     }

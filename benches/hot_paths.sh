@@ -1,0 +1,29 @@
+#!/bin/sh
+# Instructions per operation on the scripts' hot paths, counted by cachegrind (they repeat to
+# within a few instructions, unlike wall clock on a shared machine).
+#
+#   cargo bench --bench scripts --no-run      # prints the bench binary's path
+#   benches/hot_paths.sh target/release/deps/scripts-<hash>
+#
+# Each operation (see HOT_OPS in benches/scripts.rs) runs 10,000 times a frame; the count is
+# (instructions of 25 frames - instructions of 5 frames) / 200,000, minus the empty loop's.
+set -eu
+BIN=$1
+count() {
+    for frames in 5 25; do
+        LUNAR_PROFILE=hot LUNAR_OP=$1 LUNAR_FRAMES=$frames valgrind --tool=cachegrind \
+            --cache-sim=no --cachegrind-out-file=/dev/null "$BIN" --bench 2>&1 \
+            | sed -n 's/.*I *refs: *//p' | tr -d ,
+    done | { read -r five; read -r twentyfive; echo $(( (twentyfive - five) / 20 )); }
+}
+loop=$(count loop)
+printf '%-12s %14s\n' operation instructions
+printf '%-12s %14s\n' "loop (empty)" "$(( loop / 10000 ))"
+for op in entity_get number_get number_set string_get method_call vec3_add table_add; do
+    total=$(count $op)
+    printf '%-12s %14s\n' "$op" "$(( (total - loop) / 10000 ))"
+done
+# glam in a Rust system, less the same loop without the addition.
+printf '%-12s %14s\n' glam_add "$(( ($(count glam_add) - $(count rust_loop)) / 10000 ))"
+# Per entity of a query walk (the frame's own cost spread over its 10,000 entities).
+printf '%-12s %14s\n' query_each "$(( $(count query_each) / 10000 ))"
