@@ -5,7 +5,8 @@
 #   cargo bench --bench scripts --no-run      # prints the bench binary's path
 #   benches/hot_paths.sh target/release/deps/scripts-<hash>
 #
-# Each operation (see HOT_OPS in benches/scripts.rs) runs 10,000 times a frame; the count is
+# Each operation (see HOT_OPS in benches/scripts.rs) runs 10,000 times a frame (100 scripts, 100
+# times each: short callbacks, as the budget hook stays off for them); the count is
 # (instructions of 25 frames - instructions of 5 frames) / 200,000, minus the empty loop's.
 set -eu
 BIN=$1

