@@ -683,9 +683,11 @@ fn get_sees_components_removed_and_added_by_rust() {
     assert!(test.errors().is_empty(), "{:?}", test.errors());
 }
 
-/// Number and boolean fields of every width, for the reads and writes of live references.
+/// Number and boolean fields of every width, and a string, for the reads and writes of live
+/// references.
 #[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
 pub struct Gauges {
+    pub label: String,
     pub speed: f32,
     pub score: f64,
     pub armor: i32,
@@ -719,6 +721,8 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
             {"big", 2^62}, {"big", 9007199254740991}, {"big", -1},
             {"alive", true}, {"alive", 1}, {"alive", nil},
             {"serial", 4}, {"nope", 1},
+            {"label", "ok"}, {"label", 5}, {"label", "\255"}, {"label", nil}, {"label", ""},
+            {"label", "é"}, {"label", string.rep("y", 64)}, {"label", string.rep("x", 65)},
         }
         local function try(target, field, value)
             local ok, err = pcall(function() target[field] = value end)
@@ -759,6 +763,7 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
     assert_eq!(
         test.app.world().get::<Gauges>(e),
         Some(&Gauges {
+            label: "x".repeat(65),
             speed: 7.0,
             score: -2.25,
             armor: 6,
@@ -766,7 +771,7 @@ fn component_references_read_and_write_fields_exactly_as_owned_values() {
             big: 9007199254740991,
             alive: true,
             serial: 0,
-            checked: 24,
+            checked: 32,
         })
     );
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use mlua::{AnyUserData, Function, IntoLua, Lua, LuaString, Table, Value};
 
 use super::collection::Origin;
-use super::fast::{Scalar, ScalarConvert};
+use super::fast::{Scalar, ScalarConvert, TextConvert};
 use super::reference::{LuaRef, with_value};
 use super::{EnumInfo, LuaUserData, NewUserData, is_string_enum};
 
@@ -134,6 +134,9 @@ pub trait LuaConvert: Sized {
 
     /// For numbers and booleans: the conversion the fast field functions use (`fast.rs`).
     const SCALAR: Option<ScalarConvert<Self>> = None;
+
+    /// For strings: the conversion the fast field functions use (`fast.rs`).
+    const TEXT: Option<TextConvert<Self>> = None;
 
     /// Whether reading the value where it lives hands out a live view of it (derived types,
     /// collections) rather than a copy ([`read_at`](Self::read_at)).
@@ -336,6 +339,11 @@ impl LuaConvert for String {
     fn lua_type() -> Cow<'static, str> {
         Cow::Borrowed("string")
     }
+
+    const TEXT: Option<TextConvert<Self>> = Some(TextConvert {
+        to: String::as_str,
+        from: str::to_owned,
+    });
 
     type Out = LuaString;
 

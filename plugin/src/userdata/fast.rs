@@ -44,6 +44,52 @@ impl<F> Clone for ScalarConvert<F> {
 
 impl<F> Copy for ScalarConvert<F> {}
 
+/// How a string field type reads as text and is made from it, for the fast field functions (a
+/// read copies the text out of the component before it makes the Lua string; texts longer
+/// than [`SHORT_TEXT`] bytes, and writes of anything but a UTF-8 string, take the ordinary
+/// path).
+pub struct TextConvert<F> {
+    pub to: fn(&F) -> &str,
+    pub from: fn(&str) -> F,
+}
+
+impl<F> Clone for TextConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for TextConvert<F> {}
+
+/// The longest text the fast functions read (a stack buffer: no allocation while the world is
+/// lent).
+pub const SHORT_TEXT: usize = 64;
+
+/// What a field's fast functions convert through: numbers and booleans, or text.
+pub enum FastConvert<F> {
+    Scalar(ScalarConvert<F>),
+    Text(TextConvert<F>),
+}
+
+impl<F> Clone for FastConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for FastConvert<F> {}
+
+impl<F> FastConvert<F> {
+    /// The fast conversion of a type with these (`LuaConvert::SCALAR`, `LuaConvert::TEXT`).
+    pub fn of(scalar: Option<ScalarConvert<F>>, text: Option<TextConvert<F>>) -> Option<Self> {
+        match (scalar, text) {
+            (Some(scalar), _) => Some(FastConvert::Scalar(scalar)),
+            (None, Some(text)) => Some(FastConvert::Text(text)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// How a fast field function reaches the `T` of a keyed place; `false` when it cannot (the key
 /// names nothing, the world is not at hand), for the ordinary path to explain.
 #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // read by the Lua 5.4 fast path only
@@ -106,7 +152,7 @@ pub(crate) use fallback::{fast_dispatch, fast_getter, fast_setter, set_key};
 mod fallback {
     use mlua::{AnyUserData, Function, Lua, Table};
 
-    use super::{FastField, ScalarConvert};
+    use super::{FastConvert, FastField};
 
     pub(crate) fn set_key(_lua: &Lua, _reference: &AnyUserData, _key: u64) -> mlua::Result<()> {
         Ok(())
@@ -115,7 +161,7 @@ mod fallback {
     pub(crate) fn fast_getter<T: 'static, F: 'static>(
         _lua: &Lua,
         _get: fn(&T) -> &F,
-        _convert: &ScalarConvert<F>,
+        _convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         Ok(FastField {
@@ -127,7 +173,7 @@ mod fallback {
     pub(crate) fn fast_setter<T: 'static, F: 'static>(
         _lua: &Lua,
         _get_mut: fn(&mut T) -> &mut F,
-        _convert: &ScalarConvert<F>,
+        _convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         Ok(FastField {
@@ -153,7 +199,9 @@ mod lua54 {
 
     use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
-    use super::{FastField, Scalar, ScalarConvert, WithMut, WithRef, keyed_access};
+    use super::{
+        FastConvert, FastField, SHORT_TEXT, Scalar, TextConvert, WithMut, WithRef, keyed_access,
+    };
 
     /// The upvalues of a fast field function: the ordinary function, and the [`Block`] of its
     /// [`Getter`] or [`Setter`].
@@ -186,6 +234,19 @@ mod lua54 {
         place: WithMut<T>,
     }
 
+    /// The text counterparts of [`Getter`] and [`Setter`].
+    struct TextGetter<T, F> {
+        get: fn(&T) -> &F,
+        to: fn(&F) -> &str,
+        place: WithRef<T>,
+    }
+
+    struct TextSetter<T, F> {
+        get_mut: fn(&mut T) -> &mut F,
+        from: fn(&str) -> F,
+        place: WithMut<T>,
+    }
+
     /// Stores `key` in the reference userdata itself (its first user value, which mlua leaves
     /// unused unless `set_user_value` is called, as nothing here does): the fast functions
     /// find it there without a lookup.
@@ -205,7 +266,7 @@ mod lua54 {
     pub(crate) fn fast_getter<T: 'static, F: 'static>(
         lua: &Lua,
         get: fn(&T) -> &F,
-        convert: &ScalarConvert<F>,
+        convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
@@ -214,20 +275,34 @@ mod lua54 {
                 block: None,
             });
         };
-        let to = convert.to;
         let place = place.with_ref;
-        let block = Block {
-            run: run_get::<T, F>,
-            data: Getter { get, to, place },
-        };
-        closure(lua, ordinary, block, fast_get)
+        match *convert {
+            FastConvert::Scalar(convert) => {
+                let block = Block {
+                    run: run_get::<T, F>,
+                    data: Getter {
+                        get,
+                        to: convert.to,
+                        place,
+                    },
+                };
+                closure(lua, ordinary, block, fast_get)
+            }
+            FastConvert::Text(TextConvert { to, .. }) => {
+                let block = Block {
+                    run: run_get_text::<T, F>,
+                    data: TextGetter { get, to, place },
+                };
+                closure(lua, ordinary, block, fast_get)
+            }
+        }
     }
 
     /// The setter counterpart of [`fast_getter`].
     pub(crate) fn fast_setter<T: 'static, F: 'static>(
         lua: &Lua,
         get_mut: fn(&mut T) -> &mut F,
-        convert: &ScalarConvert<F>,
+        convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
@@ -236,17 +311,31 @@ mod lua54 {
                 block: None,
             });
         };
-        let from = convert.from;
         let place = place.with_mut;
-        let block = Block {
-            run: run_set::<T, F>,
-            data: Setter {
-                get_mut,
-                from,
-                place,
-            },
-        };
-        closure(lua, ordinary, block, fast_set)
+        match *convert {
+            FastConvert::Scalar(convert) => {
+                let block = Block {
+                    run: run_set::<T, F>,
+                    data: Setter {
+                        get_mut,
+                        from: convert.from,
+                        place,
+                    },
+                };
+                closure(lua, ordinary, block, fast_set)
+            }
+            FastConvert::Text(TextConvert { from, .. }) => {
+                let block = Block {
+                    run: run_set_text::<T, F>,
+                    data: TextSetter {
+                        get_mut,
+                        from,
+                        place,
+                    },
+                };
+                closure(lua, ordinary, block, fast_set)
+            }
+        }
     }
 
     /// A C closure of `function` over `ordinary` and `block` (moved into a userdata), and the
@@ -402,6 +491,106 @@ mod lua54 {
         written
     }
 
+    /// The [`Run`] of a [`TextGetter`]: copies the field's text (up to [`SHORT_TEXT`] bytes)
+    /// out of the component, then pushes it as a Lua string.
+    ///
+    /// SAFETY: `block` is a `Block<TextGetter<T, F>>`; a C function call of a live state, with
+    /// index 1 valid and two stack slots free. Making the string may raise a memory error,
+    /// which leaves through Lua's `longjmp`: by then the world is given back and nothing alive
+    /// here needs dropping.
+    unsafe fn run_get_text<T: 'static, F: 'static>(
+        state: *mut ffi::lua_State,
+        block: *const c_void,
+        _value: c_int,
+    ) -> bool {
+        // SAFETY: per the caller.
+        let top = unsafe { ffi::lua_gettop(state) };
+        let mut buffer = [0u8; SHORT_TEXT];
+        let length = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: per the caller.
+            let (key, field) = unsafe {
+                (
+                    key(state, 1)?,
+                    &(*block.cast::<Block<TextGetter<T, F>>>()).data,
+                )
+            };
+            let mut length = None;
+            (field.place)(key, &mut |target| {
+                let text = (field.to)((field.get)(target)).as_bytes();
+                if let Some(copy) = buffer.get_mut(..text.len()) {
+                    copy.copy_from_slice(text);
+                    length = Some(text.len());
+                }
+            });
+            length
+        }))
+        .ok()
+        .flatten();
+        // SAFETY: per the caller; `buffer[..length]` holds the text.
+        unsafe {
+            match length {
+                Some(length) => {
+                    ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length);
+                    true
+                }
+                None => {
+                    ffi::lua_settop(state, top);
+                    false
+                }
+            }
+        }
+    }
+
+    /// The [`Run`] of a [`TextSetter`]: writes the UTF-8 string at index `value` into the field
+    /// of the reference at index 1.
+    ///
+    /// SAFETY: `block` is a `Block<TextSetter<T, F>>`; a C function call of a live state, with
+    /// indices 1 and `value` valid and a stack slot free.
+    unsafe fn run_set_text<T: 'static, F: 'static>(
+        state: *mut ffi::lua_State,
+        block: *const c_void,
+        value: c_int,
+    ) -> bool {
+        // SAFETY: per the caller. The bytes of a string on the stack stay where they are while
+        // it is there (nothing here runs Lua code or its collector); `lua_tolstring` of a
+        // string converts nothing.
+        let (top, text) = unsafe {
+            if ffi::lua_type(state, value) != ffi::LUA_TSTRING {
+                return false;
+            }
+            let mut length = 0;
+            let bytes = ffi::lua_tolstring(state, value, &mut length);
+            (
+                ffi::lua_gettop(state),
+                std::slice::from_raw_parts(bytes.cast::<u8>(), length),
+            )
+        };
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        let written = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: per the caller.
+            let (key, field) = unsafe {
+                let Some(key) = key(state, 1) else {
+                    return false;
+                };
+                (key, &(*block.cast::<Block<TextSetter<T, F>>>()).data)
+            };
+            let mut value = Some((field.from)(text));
+            (field.place)(key, &mut |target| {
+                if let Some(value) = value.take() {
+                    *(field.get_mut)(target) = value;
+                }
+            })
+        }))
+        .unwrap_or(false);
+        if !written {
+            // SAFETY: per the caller; back to the stack as it was.
+            unsafe { ffi::lua_settop(state, top) };
+        }
+        written
+    }
+
     /// Runs the [`Block`] at `block`.
     ///
     /// SAFETY: `block` points to a live `Block<D>` (any `D`); as [`Run`] requires.
@@ -518,7 +707,7 @@ mod lua54 {
 
     #[cfg(test)]
     mod tests {
-        use super::super::KeyedAccess;
+        use super::super::{KeyedAccess, ScalarConvert};
         use super::*;
 
         #[test]
@@ -576,6 +765,7 @@ mod lua54 {
                     },
                 )
                 .unwrap();
+            let convert = FastConvert::Scalar(convert);
             let get = fast_getter::<[f64; 1], f64>(&lua, |a| &a[0], &convert, ordinary_get)
                 .unwrap()
                 .function;

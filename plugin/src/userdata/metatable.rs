@@ -437,8 +437,8 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
             readonly,
             kind,
         } = field;
-        let scalar = match kind {
-            FieldKind::Value { scalar, .. } if A::REFERENCE => scalar,
+        let fast = match kind {
+            FieldKind::Value { fast, .. } if A::REFERENCE => fast,
             _ => None,
         };
         let getter = match kind {
@@ -447,9 +447,9 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                 .create_function(move |lua, this: A::Shared| {
                     A::with(&this, |value| to_lua(get(value), lua))?
                 })
-                .and_then(|ordinary| match &scalar {
-                    Some(scalar) => {
-                        let fast = fast_getter(self.lua, get, scalar, ordinary);
+                .and_then(|ordinary| match &fast {
+                    Some(convert) => {
+                        let fast = fast_getter(self.lua, get, convert, ordinary);
                         self.keep_fast(name, fast, true)
                     }
                     None => Ok(ordinary),
@@ -470,9 +470,9 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
         } else {
             let setter = self
                 .setter(name, get_mut, &kind)
-                .and_then(|ordinary| match &scalar {
-                    Some(scalar) => {
-                        let fast = fast_setter(self.lua, get_mut, scalar, ordinary);
+                .and_then(|ordinary| match &fast {
+                    Some(convert) => {
+                        let fast = fast_setter(self.lua, get_mut, convert, ordinary);
                         self.keep_fast(name, fast, false)
                     }
                     None => Ok(ordinary),

@@ -10,7 +10,7 @@ use mlua::{FromLuaMulti, IntoLua, IntoLuaMulti, Lua, MetaMethod, Table, Value};
 use super::LuaUserData;
 use super::collection::Origin;
 use super::convert::ConvertError;
-use super::fast::ScalarConvert;
+use super::fast::FastConvert;
 use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::LuaRef;
 
@@ -33,8 +33,8 @@ pub enum FieldKind<F: 'static, O> {
         to_lua: fn(&F, &Lua) -> mlua::Result<O>,
         from_lua: fn(Value, &Lua) -> Result<F, ConvertError>,
         borrows: bool,
-        /// Numbers and booleans: what the fast field functions of references use.
-        scalar: Option<ScalarConvert<F>>,
+        /// Numbers, booleans and strings: what the fast field functions of references use.
+        fast: Option<FastConvert<F>>,
     },
     /// A derived type or a collection: read as a live view into the owner
     /// ([`LuaConvert::read_at`](super::LuaConvert::read_at)), written by copy.

@@ -16,6 +16,7 @@ use mlua::{BorrowedStr, FromLua, IntoLua, Lua, Value};
 
 use super::LuaUserData;
 use super::convert::{ConvertError, LuaConvert};
+use super::fast::FastConvert;
 use super::registry::{FieldKind, Registrar};
 
 /// The probe for a field of type `F`.
@@ -44,7 +45,7 @@ impl<F: LuaConvert + 'static> FieldViaConvert<F> for &&FieldProbe<F> {
                 to_lua: F::to_lua,
                 from_lua: F::from_lua,
                 borrows: F::BORROWS,
-                scalar: F::SCALAR,
+                fast: FastConvert::of(F::SCALAR, F::TEXT),
             }
         }
     }
@@ -60,7 +61,7 @@ impl<F: IntoLua + FromLua + Clone + 'static> FieldViaMlua<F> for &FieldProbe<F> 
             to_lua: |value, _lua| Ok(value.clone()),
             from_lua: mlua_from_lua,
             borrows: true,
-            scalar: None,
+            fast: None,
         }
     }
 }
