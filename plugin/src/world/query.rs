@@ -11,8 +11,10 @@
 //! A query is built by chaining filters (`with`, `without`, `changed`, `added`) and finds its
 //! entities when iteration starts, as of then. `changed` and `added` are relative to the
 //! scripts' previous run: a change made by a Bevy system since then, or by a script earlier in
-//! this run, counts. `:each()` hands out references through `entity:get`, so a script walking
-//! the same entities every frame reuses the references cached in their handles.
+//! this run, counts. `:each()` hands out the references `entity:get` would (reading those cached
+//! in the handles itself, and asking `entity:get` only on a miss), so a script walking the same
+//! entities every frame reuses its handles and references and makes no call per entity; the
+//! handles are listed in one C pass (`handle_list`).
 
 use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::Entity;
