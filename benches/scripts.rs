@@ -344,6 +344,8 @@ const HOT_OPS: &[(&str, &str)] = &[
     ("number_set", "p.health = 2.5"),
     ("string_get", "local s = m.name"),
     ("method_call", "local s = m:boosted(2)"),
+    ("nested_get", "local x = t.translation.x"),
+    ("nested_set", "t.translation.x = 2.5"),
     ("vec3_add", "local c = a + b"),
     (
         "table_add",
@@ -403,7 +405,7 @@ fn hot_app(op: &str) -> App {
         "local a, b = Vec3.new(1, 2, 3), Vec3.new(4, 5, 6)
 local ta, tb = {{ x = 1, y = 2, z = 3 }}, {{ x = 4, y = 5, z = 6 }}
 function on_update(dt)
-    local p, m = entity:get('Player'), entity:get('Mover')
+    local p, m, t = entity:get('Player'), entity:get('Mover'), entity:get('Transform')
     for i = 1, {} do
         {statement}
     end
@@ -425,6 +427,7 @@ end",
                         velocity: Vec3::X,
                         speed: 2.0,
                     },
+                    Transform::default(),
                     LuaScript(handle.clone()),
                 )
             }));

@@ -920,3 +920,91 @@ fn errors_raised_in_rust_reach_pcall_as_lua_strings_with_the_script_line() {
     let name = &test.app.world().get::<Player>(e).unwrap().name;
     assert!(name.starts_with("scripts/pcall.lua:4: "), "{name}");
 }
+
+#[test]
+fn views_of_nested_fields_stay_live_and_are_collected_with_their_reference() {
+    // `t.translation` is a view into the component: kept across frames, written through after
+    // the whole field was replaced, and stale once the component is removed, exactly as a view
+    // made afresh would be.
+    let script = r#"
+        local kept
+        local frame = 0
+        local log = {}
+        function on_update()
+            frame = frame + 1
+            local t = entity:get("Transform")
+            if frame == 1 then
+                kept = t.translation
+                t.translation.x = t.translation.x + 1
+                kept.y = 5
+                log[#log + 1] = string.format("%g,%g,%g", t.translation.x, t.translation.y, kept.x)
+            elseif frame == 2 then
+                t.translation = Vec3.new(10, 20, 0)
+                kept.z = kept.x + kept.y       -- through a view kept from frame 1
+                log[#log + 1] = string.format("%g", t.translation.z)
+            elseif frame == 3 then
+                entity:remove("Transform")
+                local ok, err = pcall(function() return kept.x end)
+                log[#log + 1] = tostring(ok) .. "," .. tostring(tostring(err):match("removed"))
+                entity:get("Player").name = table.concat(log, "|")
+            end
+        end
+    "#;
+    let mut test = game(&[("scripts/views.lua", script)]);
+    let e = test.spawn_script(
+        "scripts/views.lua",
+        (Transform::from_xyz(1.0, 2.0, 3.0), player("")),
+    );
+    for _ in 0..5 {
+        test.update();
+    }
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert_eq!(
+        test.app.world().get::<Player>(e).unwrap().name,
+        "2,5,2|30|false,removed"
+    );
+}
+
+#[test]
+fn views_kept_by_references_do_not_pile_up() {
+    // 300 entities a round, each read through `t.translation` by a script walking them, then
+    // despawned: after a full collection, the Lua memory stays where it was after the first
+    // rounds (a reference's kept views go with it).
+    let script = r#"
+        function on_update()
+            for e, t in world.query("Transform"):each() do
+                t.translation.x = t.translation.x + 1
+            end
+            collectgarbage("collect")
+        end
+    "#;
+    let mut test = game(&[("scripts/walk.lua", script)]);
+    test.spawn_script("scripts/walk.lua", ());
+    test.settle(1);
+    let mut after_round = Vec::new();
+    for _ in 0..20 {
+        let spawned: Vec<Entity> = (0..300)
+            .map(|_| test.app.world_mut().spawn(Transform::default()).id())
+            .collect();
+        test.update();
+        test.update();
+        for e in spawned {
+            test.app.world_mut().despawn(e);
+        }
+        for _ in 0..12 {
+            test.update();
+        }
+        after_round.push(
+            test.app
+                .world()
+                .resource::<bevy_lunar::LuaScriptStats>()
+                .lua_memory,
+        );
+    }
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let (early, late) = (after_round[4], after_round[19]);
+    assert!(
+        late < early + early / 10,
+        "Lua memory grew from {early} to {late} bytes: {after_round:?}"
+    );
+}

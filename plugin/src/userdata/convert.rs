@@ -142,6 +142,11 @@ pub trait LuaConvert: Sized {
     /// collections) rather than a copy ([`read_at`](Self::read_at)).
     const LIVE: bool = false;
 
+    /// Whether [`read_at`](Self::read_at) always hands out a view of the place, the same
+    /// whatever the value there (derived types, not `Option`s): a component reference may then
+    /// keep the view it made and hand it out again (`fast.rs`).
+    const STABLE_VIEW: bool = false;
+
     /// Reads the value at `place` for Lua: a copy of plain values, a live view of derived types
     /// and collections. `origin` names the place in errors.
     fn read_at(place: LuaRef<Self>, origin: Origin, lua: &Lua) -> mlua::Result<Value>
@@ -470,6 +475,8 @@ impl<T: LuaUserData + Clone> LuaConvert for T {
 
     /// Unit-only enums are strings, read by value.
     const LIVE: bool = !is_string_enum::<T>();
+
+    const STABLE_VIEW: bool = !is_string_enum::<T>();
 
     /// A live reference to the value.
     fn read_at(place: LuaRef<Self>, _origin: Origin, lua: &Lua) -> mlua::Result<Value> {

@@ -128,6 +128,11 @@ pub(crate) fn register_keyed_access<T: 'static>(lua: &Lua, access: KeyedAccess<T
     }
 }
 
+/// Whether references to `T` may be keyed (see [`register_keyed_access`]).
+pub(crate) fn is_keyed<T: 'static>(lua: &Lua) -> bool {
+    keyed_access::<T>(lua).is_some()
+}
+
 #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
 fn keyed_access<T: 'static>(lua: &Lua) -> Option<KeyedAccess<T>> {
     let places = lua.app_data_ref::<KeyedPlaces>()?;
@@ -186,7 +191,7 @@ mod fallback {
         _lua: &Lua,
         (index, newindex): (Function, Function),
         _fast: (Table, Table),
-        _lookups: (Table, Table),
+        _lookups: (Table, Table, Table),
     ) -> mlua::Result<(Function, Function)> {
         Ok((index, newindex))
     }
@@ -628,24 +633,39 @@ mod lua54 {
     const BLOCKS: c_int = ffi::lua_upvalueindex(2);
     const METHODS: c_int = ffi::lua_upvalueindex(3);
     const GETTERS: c_int = ffi::lua_upvalueindex(4);
+    const VIEWS: c_int = ffi::lua_upvalueindex(5);
+    const MADE_VIEWS: c_int = ffi::lua_upvalueindex(6);
 
     /// C `__index` and `__newindex` in front of the Lua ones (`index`, `newindex`): a field in
     /// `fast_getters` / `fast_setters` (name -> block) is run in place, a method (not shadowed
     /// by a field of its name, as in the Lua dispatch) is returned from `methods`; anything
-    /// else goes to the Lua dispatch.
+    /// else goes to the Lua dispatch. A field named in `views` (name -> true: a derived value
+    /// inside, whose view is the same whatever the value) is read through the Lua dispatch
+    /// once per keyed reference, and its view kept (in a table with weak keys, by reference)
+    /// and handed out again: `t.translation.x` made a new userdata for `t.translation` every
+    /// time. Only keyed references (components) keep views: their views hold no Lua value, so
+    /// a reference and its views go to the collector together.
     pub(crate) fn fast_dispatch(
         lua: &Lua,
         (index, newindex): (Function, Function),
         (fast_getters, fast_setters): (Table, Table),
-        (methods, getters): (Table, Table),
+        (methods, getters, views): (Table, Table, Table),
     ) -> mlua::Result<(Function, Function)> {
         // SAFETY: `exec_raw` pushed the values each closure takes as upvalues, in the order
-        // the constants above name.
+        // the constants above name; the sixth, the table of views made, is made here (with its
+        // weak-keys metatable) before the closure takes all six.
         unsafe {
-            let index =
-                lua.exec_raw::<Function>((index, fast_getters, methods, getters), |state| {
-                    ffi::lua_pushcclosure(state, dispatch_index, 4);
-                })?;
+            let index = lua.exec_raw::<Function>(
+                (index, fast_getters, methods, getters, views),
+                |state| {
+                    ffi::lua_createtable(state, 0, 0);
+                    ffi::lua_createtable(state, 0, 1);
+                    ffi::lua_pushstring(state, c"k".as_ptr());
+                    ffi::lua_setfield(state, -2, c"__mode".as_ptr());
+                    ffi::lua_setmetatable(state, -2);
+                    ffi::lua_pushcclosure(state, dispatch_index, 6);
+                },
+            )?;
             let newindex = lua.exec_raw::<Function>((newindex, fast_setters), |state| {
                 ffi::lua_pushcclosure(state, dispatch_newindex, 2);
             })?;
@@ -688,7 +708,53 @@ mod lua54 {
                 }
             }
             ffi::lua_settop(state, top);
+            ffi::lua_pushvalue(state, 2);
+            let view = ffi::lua_rawget(state, VIEWS) != ffi::LUA_TNIL;
+            ffi::lua_settop(state, top);
+            if view && top >= 2 && key(state, 1).is_some() {
+                ffi::lua_settop(state, top);
+                return kept_view(state);
+            }
+            ffi::lua_settop(state, top);
             call_instead(state, DISPATCH, 1)
+        }
+    }
+
+    /// The view of field `key` (index 2) of the keyed reference at index 1: the one kept for
+    /// it, or a new one from the Lua dispatch, then kept.
+    ///
+    /// SAFETY: called by `dispatch_index` with its upvalues, exactly two arguments and nothing
+    /// else on the stack; nothing to drop is alive in the callers (the Lua dispatch, or making
+    /// a table, may raise an error).
+    unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: per the caller.
+        unsafe {
+            ffi::lua_settop(state, 2);
+            ffi::lua_pushvalue(state, 1);
+            if ffi::lua_rawget(state, MADE_VIEWS) == ffi::LUA_TTABLE {
+                ffi::lua_pushvalue(state, 2);
+                if ffi::lua_rawget(state, 3) != ffi::LUA_TNIL {
+                    return 1;
+                }
+                ffi::lua_pop(state, 1);
+            } else {
+                ffi::lua_pop(state, 1);
+                ffi::lua_createtable(state, 0, 2);
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_pushvalue(state, 3);
+                ffi::lua_rawset(state, MADE_VIEWS);
+            }
+            // Stack: reference, key, its views. The view is made as the Lua dispatch makes it.
+            ffi::lua_pushvalue(state, DISPATCH);
+            ffi::lua_pushvalue(state, 1);
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_call(state, 2, 1);
+            if ffi::lua_type(state, 4) == ffi::LUA_TUSERDATA {
+                ffi::lua_pushvalue(state, 2);
+                ffi::lua_pushvalue(state, 4);
+                ffi::lua_rawset(state, 3);
+            }
+            1
         }
     }
 

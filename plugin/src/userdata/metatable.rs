@@ -26,7 +26,7 @@ use super::LuaUserData;
 use super::collection::{Origin, PAIRS};
 use super::convert::ConvertError;
 use super::error;
-use super::fast::{FastField, fast_dispatch, fast_getter, fast_setter};
+use super::fast::{FastField, fast_dispatch, fast_getter, fast_setter, is_keyed};
 use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::{LuaRef, UserDataPlace, project_userdata};
 use super::registry::{Field, FieldKind, Registrar, VariantField};
@@ -256,6 +256,7 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
         methods: lua.create_table()?,
         fast_getters: lua.create_table()?,
         fast_setters: lua.create_table()?,
+        views: lua.create_table()?,
         has_fast: false,
         metamethods: HashMap::new(),
         readonly: Vec::new(),
@@ -273,6 +274,7 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
         methods,
         fast_getters,
         fast_setters,
+        views,
         has_fast,
         metamethods,
         readonly,
@@ -304,7 +306,7 @@ fn build<T: LuaUserData, A: Access<T>>(lua: &Lua) -> mlua::Result<(Function, Bui
             lua,
             (index, newindex),
             (fast_getters, fast_setters),
-            (methods, getters),
+            (methods, getters, views),
         )?
     } else {
         (index, newindex)
@@ -341,9 +343,11 @@ struct MetatableBuilder<'l, T, A> {
     getters: Table,
     setters: Table,
     methods: Table,
-    /// The blocks of fast field functions by name (`fast.rs`), and whether there are any.
+    /// The blocks of fast field functions by name (`fast.rs`), the fields whose views a keyed
+    /// reference keeps (name -> true), and whether there are any of these.
     fast_getters: Table,
     fast_setters: Table,
+    views: Table,
     has_fast: bool,
     metamethods: HashMap<&'static str, Function>,
     readonly: Vec<&'static str>,
@@ -394,6 +398,20 @@ impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
             self.has_fast = true;
         }
         Ok(function)
+    }
+
+    /// Lets keyed references keep the view of field `name` (`fast.rs`).
+    fn keep_view(&mut self, name: &'static str) {
+        let kept = match name.parse::<i64>() {
+            Ok(position) => self.views.raw_set(position, true),
+            Err(_) => self.views.raw_set(name, true),
+        };
+        match kept {
+            Ok(()) => self.has_fast = true,
+            Err(err) => {
+                self.error.get_or_insert(err);
+            }
+        }
     }
 
     fn setter<F: 'static, O>(
@@ -454,7 +472,10 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                     }
                     None => Ok(ordinary),
                 }),
-            FieldKind::Live { read, .. } => {
+            FieldKind::Live { read, stable, .. } => {
+                if stable && A::REFERENCE && is_keyed::<T>(self.lua) {
+                    self.keep_view(name);
+                }
                 self.lua.create_function(move |lua, owner: A::Owner| {
                     read(
                         A::project(owner, get, get_mut),

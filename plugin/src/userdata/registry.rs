@@ -41,6 +41,9 @@ pub enum FieldKind<F: 'static, O> {
     Live {
         read: fn(LuaRef<F>, Origin, &Lua) -> mlua::Result<Value>,
         from_lua: fn(Value, &Lua) -> Result<F, ConvertError>,
+        /// Whether `read` always hands out a view, the same whatever the value
+        /// ([`LuaConvert::STABLE_VIEW`](super::LuaConvert::STABLE_VIEW)).
+        stable: bool,
     },
 }
 

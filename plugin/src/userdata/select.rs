@@ -39,6 +39,7 @@ impl<F: LuaConvert + 'static> FieldViaConvert<F> for &&FieldProbe<F> {
             FieldKind::Live {
                 read: F::read_at,
                 from_lua: F::from_lua,
+                stable: F::STABLE_VIEW,
             }
         } else {
             FieldKind::Value {
