@@ -2,10 +2,12 @@
 //!
 //! `p.health = p.health - dt` on a component reference runs four field accesses, and through
 //! mlua each costs about 900 instructions: the callback trampoline, the userdata type check,
-//! the borrow of the reference, the place's lookup. For numbers and booleans of references
-//! whose place is *keyed* (a component of an entity: the key is the entity), a plain C
-//! function does the same in a fraction: it reads the key from the userdata's own user value,
-//! asks the place's [`KeyedAccess`] for the value, and pushes it.
+//! the borrow of the reference, the place's lookup. For numbers, booleans and strings of
+//! references whose place is *keyed* (a component of an entity: the key is the entity), a plain
+//! C function does the same in a fraction: it reads the key from the userdata's own user value,
+//! asks the place's [`KeyedAccess`] for the value, and pushes it (a string is copied out of the
+//! component first, up to [`SHORT_TEXT`] bytes, and made a Lua string once the world is given
+//! back).
 //!
 //! The fast functions handle only the plain case. Anything else (a stale reference, a value of
 //! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
@@ -14,7 +16,8 @@
 //! Such references also get a C `__index` and `__newindex` ([`fast_dispatch`]): the Lua
 //! dispatch closures of `metatable.rs` cost a Lua call and a tail call per access (about 300
 //! instructions), so the C functions look the field up themselves and run its fast access
-//! in place, and hand anything else (methods, other fields, errors) to the Lua closures.
+//! in place, return methods, keep the views of derived fields (`t.translation`) to hand them
+//! out again, and hand anything else (other fields, errors) to the Lua closures.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
