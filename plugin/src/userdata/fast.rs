@@ -149,6 +149,16 @@ pub(crate) struct FastField {
     pub block: Option<mlua::AnyUserData>,
 }
 
+impl FastField {
+    /// The ordinary function alone: no fast access.
+    fn ordinary(function: mlua::Function) -> Self {
+        FastField {
+            function,
+            block: None,
+        }
+    }
+}
+
 #[cfg(feature = "lua54")]
 pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key};
 
@@ -172,10 +182,7 @@ mod fallback {
         _convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
-        Ok(FastField {
-            function: ordinary,
-            block: None,
-        })
+        Ok(FastField::ordinary(ordinary))
     }
 
     pub(crate) fn fast_setter<T: 'static, F: 'static>(
@@ -184,10 +191,7 @@ mod fallback {
         _convert: &FastConvert<F>,
         ordinary: Function,
     ) -> mlua::Result<FastField> {
-        Ok(FastField {
-            function: ordinary,
-            block: None,
-        })
+        Ok(FastField::ordinary(ordinary))
     }
 
     pub(crate) fn fast_dispatch(
@@ -278,10 +282,7 @@ mod lua54 {
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
-            return Ok(FastField {
-                function: ordinary,
-                block: None,
-            });
+            return Ok(FastField::ordinary(ordinary));
         };
         let place = place.with_ref;
         match *convert {
@@ -314,10 +315,7 @@ mod lua54 {
         ordinary: Function,
     ) -> mlua::Result<FastField> {
         let Some(place) = keyed_access::<T>(lua) else {
-            return Ok(FastField {
-                function: ordinary,
-                block: None,
-            });
+            return Ok(FastField::ordinary(ordinary));
         };
         let place = place.with_mut;
         match *convert {
@@ -422,20 +420,14 @@ mod lua54 {
     ) -> bool {
         // SAFETY: per the caller.
         let top = unsafe { ffi::lua_gettop(state) };
-        // A panic must not unwind into Lua's C frames: it takes the ordinary path, which
-        // reports it as an error.
-        let value = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: per the caller.
-            let (key, field) =
-                unsafe { (key(state, 1)?, &(*block.cast::<Block<Getter<T, F>>>()).data) };
-            let mut value = None;
-            (field.place)(key, &mut |target| {
-                value = Some((field.to)((field.get)(target)))
-            });
-            value
-        }))
-        .ok()
-        .flatten();
+        // SAFETY: per the caller.
+        let field = unsafe { &(*block.cast::<Block<Getter<T, F>>>()).data };
+        // SAFETY: per the caller.
+        let value = unsafe {
+            read_keyed(state, field.place, |target| {
+                Some((field.to)((field.get)(target)))
+            })
+        };
         // SAFETY: per the caller; pushing a scalar needs no allocation.
         unsafe {
             match value {
@@ -462,41 +454,22 @@ mod lua54 {
         value: c_int,
     ) -> bool {
         // SAFETY: per the caller.
-        let top = unsafe { ffi::lua_gettop(state) };
-        let written = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: per the caller.
-            let (key, field, scalar) = unsafe {
-                let scalar = match ffi::lua_type(state, value) {
-                    ffi::LUA_TNUMBER if ffi::lua_isinteger(state, value) != 0 => {
-                        Scalar::Integer(ffi::lua_tointegerx(state, value, std::ptr::null_mut()))
-                    }
-                    ffi::LUA_TNUMBER => {
-                        Scalar::Number(ffi::lua_tonumberx(state, value, std::ptr::null_mut()))
-                    }
-                    ffi::LUA_TBOOLEAN => Scalar::Boolean(ffi::lua_toboolean(state, value) != 0),
-                    _ => return false,
-                };
-                let Some(key) = key(state, 1) else {
-                    return false;
-                };
-                (key, &(*block.cast::<Block<Setter<T, F>>>()).data, scalar)
-            };
-            let Some(value) = (field.from)(scalar) else {
-                return false;
-            };
-            let mut value = Some(value);
-            (field.place)(key, &mut |target| {
-                if let Some(value) = value.take() {
-                    *(field.get_mut)(target) = value;
+        let scalar = unsafe {
+            match ffi::lua_type(state, value) {
+                ffi::LUA_TNUMBER if ffi::lua_isinteger(state, value) != 0 => {
+                    Scalar::Integer(ffi::lua_tointegerx(state, value, std::ptr::null_mut()))
                 }
-            })
-        }))
-        .unwrap_or(false);
-        if !written {
-            // SAFETY: per the caller; back to the stack as it was.
-            unsafe { ffi::lua_settop(state, top) };
-        }
-        written
+                ffi::LUA_TNUMBER => {
+                    Scalar::Number(ffi::lua_tonumberx(state, value, std::ptr::null_mut()))
+                }
+                ffi::LUA_TBOOLEAN => Scalar::Boolean(ffi::lua_toboolean(state, value) != 0),
+                _ => return false,
+            }
+        };
+        // SAFETY: per the caller.
+        let field = unsafe { &(*block.cast::<Block<Setter<T, F>>>()).data };
+        // SAFETY: per the caller.
+        unsafe { write_keyed(state, field.place, field.get_mut, || (field.from)(scalar)) }
     }
 
     /// The [`Run`] of a [`TextGetter`]: copies the field's text (up to [`SHORT_TEXT`] bytes)
@@ -514,26 +487,17 @@ mod lua54 {
         // SAFETY: per the caller.
         let top = unsafe { ffi::lua_gettop(state) };
         let mut buffer = [0u8; SHORT_TEXT];
-        let length = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: per the caller.
-            let (key, field) = unsafe {
-                (
-                    key(state, 1)?,
-                    &(*block.cast::<Block<TextGetter<T, F>>>()).data,
-                )
-            };
-            let mut length = None;
-            (field.place)(key, &mut |target| {
+        // SAFETY: per the caller.
+        let field = unsafe { &(*block.cast::<Block<TextGetter<T, F>>>()).data };
+        // SAFETY: per the caller.
+        let length = unsafe {
+            read_keyed(state, field.place, |target| {
                 let text = (field.to)((field.get)(target)).as_bytes();
-                if let Some(copy) = buffer.get_mut(..text.len()) {
-                    copy.copy_from_slice(text);
-                    length = Some(text.len());
-                }
-            });
-            length
-        }))
-        .ok()
-        .flatten();
+                let copy = buffer.get_mut(..text.len())?;
+                copy.copy_from_slice(text);
+                Some(text.len())
+            })
+        };
         // SAFETY: per the caller; `buffer[..length]` holds the text.
         unsafe {
             match length {
@@ -562,34 +526,74 @@ mod lua54 {
         // SAFETY: per the caller. The bytes of a string on the stack stay where they are while
         // it is there (nothing here runs Lua code or its collector); `lua_tolstring` of a
         // string converts nothing.
-        let (top, text) = unsafe {
+        let text = unsafe {
             if ffi::lua_type(state, value) != ffi::LUA_TSTRING {
                 return false;
             }
             let mut length = 0;
             let bytes = ffi::lua_tolstring(state, value, &mut length);
-            (
-                ffi::lua_gettop(state),
-                std::slice::from_raw_parts(bytes.cast::<u8>(), length),
-            )
+            std::slice::from_raw_parts(bytes.cast::<u8>(), length)
         };
         let Ok(text) = std::str::from_utf8(text) else {
             return false;
         };
+        // SAFETY: per the caller.
+        let field = unsafe { &(*block.cast::<Block<TextSetter<T, F>>>()).data };
+        // SAFETY: per the caller.
+        unsafe {
+            write_keyed(state, field.place, field.get_mut, || {
+                Some((field.from)(text))
+            })
+        }
+    }
+
+    /// What `read` makes of the `T` the reference at index 1 is keyed to, reached through
+    /// `place`; `None` if it is not keyed, `place` cannot reach it, or `read` panics (a panic
+    /// must not unwind into Lua's C frames: the ordinary path then reports it as an error).
+    /// The key's Lua value stays pushed.
+    ///
+    /// SAFETY: a C function call of a live state, with index 1 valid and a stack slot free.
+    unsafe fn read_keyed<T, R>(
+        state: *mut ffi::lua_State,
+        place: WithRef<T>,
+        mut read: impl FnMut(&T) -> Option<R>,
+    ) -> Option<R> {
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: per the caller.
+            let key = unsafe { key(state, 1)? };
+            let mut value = None;
+            place(key, &mut |target| value = read(target));
+            value
+        }))
+        .ok()
+        .flatten()
+    }
+
+    /// Writes the value `make` makes into the field `get_mut` of the `T` the reference at
+    /// index 1 is keyed to, reached through `place`. `true` if it did; otherwise (not keyed,
+    /// `make` refused, the place not reached, a panic) the stack is as it was.
+    ///
+    /// SAFETY: a C function call of a live state, with index 1 valid and a stack slot free.
+    unsafe fn write_keyed<T, F>(
+        state: *mut ffi::lua_State,
+        place: WithMut<T>,
+        get_mut: fn(&mut T) -> &mut F,
+        make: impl FnOnce() -> Option<F>,
+    ) -> bool {
+        // SAFETY: per the caller.
+        let top = unsafe { ffi::lua_gettop(state) };
         let written = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: per the caller.
-            let (key, field) = unsafe {
-                let Some(key) = key(state, 1) else {
-                    return false;
-                };
-                (key, &(*block.cast::<Block<TextSetter<T, F>>>()).data)
+            let Some(key) = (unsafe { key(state, 1) }) else {
+                return false;
             };
-            let mut value = Some((field.from)(text));
-            (field.place)(key, &mut |target| {
-                if let Some(value) = value.take() {
-                    *(field.get_mut)(target) = value;
-                }
-            })
+            let mut value = make();
+            value.is_some()
+                && place(key, &mut |target| {
+                    if let Some(value) = value.take() {
+                        *get_mut(target) = value;
+                    }
+                })
         }))
         .unwrap_or(false);
         if !written {
@@ -715,7 +719,6 @@ mod lua54 {
             let view = ffi::lua_rawget(state, VIEWS) != ffi::LUA_TNIL;
             ffi::lua_settop(state, top);
             if view && top >= 2 && key(state, 1).is_some() {
-                ffi::lua_settop(state, top);
                 return kept_view(state);
             }
             ffi::lua_settop(state, top);

@@ -357,6 +357,14 @@ struct MetatableBuilder<'l, T, A> {
     _types: std::marker::PhantomData<(T, A)>,
 }
 
+/// `table[name] = value`, with the fields of a tuple variant named by position: `value[1]`.
+fn set_by_name(table: &Table, name: &'static str, value: impl IntoLua) -> mlua::Result<()> {
+    match name.parse::<i64>() {
+        Ok(position) => table.raw_set(position, value),
+        Err(_) => table.raw_set(name, value),
+    }
+}
+
 /// Puts `function` into `table`, or keeps the first error.
 fn insert(
     table: &Table,
@@ -364,12 +372,7 @@ fn insert(
     function: mlua::Result<Function>,
     error: &mut Option<mlua::Error>,
 ) {
-    // The fields of a tuple variant are named by position: `value[1]`.
-    let result = match name.parse::<i64>() {
-        Ok(position) => function.and_then(|f| table.raw_set(position, f)),
-        Err(_) => function.and_then(|f| table.raw_set(name, f)),
-    };
-    if let Err(err) = result {
+    if let Err(err) = function.and_then(|f| set_by_name(table, name, f)) {
         error.get_or_insert(err);
     }
 }
@@ -390,11 +393,7 @@ impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
             } else {
                 &self.fast_setters
             };
-            // Keyed as `insert` keys the field function (tuple fields by position).
-            match name.parse::<i64>() {
-                Ok(position) => blocks.raw_set(position, block)?,
-                Err(_) => blocks.raw_set(name, block)?,
-            }
+            set_by_name(blocks, name, block)?;
             self.has_fast = true;
         }
         Ok(function)
@@ -402,11 +401,7 @@ impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
 
     /// Lets keyed references keep the view of field `name` (`fast.rs`).
     fn keep_view(&mut self, name: &'static str) {
-        let kept = match name.parse::<i64>() {
-            Ok(position) => self.views.raw_set(position, true),
-            Err(_) => self.views.raw_set(name, true),
-        };
-        match kept {
+        match set_by_name(&self.views, name, true) {
             Ok(()) => self.has_fast = true,
             Err(err) => {
                 self.error.get_or_insert(err);

@@ -7,7 +7,10 @@ use bevy::ecs::entity::{Entity, EntityGeneration, EntityIndex};
 use bevy::ecs::world::World;
 use std::borrow::Cow;
 
-use mlua::{AnyUserData, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic, ffi};
+use mlua::{
+    AnyUserData, AppDataRef, FromLua, Function, IntoLua, Lua, LuaString, Table, Value, Variadic,
+    ffi,
+};
 
 use crate::userdata::collection::LuaKey;
 use crate::userdata::{ConvertError, LuaConvert, script_error};
@@ -94,11 +97,15 @@ pub(crate) fn forget_references(lua: &Lua) -> mlua::Result<()> {
     }
 }
 
+/// The Lua side of entity handles, or the error of a Lua state without it.
+fn handles(lua: &Lua) -> mlua::Result<AppDataRef<'_, Handles>> {
+    lua.app_data_ref::<Handles>()
+        .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))
+}
+
 impl IntoLua for EntityHandle {
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
-        let handles = lua
-            .app_data_ref::<Handles>()
-            .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))?;
+        let handles = handles(lua)?;
         let bits = self.entity.to_bits() as i64;
         if let Some(handle) = handles.interned.raw_get::<Option<Table>>(bits)? {
             return Ok(Value::Table(handle));
@@ -253,9 +260,7 @@ pub(crate) fn sweep_handles(lua: &Lua) -> mlua::Result<()> {
 /// every frame spent about 2,000 instructions per entity here); handles not made yet are made
 /// as [`EntityHandle::into_lua`] makes them.
 pub(crate) fn handle_list(lua: &Lua, entities: &[Entity]) -> mlua::Result<Table> {
-    let handles = lua
-        .app_data_ref::<Handles>()
-        .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))?;
+    let handles = handles(lua)?;
     let count = &handles.count;
     let length = i32::try_from(entities.len()).unwrap_or(i32::MAX);
     // SAFETY: `exec_raw` runs the closure as a C function whose stack holds the two arguments
@@ -295,18 +300,14 @@ pub(crate) fn handle_list(lua: &Lua, entities: &[Entity]) -> mlua::Result<Table>
 /// The reference slots of the component names `names` in handles (see [`GET`]), given on
 /// first use.
 pub(crate) fn reference_slots(lua: &Lua, names: &[&'static str]) -> mlua::Result<Vec<i64>> {
-    let handles = lua
-        .app_data_ref::<Handles>()
-        .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))?;
+    let handles = handles(lua)?;
     names.iter().map(|name| handles.slot(name)).collect()
 }
 
 /// The table whose `[1]` is the removal generation of cached references (see [`GET`]), and the
 /// `entity:get` function.
 pub(crate) fn reference_cache(lua: &Lua) -> mlua::Result<(Table, Function)> {
-    let handles = lua
-        .app_data_ref::<Handles>()
-        .ok_or_else(|| script_error("entity handles exist only in bevy_lunar's Lua state"))?;
+    let handles = handles(lua)?;
     Ok((handles.generation.clone(), handles.get.clone()))
 }
 
