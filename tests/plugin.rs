@@ -1008,3 +1008,44 @@ fn views_kept_by_references_do_not_pile_up() {
         "Lua memory grew from {early} to {late} bytes: {after_round:?}"
     );
 }
+
+#[test]
+fn the_memory_of_despawned_instances_is_collected() {
+    // 100 instances each holding 200 KB of their own through `on_update`'s upvalue; a
+    // collecting script stays. Once they are despawned, their memory is collected: nothing the
+    // runtime keeps per instance (its `on_update` included) outlives it.
+    let hoarder = r#"
+        local mine = string.rep("x", 200000) .. tostring(entity)
+        function on_update(dt) local n = #mine end
+    "#;
+    let collector = r#"function on_update() collectgarbage("collect") end"#;
+    let mut test = game(&[
+        ("scripts/hoarder.lua", hoarder),
+        ("scripts/collector.lua", collector),
+    ]);
+    test.spawn_script("scripts/collector.lua", ());
+    let hoarders: Vec<Entity> = (0..100)
+        .map(|_| test.spawn_script("scripts/hoarder.lua", ()))
+        .collect();
+    test.settle(3);
+    let memory = |test: &TestApp| {
+        test.app
+            .world()
+            .resource::<bevy_lunar::LuaScriptStats>()
+            .lua_memory
+    };
+    let held = memory(&test);
+    assert!(
+        held > 20_000_000,
+        "the instances hold their strings: {held}"
+    );
+    for e in hoarders {
+        test.app.world_mut().despawn(e);
+    }
+    for _ in 0..3 {
+        test.update();
+    }
+    let left = memory(&test);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    assert!(left < 2_000_000, "{left} bytes left of {held}");
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bevy::asset::{AssetId, Assets};
 use bevy::ecs::entity::Entity;
-use mlua::{Function, IntoLuaMulti, Table, Value};
+use mlua::{Function, IntoLuaMulti, RegistryKey, Table, Value};
 
 use crate::error::{LuaScriptError, LuaScriptErrorKind, Repeats};
 use crate::script::asset::LuaScriptAsset;
@@ -27,6 +27,8 @@ use crate::world::handle::EntityHandle;
 pub(crate) struct Instance {
     /// `on_update`, looked up once per (re)load: it runs every frame.
     on_update: Option<Function>,
+    /// `on_update` registered for the Vm's cheaper call, unless its callbacks run on threads.
+    update_key: Option<RegistryKey>,
     /// What `on_update` touches, for the runtime to prefetch.
     pub hot: HotObjects,
     /// Bytes of Lua memory its callbacks allocated, net of what was freed while they ran: the
@@ -87,11 +89,13 @@ impl Instance {
                 return Err(err);
             }
         };
+        let on_update = function(&env, "on_update");
         Ok(Instance {
             target,
             asset,
             path: script.path.clone(),
-            on_update: function(&env, "on_update"),
+            update_key: update_key(vm, on_update.as_ref(), waits),
+            on_update,
             env,
             started: false,
             repeated: Repeats::default(),
@@ -172,6 +176,7 @@ impl Instance {
         self.update_task = 0;
         self.waits = waits;
         self.on_update = function(&env, "on_update");
+        self.update_key = update_key(vm, self.on_update.as_ref(), waits);
         self.env = env;
         self.hot = HotObjects::default();
         self.path = script.path.clone();
@@ -233,13 +238,19 @@ impl Instance {
         if result.is_ok()
             && let Some(on_update) = &self.on_update
         {
-            result = match tasks.call::<()>(vm, context, on_update, dt) {
-                Ok(Ran::Waiting(task)) => {
-                    self.update_task = task;
-                    Ok(())
+            result = match &self.update_key {
+                // No wait can suspend it: the Vm's cheaper call (see `vm/call.rs`).
+                Some(key) if context.waiting != Waiting::Allowed => {
+                    tasks.call_plain(context, || vm.call_registered(key, dt))
                 }
-                Ok(Ran::Done(())) => Ok(()),
-                Err(err) => Err(err),
+                _ => match tasks.call::<()>(vm, context, on_update, dt) {
+                    Ok(Ran::Waiting(task)) => {
+                        self.update_task = task;
+                        Ok(())
+                    }
+                    Ok(Ran::Done(())) => Ok(()),
+                    Err(err) => Err(err),
+                },
             };
         }
         let failed = self.report(result, errors);
@@ -257,6 +268,7 @@ impl Instance {
         self.update_task = 0;
         self.env = vm.lua.create_table()?;
         self.on_update = None;
+        self.update_key = None;
         self.started = true;
         self.hot = HotObjects::default();
         self.memory.set(0);
@@ -363,6 +375,15 @@ pub(crate) fn names_a_wait(assets: &Assets<LuaScriptAsset>, script: &LuaScriptAs
         }
     }
     false
+}
+
+/// `on_update` registered for [`Vm::call_registered`], for a script whose callbacks do not run
+/// on threads (`waits`): those can wait, and are resumed instead.
+fn update_key(vm: &Vm, on_update: Option<&Function>, waits: bool) -> Option<RegistryKey> {
+    if waits {
+        return None;
+    }
+    vm.register_call(on_update?)
 }
 
 /// The function `name` of `env`, if the script defines one.

@@ -345,6 +345,8 @@ impl LuaRuntime {
             // A script whose top-level code filled the state is stopped before the next starts.
             self.relieve_memory_if_pressed(&mut errors);
         }
+        // Before anything could collect what the dropped instances held.
+        self.vm.release_dropped_calls();
         // New versions of modules that failed to run (the old ones stayed).
         errors.extend(Modules::take_errors(&self.vm.lua));
         if had_detached {
@@ -523,13 +525,13 @@ impl LuaRuntime {
     /// A full collection; then, if the state is still near its memory limit, the instance
     /// holding the most memory is stopped (its environment dropped and collected).
     fn relieve_memory(&mut self, errors: &mut Vec<LuaScriptError>) {
-        let lua = &self.vm.lua;
-        let collect = |lua: &mlua::Lua| {
+        let collect = |vm: &Vm| {
+            vm.release_dropped_calls();
             // Twice: what the first finalizes (closed upvalues, weak entries) goes in the second.
-            let _ = lua.gc_collect();
-            let _ = lua.gc_collect();
+            let _ = vm.lua.gc_collect();
+            let _ = vm.lua.gc_collect();
         };
-        collect(lua);
+        collect(&self.vm);
         let used = self.vm.used_memory();
         if used <= self.memory_pressure {
             return;
@@ -566,7 +568,7 @@ impl LuaRuntime {
                 ));
             }
             errors.push(error);
-            collect(lua);
+            collect(&self.vm);
         }
         let used = self.vm.used_memory();
         if used > self.memory_pressure {

@@ -253,10 +253,9 @@ impl Scheduler {
     ) -> mlua::Result<Ran<R>> {
         if context.waiting != Waiting::Allowed {
             // No wait can suspend it: a plain call on the main state.
-            let previous = self.context.replace(Some(context));
-            let result = vm.budgeted(|| f.call::<R>(args));
-            self.context.set(previous);
-            return result.map(Ran::Done);
+            return self
+                .call_plain(context, || vm.budgeted(|| f.call::<R>(args)))
+                .map(Ran::Done);
         }
         let thread = self.thread(&vm.lua, f)?;
         let step = vm.budgeted_on(&thread, || self.resume(context, &thread, args));
@@ -264,6 +263,19 @@ impl Scheduler {
             Ran::Done(values) => R::from_lua_multi(values, &vm.lua).map(Ran::Done),
             Ran::Waiting(id) => Ok(Ran::Waiting(id)),
         }
+    }
+
+    /// Runs `call`, a call on the main state that no wait can suspend (its context's waiting is
+    /// not [`Waiting::Allowed`]), as a callback of `context`.
+    pub(crate) fn call_plain<R>(
+        &self,
+        context: Context,
+        call: impl FnOnce() -> mlua::Result<R>,
+    ) -> mlua::Result<R> {
+        let previous = self.context.replace(Some(context));
+        let result = call();
+        self.context.set(previous);
+        result
     }
 
     /// `task(f, ...)` from a script: `f` runs now, nested in the calling callback and within

@@ -10,11 +10,13 @@
 //! error skips `xpcall` handlers (which run unhooked after an error raised by a hook).
 
 use bevy::log::info;
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, RegistryKey, StdLib, Table, Value};
 
 use crate::vm::budget::Budget;
+use crate::vm::call::RegisteredCall;
 
 pub(crate) mod budget;
+mod call;
 #[cfg(all(feature = "lua54", target_pointer_width = "64"))]
 pub(crate) mod layout;
 pub(crate) mod prefetch;
@@ -46,6 +48,8 @@ pub(crate) struct Vm {
     /// (for `wait`, which yields them).
     pub raw_coroutine: Table,
     budget: Box<Budget>,
+    /// Calls of registered functions without mlua's wrapping, where available (`call.rs`).
+    registered: Option<RegisteredCall>,
 }
 
 impl Drop for Vm {
@@ -117,7 +121,9 @@ impl Vm {
             );
         }
         let unbound = lua.create_table()?;
+        let registered = RegisteredCall::new(&lua);
         let vm = Vm {
+            registered,
             unbound,
             callback_threads,
             raw_coroutine,
@@ -153,6 +159,11 @@ impl Vm {
         // A refusal noted before (swallowed by a `pcall`) is not this call's.
         self.budget.take_memory_refusal();
         let result = self.budget.run(f);
+        self.locate_memory_error(result)
+    }
+
+    /// A memory error out of a call on the main state, with the line the allocator refused at.
+    fn locate_memory_error<R>(&self, result: mlua::Result<R>) -> mlua::Result<R> {
         if let Err(mlua::Error::MemoryError(message)) = &result
             && let Some(location) = self.budget.take_memory_refusal()
         {
@@ -160,6 +171,36 @@ impl Vm {
             return Err(mlua::Error::MemoryError(format!("{location}: {message}")));
         }
         result
+    }
+
+    /// Registers `f` for [`Vm::call_registered`]: `None` where registered calls are not
+    /// available (or the registry could not grow), and `f` is called through mlua.
+    pub(crate) fn register_call(&self, f: &Function) -> Option<RegistryKey> {
+        self.registered.as_ref()?;
+        self.lua.create_registry_value(f).ok()
+    }
+
+    /// Lets the registry go of the functions whose keys were dropped (instances removed,
+    /// reloaded or stopped): until then it keeps them, and all they reach, alive.
+    pub(crate) fn release_dropped_calls(&self) {
+        self.lua.expire_registry_values();
+    }
+
+    /// Calls the function registered under `key` (by [`Vm::register_call`]) with `arg`, as
+    /// [`Vm::budgeted`] runs `f.call::<()>(arg)`: within the budget of one callback, with the
+    /// same errors, and cheaper.
+    pub(crate) fn call_registered(&self, key: &RegistryKey, arg: f64) -> mlua::Result<()> {
+        match &self.registered {
+            Some(registered) => {
+                self.budget.take_memory_refusal();
+                let result = self.budget.run(|| registered.call(&self.lua, key, arg));
+                self.locate_memory_error(result)
+            }
+            None => {
+                let f: Function = self.lua.registry_value(key)?;
+                self.budgeted(|| f.call(arg))
+            }
+        }
     }
 
     /// Runs `f`, which resumes `thread`, within the instruction budget of one callback.
