@@ -20,6 +20,7 @@ use crate::script::component::{LuaScript, LuaScripts, ScriptAttachments, ScriptO
 use crate::script::instance::{Instance, Version, names_a_wait};
 use crate::script::module::Modules;
 use crate::task::{Owner, Scheduler};
+use crate::vm::prefetch::prefetch_object;
 use crate::vm::{Vm, VmSettings};
 use crate::world::WorldScope;
 use crate::world::event::ScriptEvents;
@@ -486,14 +487,20 @@ impl LuaRuntime {
             let top_memory = &mut self.top_memory;
             let mut before = vm.used_memory();
             let mut relieve = None;
-            let mut instances = self
-                .instances
-                .range_mut((from, Bound::Unbounded))
-                .peekable();
-            while let Some((entity, instance)) = instances.next() {
-                if let Some((_, next)) = instances.peek() {
+            // Listed first, so that the loop can look ahead: while one instance runs, the CPU
+            // fetches the Lua objects of the next and the `Instance` of the one three on, whose
+            // list of objects is read in two.
+            let mut instances: Vec<(&Entity, &mut Instance)> =
+                self.instances.range_mut((from, Bound::Unbounded)).collect();
+            for k in 0..instances.len() {
+                if let Some((_, next)) = instances.get(k + 1) {
                     next.hot.prefetch();
                 }
+                if let Some((_, later)) = instances.get(k + 3) {
+                    prefetch_object(&**later);
+                }
+                let (entity, instance) = &mut instances[k];
+                let (entity, instance) = (*entity, &mut **instance);
                 let failed = instance.update(vm, &self.tasks, *entity, dt, errors);
                 // Chained: one measure per instance serves as this one's end and the next one's
                 // start.

@@ -3,11 +3,14 @@
 //! At 10,000 instances the objects one `on_update` touches no longer fit in the CPU's L2 cache:
 //! its closure, the closure's `_ENV` upvalue, the environment table and its hash part, the
 //! entity handle and its array part, the component reference. Each is found through the one
-//! before, so their cache misses add up one after the other. The runtime knows where they are
-//! (collected here every few hundred frames) and, while one instance runs, asks the CPU to
-//! fetch the next one's. A prefetch is only a hint: an address that went stale (the script
-//! rebound `entity`, a table grew) costs a wasted fetch, never a wrong result, and nothing
-//! here reads through an address after collecting it.
+//! before, so their cache misses add up one after the other (turned off, a frame at 10,000
+//! instances takes about 1.8x as long). The runtime knows where they are (collected here every
+//! few hundred frames, as the cache lines they lie on: an object or a table's part that
+//! straddles two lines needs both) and, while one instance runs, asks the CPU to fetch the
+//! next one's, and the `Instance` itself of one further on ([`prefetch_object`]). A prefetch
+//! is only a hint: an address that went stale (the script rebound `entity`, a table grew) costs
+//! a wasted fetch, never a wrong result, and nothing here reads through an address after
+//! collecting it.
 //!
 //! The parts of objects are found by reading Lua 5.4's private struct layout, on 64-bit x86
 //! only (elsewhere only the objects themselves are fetched, and off x86 nothing). A new Lua
@@ -29,13 +32,37 @@ pub(crate) fn check_layout(lua: &Lua) -> bool {
     ok
 }
 
-/// How many frames the collected addresses are used before they are collected again.
+/// Asks the CPU to fetch `object` (its first four cache lines at most).
+#[inline]
+pub(crate) fn prefetch_object<T>(object: &T) {
+    let start = std::ptr::from_ref(object) as usize;
+    let mut line = start & !(LINE - 1);
+    while line < start + size_of::<T>().min(4 * LINE) {
+        prefetch_line(line);
+        line += LINE;
+    }
+}
+
+/// Asks the CPU to fetch the cache line at `address`.
+#[inline]
+fn prefetch_line(address: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// How many frames the collected lines are used before they are collected again.
 const REFRESH_FRAMES: u8 = 255;
 
-/// Addresses of the objects an instance's `on_update` touches.
+/// The cache lines of the objects an instance's `on_update` touches.
 #[derive(Default)]
 pub(crate) struct HotObjects {
-    addresses: [usize; 10],
+    lines: [usize; 14],
     len: u8,
     /// Frames until the next collection; 0: collect after this frame's update.
     age: u8,
@@ -45,19 +72,12 @@ impl HotObjects {
     /// Asks the CPU to fetch the objects into its caches.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        for &address in &self.addresses[..usize::from(self.len)] {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is a hint: it never faults, whatever the address.
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = address;
+        for &line in &self.lines[..usize::from(self.len)] {
+            prefetch_line(line);
         }
     }
 
-    /// Whether the addresses are due to be collected again (counts the frame).
+    /// Whether the lines are due to be collected again (counts the frame).
     pub(crate) fn due(&mut self) -> bool {
         let due = self.age == 0;
         self.age = if due { REFRESH_FRAMES } else { self.age - 1 };
@@ -74,9 +94,9 @@ impl HotObjects {
             return hot;
         }
         if let Some(on_update) = on_update {
-            hot.push(on_update.to_pointer() as usize);
+            hot.push(on_update.to_pointer() as usize, layout::CLOSURE_SIZE);
             if let Some(upvalue) = layout::first_upvalue(on_update) {
-                hot.push(upvalue);
+                hot.push(upvalue, layout::UPVALUE_SIZE);
             }
         }
         hot.push_table(env);
@@ -86,7 +106,8 @@ impl HotObjects {
             // need not be consecutive.
             for (_, value) in handle.pairs::<Value, Value>().flatten() {
                 if let Value::UserData(reference) = value {
-                    hot.push(layout::userdata_header(reference.to_pointer() as usize));
+                    let header = layout::userdata_header(reference.to_pointer() as usize);
+                    hot.push(header, layout::USERDATA_HEADER_SIZE);
                 }
             }
         }
@@ -94,19 +115,34 @@ impl HotObjects {
     }
 
     fn push_table(&mut self, table: &Table) {
-        self.push(table.to_pointer() as usize);
-        for part in layout::table_parts(table) {
-            self.push(part);
+        self.push(table.to_pointer() as usize, layout::TABLE_SIZE);
+        for (part, size) in layout::table_parts(table) {
+            self.push(part, size.min(2 * LINE));
         }
     }
 
-    fn push(&mut self, address: usize) {
-        if let Some(slot) = self.addresses.get_mut(usize::from(self.len)) {
-            *slot = address;
-            self.len += 1;
+    /// The cache lines of the `size` bytes at `address` (none for a null address), each once.
+    fn push(&mut self, address: usize, size: usize) {
+        if address == 0 {
+            return;
+        }
+        let mut line = address & !(LINE - 1);
+        while line < address + size.max(1) {
+            let len = usize::from(self.len);
+            if !self.lines[..len].contains(&line) {
+                let Some(slot) = self.lines.get_mut(len) else {
+                    return;
+                };
+                *slot = line;
+                self.len += 1;
+            }
+            line += LINE;
         }
     }
 }
+
+/// A cache line's size.
+const LINE: usize = 64;
 
 /// Where Lua 5.4 keeps the parts of its objects (`lobject.h`), read once at collection while
 /// the object is alive and held. Other Lua versions and targets: the objects themselves only.
@@ -117,6 +153,19 @@ mod layout {
     /// `Table`: `array` at 16, `node` at 24, in a 56-byte object.
     const TABLE_ARRAY: usize = 16;
     const TABLE_NODE: usize = 24;
+    /// `Table`: `lsizenode` (log2 of the node count) at 11, `alimit` (u32) at 12, `lastfree` at 32.
+    const TABLE_NODE_LOG_SIZE: usize = 11;
+    const TABLE_ARRAY_LIMIT: usize = 12;
+    const TABLE_LAST_FREE: usize = 32;
+    /// A `TValue` and a `Node`.
+    const VALUE_SIZE: usize = 16;
+    const NODE_SIZE: usize = 24;
+    /// Objects' sizes: a `Table`, an `LClosure` with one upvalue, an `UpVal`, and a `Udata`'s
+    /// header with its one user value.
+    pub(super) const TABLE_SIZE: usize = 56;
+    pub(super) const CLOSURE_SIZE: usize = 40;
+    pub(super) const UPVALUE_SIZE: usize = 40;
+    pub(super) const USERDATA_HEADER_SIZE: usize = 56;
     /// `LClosure`: `nupvalues` at 10, `upvals[0]` at 32.
     const CLOSURE_UPVALUES: usize = 10;
     const CLOSURE_FIRST_UPVALUE: usize = 32;
@@ -132,10 +181,27 @@ mod layout {
     use crate::vm::layout::word;
 
     /// The table's array part and hash part.
-    pub(super) fn table_parts(table: &Table) -> [usize; 2] {
+    pub(super) fn table_parts(table: &Table) -> [(usize, usize); 2] {
         let object = table.to_pointer();
         // SAFETY: `to_pointer` of a table held by `table` is its live `Table` object.
-        unsafe { [word(object, TABLE_ARRAY), word(object, TABLE_NODE)] }
+        unsafe {
+            let array = word(object, TABLE_ARRAY);
+            let array_size = object
+                .cast::<u8>()
+                .add(TABLE_ARRAY_LIMIT)
+                .cast::<u32>()
+                .read();
+            // The shared dummy node of a table without a hash part has no `lastfree`.
+            let node = match word(object, TABLE_LAST_FREE) {
+                0 => 0,
+                _ => word(object, TABLE_NODE),
+            };
+            let node_size = 1usize << object.cast::<u8>().add(TABLE_NODE_LOG_SIZE).read().min(16);
+            [
+                (array, array_size as usize * VALUE_SIZE),
+                (node, node_size * NODE_SIZE),
+            ]
+        }
     }
 
     /// The first upvalue object of a Lua function (`_ENV` for script functions).
@@ -163,16 +229,28 @@ mod layout {
             }
             let plausible = |address: usize| address > 4096 && address.is_multiple_of(8);
             let array: Table = lua.load("return {42}").eval()?;
-            let [values, _] = table_parts(&array);
+            let [(values, values_size), (no_nodes, _)] = table_parts(&array);
             // SAFETY: with the 5.4 layout, the array part of a live table; a TValue starts
             // with its value.
-            if !plausible(values) || unsafe { (values as *const i64).read() } != 42 {
+            if !plausible(values)
+                || unsafe { (values as *const i64).read() } != 42
+                || values_size != VALUE_SIZE
+                || no_nodes != 0
+            {
                 return Ok(false);
             }
             let hash: Table = lua.load("return {answer = 42}").eval()?;
-            let [_, nodes] = table_parts(&hash);
+            let [(_, no_values), (nodes, nodes_size)] = table_parts(&hash);
             // SAFETY: as above, the one-node hash part; a Node starts with its value.
-            if !plausible(nodes) || unsafe { (nodes as *const i64).read() } != 42 {
+            if !plausible(nodes)
+                || unsafe { (nodes as *const i64).read() } != 42
+                || nodes_size != NODE_SIZE
+                || no_values != 0
+            {
+                return Ok(false);
+            }
+            let four: Table = lua.load("return {a = 1, b = 2, c = 3, 4, 5}").eval()?;
+            if table_parts(&four).map(|(_, size)| size) != [2 * VALUE_SIZE, 4 * NODE_SIZE] {
                 return Ok(false);
             }
             let env = lua.create_table()?;
@@ -218,6 +296,54 @@ mod layout {
             assert!(super::verified(&Lua::new()));
             assert!(super::super::check_layout(&Lua::new()), "prefetching on");
         }
+
+        /// An instance's objects are collected as the cache lines they lie on, each once: the
+        /// closure's, its `_ENV` upvalue's, the environment's (object and hash part), the
+        /// handle's (object and array part) and the cached reference's header.
+        #[test]
+        fn the_lines_of_an_instances_objects_are_collected() {
+            use mlua::{Function, Table};
+
+            use super::super::{HotObjects, LINE};
+            let lua = Lua::new();
+            assert!(super::super::check_layout(&lua));
+            let env = lua.create_table().unwrap();
+            let handle: Table = lua.load("return {0, false, false}").eval().unwrap();
+            let reference = lua.create_any_userdata(7u64).unwrap();
+            handle.raw_set(3, &reference).unwrap();
+            env.raw_set("entity", &handle).unwrap();
+            env.raw_set("speed", 2).unwrap();
+            let on_update: Function = lua
+                .load("return function(dt) return entity, speed end")
+                .set_environment(env.clone())
+                .eval()
+                .unwrap();
+            let hot = HotObjects::collect(Some(&on_update), &env);
+            let lines = &hot.lines[..usize::from(hot.len)];
+            for (i, line) in lines.iter().enumerate() {
+                assert_eq!(line % LINE, 0, "{line:#x} is a line's start");
+                assert!(!lines[..i].contains(line), "{line:#x} once");
+            }
+            let [(_, _), (env_nodes, _)] = super::table_parts(&env);
+            let [(handle_values, _), (_, _)] = super::table_parts(&handle);
+            let objects = [
+                on_update.to_pointer() as usize,
+                super::first_upvalue(&on_update).unwrap(),
+                env.to_pointer() as usize,
+                env_nodes,
+                handle.to_pointer() as usize,
+                handle_values,
+                handle_values + 2 * super::VALUE_SIZE,
+                super::userdata_header(reference.to_pointer() as usize),
+                super::userdata_header(reference.to_pointer() as usize) + 40,
+            ];
+            for object in objects {
+                assert!(
+                    lines.contains(&(object & !(LINE - 1))),
+                    "the line of {object:#x} is among {lines:x?}"
+                );
+            }
+        }
     }
 }
 
@@ -230,9 +356,14 @@ mod layout {
         true
     }
 
-    pub(super) fn table_parts(_table: &Table) -> [usize; 0] {
+    pub(super) fn table_parts(_table: &Table) -> [(usize, usize); 0] {
         []
     }
+
+    pub(super) const TABLE_SIZE: usize = 1;
+    pub(super) const CLOSURE_SIZE: usize = 1;
+    pub(super) const UPVALUE_SIZE: usize = 1;
+    pub(super) const USERDATA_HEADER_SIZE: usize = 1;
 
     pub(super) fn first_upvalue(_function: &Function) -> Option<usize> {
         None
