@@ -1,4 +1,4 @@
-//! Fetching the next instance's Lua objects into the cache while the current one runs.
+//! Fetching instances' Lua objects into the cache shortly before they run.
 //!
 //! At 10,000 instances the objects one `on_update` touches no longer fit in the CPU's L2 cache:
 //! its closure, the closure's `_ENV` upvalue, the environment table and its hash part, the
@@ -6,8 +6,8 @@
 //! before, so their cache misses add up one after the other (turned off, a frame at 10,000
 //! instances takes about 1.8x as long). The runtime knows where they are (collected here every
 //! few hundred frames, as the cache lines they lie on: an object or a table's part that
-//! straddles two lines needs both) and, while one instance runs, asks the CPU to fetch the
-//! next one's, and the `Instance` itself of one further on ([`prefetch_object`]). A prefetch
+//! straddles two lines needs both) and, while one instance runs, asks the CPU to fetch those of
+//! the one two on, and the `Instance` itself of one further on ([`prefetch_object`]). A prefetch
 //! is only a hint: an address that went stale (the script rebound `entity`, a table grew) costs
 //! a wasted fetch, never a wrong result, and nothing here reads through an address after
 //! collecting it.
