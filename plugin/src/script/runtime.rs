@@ -500,9 +500,9 @@ impl LuaRuntime {
                 if let Some((_, later)) = instances.get(k + 4) {
                     prefetch_object(&**later);
                 }
-                let (entity, instance) = &mut instances[k];
-                let (entity, instance) = (*entity, &mut **instance);
-                let failed = instance.update(vm, &self.tasks, *entity, dt, errors);
+                let entity = *instances[k].0;
+                let instance = &mut *instances[k].1;
+                let failed = instance.update(vm, &self.tasks, entity, dt, errors);
                 // Chained: one measure per instance serves as this one's end and the next one's
                 // start.
                 let after = vm.used_memory();
@@ -512,7 +512,7 @@ impl LuaRuntime {
                     || (matches!(failed, Some(LuaScriptErrorKind::Budget))
                         && after > before + GARBAGE_WORTH_COLLECTING);
                 if hoarded || after > self.memory_pressure {
-                    relieve = Some(*entity);
+                    relieve = Some(entity);
                     break;
                 }
                 before = after;

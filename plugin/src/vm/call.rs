@@ -70,30 +70,34 @@ mod lua54 {
         /// For `lua` (a new state, no callback running): `None` if mlua's error values are not
         /// what this module expects.
         pub(crate) fn new(lua: &Lua) -> Option<Self> {
-            let handler = handler(lua).ok().flatten()?;
+            // The Rust function whose error shows mlua's error metatable, then a probe.
+            let rust = lua
+                .create_function(|_, ()| -> mlua::Result<()> {
+                    Err(mlua::Error::runtime("registered call probe"))
+                })
+                .ok()?;
+            let handler = handler(lua, &rust).ok().flatten()?;
             let call = RegisteredCall {
                 handler: lua.create_registry_value(handler).ok()?,
                 error: lua.create_registry_value(false).ok()?,
             };
-            call.check(lua).then_some(call)
+            call.check(lua, rust).then_some(call)
         }
 
-        /// Whether failing calls give the errors `Function::call` gives.
-        fn check(&self, lua: &Lua) -> bool {
+        /// Whether failing calls (of `rust`, failing, and of a failing Lua function) give the
+        /// errors `Function::call` gives.
+        fn check(&self, lua: &Lua, rust: Function) -> bool {
             let probe = |f: Function| -> Option<(String, String)> {
                 let key = lua.create_registry_value(f.clone()).ok()?;
                 let ours = self.call(lua, &key, 0.0).err()?;
                 let theirs = f.call::<()>(0.0).err()?;
                 Some((ours.to_string(), theirs.to_string()))
             };
-            let rust = lua.create_function(|_, _: f64| -> mlua::Result<()> {
-                Err(mlua::Error::runtime("registered call probe"))
-            });
-            let script = lua
+            let Ok(script) = lua
                 .load("local x = ... error('registered call probe ' .. x)")
                 .set_name("=probe")
-                .into_function();
-            let (Ok(rust), Ok(script)) = (rust, script) else {
+                .into_function()
+            else {
                 return false;
             };
             [probe(rust), probe(script)].into_iter().all(|pair| {
@@ -155,11 +159,8 @@ mod lua54 {
         }
     }
 
-    /// The handler, its upvalue the metatable of the error a Rust function raises.
-    fn handler(lua: &Lua) -> mlua::Result<Option<Function>> {
-        let fails = lua.create_function(|_, ()| -> mlua::Result<()> {
-            Err(mlua::Error::runtime("registered call probe"))
-        })?;
+    /// The handler, its upvalue the metatable of the error `fails` (a Rust function) raises.
+    fn handler(lua: &Lua, fails: &Function) -> mlua::Result<Option<Function>> {
         // SAFETY: `exec_raw` runs this as a C function whose stack holds `fails`; it leaves one
         // value (the handler, or nil). Nothing to drop is alive if making the closure fails.
         unsafe {

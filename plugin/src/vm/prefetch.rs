@@ -228,25 +228,22 @@ mod layout {
                 return Ok(false);
             }
             let plausible = |address: usize| address > 4096 && address.is_multiple_of(8);
+            // A table part holding `42` first, of `size` bytes.
+            let holds_answer = |(address, size): (usize, usize), expected: usize| {
+                // SAFETY: with the 5.4 layout, a part of a live table; a TValue and a Node
+                // start with their value. Read only at a plausible address.
+                plausible(address)
+                    && unsafe { (address as *const i64).read() } == 42
+                    && size == expected
+            };
             let array: Table = lua.load("return {42}").eval()?;
-            let [(values, values_size), (no_nodes, _)] = table_parts(&array);
-            // SAFETY: with the 5.4 layout, the array part of a live table; a TValue starts
-            // with its value.
-            if !plausible(values)
-                || unsafe { (values as *const i64).read() } != 42
-                || values_size != VALUE_SIZE
-                || no_nodes != 0
-            {
+            let [values, (no_nodes, _)] = table_parts(&array);
+            if !holds_answer(values, VALUE_SIZE) || no_nodes != 0 {
                 return Ok(false);
             }
             let hash: Table = lua.load("return {answer = 42}").eval()?;
-            let [(_, no_values), (nodes, nodes_size)] = table_parts(&hash);
-            // SAFETY: as above, the one-node hash part; a Node starts with its value.
-            if !plausible(nodes)
-                || unsafe { (nodes as *const i64).read() } != 42
-                || nodes_size != NODE_SIZE
-                || no_values != 0
-            {
+            let [(no_values, _), nodes] = table_parts(&hash);
+            if !holds_answer(nodes, NODE_SIZE) || no_values != 0 {
                 return Ok(false);
             }
             let four: Table = lua.load("return {a = 1, b = 2, c = 3, 4, 5}").eval()?;
