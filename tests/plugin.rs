@@ -1049,3 +1049,123 @@ fn the_memory_of_despawned_instances_is_collected() {
     assert!(test.errors().is_empty(), "{:?}", test.errors());
     assert!(left < 2_000_000, "{left} bytes left of {held}");
 }
+
+/// A component of its own table, for the references-follow-their-components test.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq)]
+pub struct Slot {
+    pub value: f64,
+    pub tag: String,
+}
+
+#[lua_methods]
+impl Slot {
+    pub fn new(value: f64, tag: String) -> Self {
+        Slot { value, tag }
+    }
+}
+
+#[test]
+fn references_follow_their_components_when_the_world_changes_around_them() {
+    // Fast field access keeps where it last found a component: a despawn moves another entity
+    // into the freed row, an insert moves the entity to another table, spawns grow the table,
+    // and Rust systems change anything between frames. Every reference must still reach its
+    // own entity's component.
+    let mut test = game(&[(
+        "scripts/mover.lua",
+        r#"
+        local refs = {}
+        local function check()
+            for i = 3, #refs do
+                local r = refs[i]
+                assert(r.s.tag == r.tag, "read " .. r.s.tag .. " through the reference of " .. r.tag)
+                r.s.value = r.s.value * 10 + 1
+            end
+        end
+        function on_start()
+            for e, s in world.query("Slot"):each() do
+                refs[#refs + 1] = { e = e, s = s, tag = s.tag }
+            end
+            refs[1].e:despawn()
+            refs[2].e:insert(Position.new(1, 2))
+            for i = 1, 300 do world.spawn { Slot.new(-1, "new") } end
+            check()
+            refs[2].s.value = 1000
+            local ok, err = pcall(function() return refs[1].s.value end)
+            assert(not ok and tostring(err):find("despawned"), tostring(err))
+        end
+        function on_update() check() end
+        "#,
+    )]);
+    test.app.register_lua_component::<Slot>();
+    let slots: Vec<Entity> = (0..8)
+        .map(|k| {
+            test.app
+                .world_mut()
+                .spawn(Slot {
+                    value: k as f64,
+                    tag: format!("s{k}"),
+                })
+                .id()
+        })
+        .collect();
+    test.spawn_script("scripts/mover.lua", ());
+    test.settle(1);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let value = |test: &TestApp, e: Entity| test.app.world().get::<Slot>(e).map(|s| s.value);
+    let moved = slots
+        .iter()
+        .position(|e| test.app.world().get::<Position>(*e).is_some())
+        .expect("one slot was moved to another table");
+    let gone = slots
+        .iter()
+        .position(|e| test.app.world().get_entity(*e).is_err())
+        .expect("one slot was despawned");
+    assert_eq!(value(&test, slots[moved]), Some(1000.0));
+    let written = |k: usize, frames: u32| (0..frames).fold(k as f64, |v, _| v * 10.0 + 1.0);
+    let frames_run = |test: &TestApp| {
+        (0..8)
+            .filter(|k| *k != moved && *k != gone)
+            .map(|k| (k, value(test, slots[k]).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    // Each frame rewrites every other slot once; count how many times from the first.
+    let first = frames_run(&test);
+    let times = (1..10)
+        .find(|n| first[0].1 == written(first[0].0, *n))
+        .expect("written a whole number of times");
+    for (k, v) in &first {
+        assert_eq!(*v, written(*k, times), "slot s{k}");
+    }
+    // Between frames a Rust system moves things: despawn a new slot in the middle of the
+    // table and move one of the kept slots to another table.
+    let kept = first[1].0;
+    let newcomer = {
+        let world = test.app.world_mut();
+        let mut q = world.query_filtered::<Entity, With<Slot>>();
+        q.iter(world).find(|e| !slots.contains(e)).unwrap()
+    };
+    test.app.world_mut().despawn(newcomer);
+    test.app
+        .world_mut()
+        .entity_mut(slots[kept])
+        .insert(Position { x: 0.0, y: 0.0 });
+    test.update();
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    for (k, v) in frames_run(&test) {
+        assert_eq!(
+            v,
+            written(k, times + 1),
+            "slot s{k} after Rust moved things"
+        );
+    }
+    let newcomers = {
+        let world = test.app.world_mut();
+        let mut q = world.query::<&Slot>();
+        q.iter(world)
+            .filter(|s| s.tag == "new")
+            .map(|s| s.value)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(newcomers.len(), 299);
+    assert!(newcomers.iter().all(|v| *v == -1.0), "no write went astray");
+}

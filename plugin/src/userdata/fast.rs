@@ -4,10 +4,11 @@
 //! mlua each costs about 900 instructions: the callback trampoline, the userdata type check,
 //! the borrow of the reference, the place's lookup. For numbers, booleans and strings of
 //! references whose place is *keyed* (a component of an entity: the key is the entity), a plain
-//! C function does the same in a fraction: it reads the key from the userdata's own user value,
-//! asks the place's [`KeyedAccess`] for the value, and pushes it (a string is copied out of the
-//! component first, up to [`SHORT_TEXT`] bytes, and made a Lua string once the world is given
-//! back).
+//! C function does the same in a fraction: it reads the [`Key`] from the userdata's own user
+//! value, asks the place's [`KeyedAccess`] for the value, and pushes it (a string is copied out
+//! of the component first, up to [`SHORT_TEXT`] bytes, and made a Lua string once the world is
+//! given back). The `Key` also keeps where the place last found the target ([`Kept`]), so that
+//! the place can skip its lookup while it knows the target has not moved (`world/kept.rs`).
 //!
 //! The fast functions handle only the plain case. Anything else (a stale reference, a value of
 //! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
@@ -102,8 +103,48 @@ pub(crate) struct KeyedAccess<T> {
 }
 
 /// Calls the function with the `T` the key names; `false` if it cannot.
-pub(crate) type WithRef<T> = fn(u64, &mut dyn FnMut(&T)) -> bool;
-pub(crate) type WithMut<T> = fn(u64, &mut dyn FnMut(&mut T)) -> bool;
+pub(crate) type WithRef<T> = fn(&mut Key, &mut dyn FnMut(&T)) -> bool;
+pub(crate) type WithMut<T> = fn(&mut Key, &mut dyn FnMut(&mut T)) -> bool;
+
+/// The key of a keyed reference (a Lua userdata of its own, kept in the reference: see
+/// [`set_key`]), and where its place last found the target.
+#[repr(C)]
+pub(crate) struct Key {
+    pub key: u64,
+    pub kept: Kept,
+}
+
+/// Where a place last found a reference's target, for the place to use again while it knows
+/// the target has not moved (`world/place.rs`). The fast functions only pass it on.
+#[derive(Clone, Copy)]
+pub(crate) struct Kept {
+    /// When it was found (what "when" means is the place's; 0: nothing kept).
+    pub generation: u64,
+    /// The type of the target (a reference's key can reach a field function of another type).
+    pub target_type: std::any::TypeId,
+    pub target: *mut (),
+    /// What a write marks, and the mark.
+    pub changed: *const (),
+    pub changed_by: *const (),
+    pub tick: u32,
+}
+
+impl Key {
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+    fn new(key: u64) -> Self {
+        Key {
+            key,
+            kept: Kept {
+                generation: 0,
+                target_type: TypeId::of::<()>(),
+                target: std::ptr::null_mut(),
+                changed: std::ptr::null(),
+                changed_by: std::ptr::null(),
+                tick: 0,
+            },
+        }
+    }
+}
 
 impl<T> Clone for KeyedAccess<T> {
     fn clone(&self) -> Self {
@@ -212,7 +253,8 @@ mod lua54 {
     use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
     use super::{
-        FastConvert, FastField, SHORT_TEXT, Scalar, TextConvert, WithMut, WithRef, keyed_access,
+        FastConvert, FastField, Key, SHORT_TEXT, Scalar, TextConvert, WithMut, WithRef,
+        keyed_access,
     };
 
     /// The upvalues of a fast field function: the ordinary function, and the [`Block`] of its
@@ -259,14 +301,21 @@ mod lua54 {
         place: WithMut<T>,
     }
 
-    /// Stores `key` in the reference userdata itself (its first user value, which mlua leaves
-    /// unused unless `set_user_value` is called, as nothing here does): the fast functions
-    /// find it there without a lookup.
+    /// Stores `key` in the reference userdata itself, as a [`Key`] userdata in its first user
+    /// value: the fast functions find it there without a lookup. mlua leaves that slot nil
+    /// unless `set_user_value` is called (nothing here does), and its user values are tables,
+    /// so a userdata there is always a `Key` put by this function.
     pub(crate) fn set_key(lua: &Lua, reference: &AnyUserData, key: u64) -> mlua::Result<()> {
-        // SAFETY: the stack holds the userdata and the key as pushed by `exec_raw`; the user
-        // value slot 1 exists on every userdata mlua makes (`lua_newuserdata` makes one).
+        // SAFETY: the stack holds the reference as pushed by `exec_raw`; the new userdata is
+        // sized and aligned (8 bytes at least) for a `Key`, which needs no drop, and is written
+        // before anything can see it; the user value slot 1 exists on every userdata mlua makes
+        // (`lua_newuserdata` makes one). A memory error leaves through Lua's `longjmp`, with
+        // nothing alive here to drop.
         unsafe {
-            lua.exec_raw::<()>((reference, key as i64), |state| {
+            lua.exec_raw::<()>(reference, |state| {
+                const { assert!(!std::mem::needs_drop::<Key>()) };
+                let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
+                memory.cast::<Key>().write(Key::new(key));
                 ffi::lua_setiuservalue(state, -2, 1);
                 ffi::lua_pop(state, 1);
             })
@@ -374,22 +423,24 @@ mod lua54 {
         })
     }
 
-    /// The key stored by [`set_key`] in the userdata at `index`, if it is one. It leaves the
-    /// key's Lua value pushed (a fast function returning its result from the top does not
-    /// need it popped; the ordinary path restores the stack).
+    /// The [`Key`] stored by [`set_key`] in the userdata at `index`, if it is one. It leaves
+    /// the key's Lua value pushed, which keeps the `Key` alive while the caller uses it (a
+    /// fast function returning its result from the top does not need it popped; the ordinary
+    /// path restores the stack).
     ///
     /// SAFETY: `state` is a live Lua state in a C function call with `index` valid and a stack
-    /// slot free.
-    unsafe fn key(state: *mut ffi::lua_State, index: c_int) -> Option<u64> {
-        // SAFETY: per the caller; a full userdata has user value slots to read.
+    /// slot free. The `Key` may be used until the pushed value is popped, and not while
+    /// another `&mut Key` to it is alive.
+    unsafe fn key<'a>(state: *mut ffi::lua_State, index: c_int) -> Option<&'a mut Key> {
+        // SAFETY: per the caller; a full userdata has user value slots to read. A userdata in
+        // the first one was made by `set_key` (see there): its memory is a `Key`.
         unsafe {
-            if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA {
+            if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA
+                || ffi::lua_getiuservalue(state, index, 1) != ffi::LUA_TUSERDATA
+            {
                 return None;
             }
-            let mut is_integer = 0;
-            ffi::lua_getiuservalue(state, index, 1);
-            let key = ffi::lua_tointegerx(state, -1, &mut is_integer) as u64;
-            (is_integer != 0).then_some(key)
+            ffi::lua_touserdata(state, -1).cast::<Key>().as_mut()
         }
     }
 
@@ -795,7 +846,7 @@ mod lua54 {
                     with_ref: |key, f| {
                         VALUES.with(|v| {
                             let values = v.borrow();
-                            let Some(x) = values.get(key as usize) else {
+                            let Some(x) = values.get(key.key as usize) else {
                                 return false;
                             };
                             f(&[*x]);
@@ -805,7 +856,7 @@ mod lua54 {
                     with_mut: |key, f| {
                         VALUES.with(|v| {
                             let mut values = v.borrow_mut();
-                            let Some(x) = values.get_mut(key as usize) else {
+                            let Some(x) = values.get_mut(key.key as usize) else {
                                 return false;
                             };
                             let mut cell = [*x];

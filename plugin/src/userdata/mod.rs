@@ -25,7 +25,7 @@ pub(crate) use convert::copy_from_lua;
 pub use convert::{ConvertError, LuaConvert, describe, describe_type};
 pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
 pub use fast::{FastConvert, SHORT_TEXT, Scalar, ScalarConvert, TextConvert};
-pub(crate) use fast::{KeyedAccess, register_keyed_access, set_key};
+pub(crate) use fast::{Kept, Key, KeyedAccess, register_keyed_access, set_key};
 pub use metatable::register_userdata;
 pub use receiver::{Span, This, ThisMut, UserDataArg, current_call};
 pub use reference::{LuaRef, Place, StaleReference, with_value, with_value_mut};

@@ -21,10 +21,18 @@
 //! component, or another field of the same one, without two borrows of the world overlapping.
 //! The only lend still refused is a real conflict: a Rust method that calls back into Lua while
 //! it holds a component, and Lua then reaching for the world; the error names that method.
+//!
+//! The world's *structure generation* ([`structure_generation`]) tells the fast field access
+//! (`place.rs`) whether the address where it last found a component still holds it: a
+//! component moves or goes only through `&mut World` (a spawn, despawn, insert or remove, a
+//! table growing), so the generation changes with every exclusive lend, and when the scope
+//! opens or closes (between frames anything may happen). Generations come from one counter for
+//! the whole process: a value is never seen twice, on any thread.
 
 pub(crate) mod event;
 pub(crate) mod handle;
 pub(crate) mod input;
+pub(crate) mod kept;
 pub(crate) mod message;
 pub(crate) mod place;
 pub(crate) mod query;
@@ -33,16 +41,19 @@ pub(crate) mod registry;
 
 use std::cell::Cell;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bevy::ecs::world::World;
 
 use crate::userdata::{current_call, script_error};
 
 /// The published world, and how it is lent out right now: `0` not at all, `n > 0` to `n`
-/// readers (`&World`), [`EXCLUSIVE`] to one writer (`&mut World`).
+/// readers (`&World`), [`EXCLUSIVE`] to one writer (`&mut World`); and its structure
+/// generation (see the module docs).
 struct Slot {
     world: Cell<Option<NonNull<World>>>,
     lent: Cell<i32>,
+    generation: Cell<u64>,
 }
 
 const EXCLUSIVE: i32 = -1;
@@ -52,8 +63,44 @@ thread_local! {
         Slot {
             world: Cell::new(None),
             lent: Cell::new(0),
+            generation: Cell::new(0),
         }
     };
+}
+
+/// The next structure generation (0 is never one: it means "none").
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+impl Slot {
+    /// From now on the structure may differ from what was seen before.
+    fn new_generation(&self) {
+        self.generation
+            .set(GENERATIONS.fetch_add(1, Ordering::Relaxed));
+    }
+}
+
+/// What a caller of [`structure_generation`] is about to do with an address it kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read a component: allowed unless the world is lent exclusively.
+    Read,
+    /// Write a component: allowed only while the world is not lent at all.
+    Write,
+}
+
+/// The world's structure generation, if the world is published and could be lent for `access`
+/// now; `None` otherwise. An address into the world's storage found under generation `g` is
+/// still the same component's while this returns `Some(g)`: nothing moved or dropped it since.
+#[inline]
+pub(crate) fn structure_generation(access: Access) -> Option<u64> {
+    SLOT.with(|slot| {
+        let lent = slot.lent.get();
+        let allowed = match access {
+            Access::Read => lent != EXCLUSIVE,
+            Access::Write => lent == 0,
+        };
+        (allowed && slot.world.get().is_some()).then(|| slot.generation.get())
+    })
 }
 
 /// Publishes `world` to scripts until dropped.
@@ -64,14 +111,20 @@ pub(crate) struct WorldScope {
 impl WorldScope {
     /// The caller must not use `world` until the scope is dropped.
     pub(crate) fn enter(world: &mut World) -> Self {
-        let previous = SLOT.with(|slot| slot.world.replace(Some(NonNull::from(world))));
+        let previous = SLOT.with(|slot| {
+            slot.new_generation();
+            slot.world.replace(Some(NonNull::from(world)))
+        });
         WorldScope { previous }
     }
 }
 
 impl Drop for WorldScope {
     fn drop(&mut self) {
-        SLOT.with(|slot| slot.world.set(self.previous));
+        SLOT.with(|slot| {
+            slot.new_generation();
+            slot.world.set(self.previous);
+        });
     }
 }
 
@@ -107,7 +160,8 @@ fn busy() -> mlua::Error {
     }
 }
 
-/// Lends the world exclusively to `f`, or explains why it cannot.
+/// Lends the world exclusively to `f`, or explains why it cannot. `f` may change the world's
+/// structure: addresses kept before are not used again (a new structure generation).
 pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> {
     SLOT.with(|slot| {
         let Some(mut world) = slot.world.get() else {
@@ -116,6 +170,7 @@ pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> 
         if slot.lent.get() != 0 {
             return Err(busy());
         }
+        slot.new_generation();
         slot.lent.set(EXCLUSIVE);
         let _return = Return { slot, previous: 0 };
         // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it

@@ -12,7 +12,7 @@ use bevy::ecs::resource::Resource;
 use mlua::{AnyUserData, Lua};
 
 use crate::userdata::{KeyedAccess, LuaRef, Place, StaleReference, register_keyed_access, set_key};
-use crate::world::{with_world, with_world_ref};
+use crate::world::{kept, with_world, with_world_ref};
 
 pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
     mlua::Error::external(StaleReference(format!(
@@ -93,31 +93,16 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Place<T>
 }
 
 impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> ComponentPlace<T> {
-    /// Lets the number and boolean fields of `T` references reach the component directly
-    /// (`userdata/fast.rs`), keyed by the entity. Installed with the type, before any
-    /// reference to `T` (whose metatable is built with the first one).
+    /// Lets the number, boolean and string fields of `T` references reach the component
+    /// directly (`userdata/fast.rs`), keyed by the entity, at the address kept for it
+    /// (`kept.rs`). Installed with the type, before any reference to `T` (whose metatable is
+    /// built with the first one).
     pub(crate) fn install_fast_access(lua: &Lua) {
         register_keyed_access::<T>(
             lua,
-            // The same lookups as the `Place` impl above, without its error: the ordinary
-            // path builds that. (Going through the `Place` impl costs 170 instructions per
-            // entity-frame in the scripts bench.)
             KeyedAccess {
-                with_ref: |key, f| {
-                    Entity::try_from_bits(key).is_some_and(|entity| {
-                        with_world_ref(|world| world.get::<T>(entity).map(f).is_some())
-                            .unwrap_or(false)
-                    })
-                },
-                with_mut: |key, f| {
-                    Entity::try_from_bits(key).is_some_and(|entity| {
-                        // `get_mut` marks the component changed, as the ordinary setter does.
-                        with_world(|world| {
-                            world.get_mut::<T>(entity).map(|mut c| f(&mut c)).is_some()
-                        })
-                        .unwrap_or(false)
-                    })
-                },
+                with_ref: kept::read::<T>,
+                with_mut: kept::write::<T>,
             },
         );
     }
