@@ -46,7 +46,7 @@ impl EntityHandle {
 
 /// Slots of a handle table: the removal generation its references belong to, the entity, then
 /// one slot per component name (numbered by [`Handles::slots`]).
-const GENERATION_SLOT: i64 = 1;
+pub(crate) const GENERATION_SLOT: i64 = 1;
 const ENTITY_SLOT: i64 = 2;
 const FIRST_REFERENCE_SLOT: i64 = 3;
 
