@@ -1169,3 +1169,44 @@ fn references_follow_their_components_when_the_world_changes_around_them() {
     assert_eq!(newcomers.len(), 299);
     assert!(newcomers.iter().all(|v| *v == -1.0), "no write went astray");
 }
+
+/// Field names past Lua's interned-string length (40 bytes), for the fast field dispatch.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq, Default)]
+pub struct LongNames {
+    pub the_remaining_hit_points_of_this_character_now: f64,
+    pub hp: f64,
+}
+
+#[test]
+fn fields_with_long_names_read_and_write_like_short_ones() {
+    let mut test = game(&[(
+        "scripts/long.lua",
+        r#"
+        function on_update()
+            local c = entity:get("LongNames")
+            c.the_remaining_hit_points_of_this_character_now = c.the_remaining_hit_points_of_this_character_now + c.hp
+            c.hp = c.hp + 1
+            local key = "the_remaining_hit_points_" .. "of_this_character_now"
+            c[key] = c[key] + 0.5
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<LongNames>();
+    let e = test.spawn_script(
+        "scripts/long.lua",
+        LongNames {
+            the_remaining_hit_points_of_this_character_now: 10.0,
+            hp: 1.0,
+        },
+    );
+    test.settle(3);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let c = test.app.world().get::<LongNames>(e).unwrap();
+    let frames = c.hp - 1.0;
+    assert!(frames >= 3.0, "{frames} frames");
+    // Each frame adds hp (1, 2, 3, ...) and 0.5.
+    assert_eq!(
+        c.the_remaining_hit_points_of_this_character_now,
+        10.0 + frames * (frames + 1.0) / 2.0 + 0.5 * frames
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! At 10,000 instances the objects one `on_update` touches no longer fit in the CPU's L2 cache:
 //! its closure, the closure's `_ENV` upvalue, the environment table and its hash part, the
-//! entity handle and its array part, the component reference. Each is found through the one
+//! entity handle and its array part, the component reference and its key (`userdata/fast.rs`:
+//! where the component was last found). Each is found through the one
 //! before, so their cache misses add up one after the other (turned off, a frame at 10,000
 //! instances takes about 1.8x as long). The runtime knows where they are (collected here every
 //! few hundred frames, as the cache lines they lie on: an object or a table's part that
@@ -62,7 +63,7 @@ const REFRESH_FRAMES: u8 = 255;
 /// The cache lines of the objects an instance's `on_update` touches.
 #[derive(Default)]
 pub(crate) struct HotObjects {
-    lines: [usize; 14],
+    lines: [usize; 16],
     len: u8,
     /// Frames until the next collection; 0: collect after this frame's update.
     age: u8,
@@ -108,6 +109,9 @@ impl HotObjects {
                 if let Value::UserData(reference) = value {
                     let header = layout::userdata_header(reference.to_pointer() as usize);
                     hot.push(header, layout::USERDATA_HEADER_SIZE);
+                    if let Some(key) = layout::user_value_userdata(header) {
+                        hot.push(key, layout::KEY_OBJECT_SIZE);
+                    }
                 }
             }
         }
@@ -150,6 +154,8 @@ const LINE: usize = 64;
 mod layout {
     use mlua::{Function, Lua, Table};
 
+    use crate::userdata::Key;
+
     /// `Table`: `array` at 16, `node` at 24, in a 56-byte object.
     const TABLE_ARRAY: usize = 16;
     const TABLE_NODE: usize = 24;
@@ -176,6 +182,29 @@ mod layout {
     /// `to_pointer` gives.
     pub(super) fn userdata_header(block: usize) -> usize {
         block.saturating_sub(USERDATA_BLOCK)
+    }
+
+    /// `Udata`: its first user value, a `TValue` (the value at 40, its tag at 48).
+    const USERDATA_USER_VALUE: usize = 40;
+    const USERDATA_USER_VALUE_TAG: usize = 48;
+    /// The tag of a full userdata value (`ctb(LUA_VUSERDATA)`).
+    const FULL_USERDATA_TAG: u8 = 0x47;
+    /// `Udata0` (a userdata without user values, as a reference's [`Key`] is): the block
+    /// starts 32 bytes in.
+    const USERDATA0_BLOCK: usize = 32;
+    /// A reference's key object: its header and the `Key`.
+    pub(super) const KEY_OBJECT_SIZE: usize = USERDATA0_BLOCK + size_of::<Key>();
+
+    /// The object in the first user value of the userdata whose header is at `header`, if it
+    /// is a full userdata (a component reference's [`Key`]).
+    pub(super) fn user_value_userdata(header: usize) -> Option<usize> {
+        // SAFETY: `header` is the `Udata` of a live userdata with one user value (as mlua makes
+        // them), which the caller holds.
+        unsafe {
+            let tag = ((header + USERDATA_USER_VALUE_TAG) as *const u8).read();
+            (tag == FULL_USERDATA_TAG)
+                .then(|| ((header + USERDATA_USER_VALUE) as *const usize).read())
+        }
     }
 
     use crate::vm::layout::word;
@@ -278,7 +307,16 @@ mod layout {
                 )
             };
             // mlua gives every userdata one user value and a metatable.
-            Ok(user_values == 1 && metatable != 0)
+            if user_values != 1 || metatable == 0 || user_value_userdata(header).is_some() {
+                return Ok(false);
+            }
+            // A reference's key: a userdata in the first user value, its `Key` in the block.
+            crate::userdata::set_key(lua, &userdata, 4242)?;
+            let Some(key) = user_value_userdata(header).filter(|k| plausible(*k)) else {
+                return Ok(false);
+            };
+            // SAFETY: the `Udata0` of the live key, whose block starts with the key.
+            Ok(unsafe { ((key + USERDATA0_BLOCK) as *const u64).read() } == 4242)
         };
         check().unwrap_or(false)
     }
@@ -296,7 +334,7 @@ mod layout {
 
         /// An instance's objects are collected as the cache lines they lie on, each once: the
         /// closure's, its `_ENV` upvalue's, the environment's (object and hash part), the
-        /// handle's (object and array part) and the cached reference's header.
+        /// handle's (object and array part), the cached reference's header and its key.
         #[test]
         fn the_lines_of_an_instances_objects_are_collected() {
             use mlua::{Function, Table};
@@ -307,6 +345,7 @@ mod layout {
             let env = lua.create_table().unwrap();
             let handle: Table = lua.load("return {0, false, false}").eval().unwrap();
             let reference = lua.create_any_userdata(7u64).unwrap();
+            crate::userdata::set_key(&lua, &reference, 9).unwrap();
             handle.raw_set(3, &reference).unwrap();
             env.raw_set("entity", &handle).unwrap();
             env.raw_set("speed", 2).unwrap();
@@ -321,6 +360,9 @@ mod layout {
                 assert_eq!(line % LINE, 0, "{line:#x} is a line's start");
                 assert!(!lines[..i].contains(line), "{line:#x} once");
             }
+            let key =
+                super::user_value_userdata(super::userdata_header(reference.to_pointer() as usize))
+                    .expect("the reference's key");
             let [(_, _), (env_nodes, _)] = super::table_parts(&env);
             let [(handle_values, _), (_, _)] = super::table_parts(&handle);
             let objects = [
@@ -333,6 +375,8 @@ mod layout {
                 handle_values + 2 * super::VALUE_SIZE,
                 super::userdata_header(reference.to_pointer() as usize),
                 super::userdata_header(reference.to_pointer() as usize) + 40,
+                key,
+                key + super::KEY_OBJECT_SIZE - 1,
             ];
             for object in objects {
                 assert!(
@@ -368,5 +412,11 @@ mod layout {
 
     pub(super) fn userdata_header(block: usize) -> usize {
         block
+    }
+
+    pub(super) const KEY_OBJECT_SIZE: usize = 1;
+
+    pub(super) fn user_value_userdata(_header: usize) -> Option<usize> {
+        None
     }
 }
