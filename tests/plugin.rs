@@ -1210,3 +1210,53 @@ fn fields_with_long_names_read_and_write_like_short_ones() {
         10.0 + frames * (frames + 1.0) / 2.0 + 0.5 * frames
     );
 }
+
+#[test]
+fn query_walks_see_the_entities_of_each_frame() {
+    // A walk finding the same entities as one of the last few gets their handle list again:
+    // it must still hand out exactly this frame's entities, as the same handles
+    // `world.entity` gives, with their own components.
+    let mut test = game(&[(
+        "scripts/walk.lua",
+        r#"
+        function on_update()
+            local seen = {}
+            for e, s in world.query("Slot"):each() do
+                assert(world.entity(e:id()) == e, "one handle per entity")
+                assert(e:get("Slot") == s, "the entity's own reference")
+                seen[#seen + 1] = s.tag
+            end
+            table.sort(seen)
+            entity:get("Player").name = table.concat(seen, ",")
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<Slot>();
+    let slot = |tag: &str| Slot {
+        value: 0.0,
+        tag: tag.into(),
+    };
+    let a = test.app.world_mut().spawn(slot("a")).id();
+    let b = test.app.world_mut().spawn(slot("b")).id();
+    test.app.world_mut().spawn(slot("c"));
+    let me = test.spawn_script("scripts/walk.lua", player(""));
+    let walked = |test: &mut TestApp| {
+        test.update();
+        assert!(test.errors().is_empty(), "{:?}", test.errors());
+        test.app.world().get::<Player>(me).unwrap().name.clone()
+    };
+    test.settle(1);
+    assert_eq!(walked(&mut test), "a,b,c");
+    assert_eq!(walked(&mut test), "a,b,c");
+    test.app.world_mut().despawn(b);
+    assert_eq!(walked(&mut test), "a,c");
+    let d = test.app.world_mut().spawn(slot("d")).id();
+    assert_eq!(walked(&mut test), "a,c,d");
+    test.app.world_mut().despawn(d);
+    assert_eq!(walked(&mut test), "a,c", "a list seen two frames ago");
+    test.app.world_mut().despawn(a);
+    test.app.world_mut().spawn(slot("e"));
+    for _ in 0..3 {
+        assert_eq!(walked(&mut test), "c,e");
+    }
+}

@@ -14,12 +14,15 @@
 //! this run, counts. `:each()` hands out the references `entity:get` would (reading those cached
 //! in the handles itself, and asking `entity:get` only on a miss), so a script walking the same
 //! entities every frame reuses its handles and references and makes no call per entity; the
-//! handles are listed in one C pass (`handle_list`).
+//! handles are listed in one C pass (`handle_list`), and the list is used again while a walk
+//! finds the same entities (`recent_handle_list`).
 
 use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
-use mlua::{AnyUserData, Lua, LuaString, MetaMethod, UserData, UserDataMethods, Value, Variadic};
+use mlua::{
+    AnyUserData, Lua, LuaString, MetaMethod, Table, UserData, UserDataMethods, Value, Variadic,
+};
 
 use crate::vm::budget::{charge, cost};
 use crate::world::handle::{EntityHandle, handle_list, reference_slots};
@@ -155,7 +158,7 @@ impl UserData for LuaQuery {
                 (this.find()?, this.names.clone())
             };
             let slots = reference_slots(lua, &names)?;
-            let list = handle_list(lua, &entities)?;
+            let list = recent_handle_list(lua, entities)?;
             each_iterator(lua, list, &names, &slots)
         });
         // `for e in world.query(...) do`: the query is its own iterator.
@@ -183,6 +186,35 @@ impl UserData for LuaQuery {
 
 #[cfg(not(feature = "lua54"))]
 use each_lua::each_iterator;
+/// The handle lists of the last few `:each()` walks, with their entities (the latest last).
+#[derive(Default)]
+struct RecentLists(Vec<(Vec<Entity>, Table)>);
+
+const RECENT_LISTS: usize = 4;
+
+/// The list of the handles of `entities`: the one made for the same entities by one of the
+/// last few walks, if any (a script walking the same entities every frame gets last frame's
+/// list again: comparing the entities costs a fraction of making the list, about 170
+/// instructions per entity), else a new one. Lists are only read (by the iterators).
+fn recent_handle_list(lua: &Lua, entities: Vec<Entity>) -> mlua::Result<Table> {
+    if let Some(recent) = lua.app_data_ref::<RecentLists>()
+        && let Some((_, list)) = recent.0.iter().find(|(seen, _)| *seen == entities)
+    {
+        return Ok(list.clone());
+    }
+    let list = handle_list(lua, &entities)?;
+    if lua.app_data_ref::<RecentLists>().is_none() {
+        lua.set_app_data(RecentLists::default());
+    }
+    if let Some(mut recent) = lua.app_data_mut::<RecentLists>() {
+        if recent.0.len() == RECENT_LISTS {
+            recent.0.remove(0);
+        }
+        recent.0.push((entities, list.clone()));
+    }
+    Ok(list)
+}
+
 #[cfg(feature = "lua54")]
 use each_lua54::each_iterator;
 
