@@ -62,6 +62,11 @@ impl Body {
     pub fn visit(&self, f: mlua::Function) -> mlua::Result<f64> {
         f.call::<f64>(self.mass)
     }
+
+    /// Calls back into Lua while `self` is borrowed mutably.
+    pub fn visit_mut(&mut self, f: mlua::Function) -> mlua::Result<f64> {
+        f.call::<f64>(self.mass)
+    }
 }
 
 /// `expect_error(f, text)` for the scripts: `f()` must fail with an error containing `text`.
@@ -210,6 +215,11 @@ fn a_rust_method_calling_back_into_lua_is_named_when_the_world_is_out_of_reach()
                 a:visit(function(mass) b.mass = 1; return 0 end)
             end, "the Rust method `Body.visit`, which called back into Lua")
             assert(b.mass == 3)
+            -- nor reading while a method holds its component mutably
+            expect_error(function()
+                a:visit_mut(function(mass) return b.mass end)
+            end, "the Rust method `Body.visit_mut`, which called back into Lua")
+            assert(b.mass == 3 and a.mass == 5)
         end
         "#
     ));
