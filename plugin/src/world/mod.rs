@@ -23,7 +23,7 @@
 //! it holds a component, and Lua then reaching for the world; the error names that method.
 //!
 //! The world's *structure generation* ([`structure_generation`]) tells the fast field access
-//! (`place.rs`) whether the address where it last found a component still holds it: a
+//! (`kept.rs`) whether the address where it last found a component still holds it: a
 //! component moves or goes only through `&mut World` (a spawn, despawn, insert or remove, a
 //! table growing), so the generation changes with every exclusive lend, and when the scope
 //! opens or closes (between frames anything may happen). Generations come from one counter for
@@ -82,7 +82,8 @@ impl Slot {
 /// What a caller of [`structure_generation`] is about to do with an address it kept.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Read a component: allowed unless the world is lent exclusively.
+    /// Read a component: allowed unless the world is lent exclusively (which also started a
+    /// new generation: a second guard).
     Read,
     /// Write a component: allowed only while the world is not lent at all.
     Write,
@@ -232,10 +233,54 @@ mod tests {
             );
         }
         assert!(with_world(|_| ()).is_err(), "scope closed: no world");
+        assert_eq!(structure_generation(Access::Read), None, "scope closed");
         assert!(with_world_ref(|_| ()).is_err(), "scope closed: no world");
         assert!(
             world.get_entity(entity).is_ok(),
             "spawned through the scope"
+        );
+    }
+
+    #[test]
+    fn the_structure_generation_changes_with_every_exclusive_lend_and_scope() {
+        let mut world = World::new();
+        let outside = structure_generation(Access::Read);
+        assert_eq!(outside, None, "no scope: nothing is current");
+        let first = {
+            let _scope = WorldScope::enter(&mut world);
+            let first = structure_generation(Access::Write).unwrap();
+            assert_eq!(structure_generation(Access::Read), Some(first));
+            with_world_ref(|_| {
+                assert_eq!(
+                    structure_generation(Access::Read),
+                    Some(first),
+                    "reads nest"
+                );
+                assert_eq!(
+                    structure_generation(Access::Write),
+                    None,
+                    "no write under a read"
+                );
+            })
+            .unwrap();
+            assert_eq!(
+                structure_generation(Access::Write),
+                Some(first),
+                "a read moves nothing"
+            );
+            with_world(|_| {
+                assert_eq!(structure_generation(Access::Read), None, "lent exclusively");
+            })
+            .unwrap();
+            let second = structure_generation(Access::Write).unwrap();
+            assert_ne!(second, first, "an exclusive lend may have moved anything");
+            first
+        };
+        let _scope = WorldScope::enter(&mut world);
+        let next_frame = structure_generation(Access::Read).unwrap();
+        assert!(
+            next_frame > first,
+            "a new scope: a new generation, never one seen before"
         );
     }
 }
