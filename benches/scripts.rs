@@ -211,8 +211,6 @@ fn scripted_app_with(n: usize, source: &str) -> (Scripted, Duration) {
     )
 }
 
-/// An app whose scripts run `source` (`scripts/player.lua`): `register` registers the types,
-/// `spawn` the entities (with the script's handle); `instances` of it are expected.
 /// `LUNAR_WATCHDOG=off`: the budget's hook set all the time, for instruction counts of one
 /// long callback (the query loop): under valgrind the watchdog arms it partway through the
 /// loop, at a point that depends on timing, so the counts would not repeat.
@@ -223,6 +221,8 @@ fn watchdog() -> bevy_lunar::BudgetWatchdog {
     }
 }
 
+/// An app whose scripts run `source` (`scripts/player.lua`): `register` registers the types,
+/// `spawn` the entities (with the script's handle); `instances` of it are expected.
 fn built_app(
     source: &str,
     register: impl FnOnce(&mut App),

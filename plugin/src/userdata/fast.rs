@@ -115,7 +115,7 @@ pub(crate) struct Key {
 }
 
 /// Where a place last found a reference's target, for the place to use again while it knows
-/// the target has not moved (`world/place.rs`). The fast functions only pass it on.
+/// the target has not moved (`world/kept.rs`). The fast functions only pass it on.
 #[derive(Clone, Copy)]
 pub(crate) struct Kept {
     /// When it was found (what "when" means is the place's; 0: nothing kept).

@@ -360,9 +360,8 @@ mod layout {
                 assert_eq!(line % LINE, 0, "{line:#x} is a line's start");
                 assert!(!lines[..i].contains(line), "{line:#x} once");
             }
-            let key =
-                super::user_value_userdata(super::userdata_header(reference.to_pointer() as usize))
-                    .expect("the reference's key");
+            let header = super::userdata_header(reference.to_pointer() as usize);
+            let key = super::user_value_userdata(header).expect("the reference's key");
             let [(_, _), (env_nodes, _)] = super::table_parts(&env);
             let [(handle_values, _), (_, _)] = super::table_parts(&handle);
             let objects = [
@@ -373,8 +372,8 @@ mod layout {
                 handle.to_pointer() as usize,
                 handle_values,
                 handle_values + 2 * super::VALUE_SIZE,
-                super::userdata_header(reference.to_pointer() as usize),
-                super::userdata_header(reference.to_pointer() as usize) + 40,
+                header,
+                header + super::USERDATA_USER_VALUE,
                 key,
                 key + super::KEY_OBJECT_SIZE - 1,
             ];

@@ -184,8 +184,6 @@ impl UserData for LuaQuery {
     }
 }
 
-#[cfg(not(feature = "lua54"))]
-use each_lua::each_iterator;
 /// The handle lists of the last few `:each()` walks, with their entities (the latest last).
 #[derive(Default)]
 struct RecentLists(Vec<(Vec<Entity>, Table)>);
@@ -215,6 +213,8 @@ fn recent_handle_list(lua: &Lua, entities: Vec<Entity>) -> mlua::Result<Table> {
     Ok(list)
 }
 
+#[cfg(not(feature = "lua54"))]
+use each_lua::each_iterator;
 #[cfg(feature = "lua54")]
 use each_lua54::each_iterator;
 
