@@ -17,7 +17,7 @@ use crate::vm::call::RegisteredCall;
 
 pub(crate) mod budget;
 mod call;
-#[cfg(all(feature = "lua54", target_pointer_width = "64"))]
+#[cfg(feature = "lua54")]
 pub(crate) mod layout;
 pub(crate) mod prefetch;
 mod strings;
@@ -115,9 +115,11 @@ impl Vm {
             .raw_set("print", lua.create_function(print)?)?;
         #[cfg(feature = "lua54")]
         lua.set_warning_function(warn);
-        if !crate::vm::prefetch::check_layout(&lua) {
+        #[cfg(feature = "lua54")]
+        if !crate::vm::layout::check(&lua) {
             bevy::log::warn!(
-                "bevy_lunar: this Lua's object layout is not the one expected: prefetching is off"
+                "bevy_lunar: this Lua's object layout is not the one expected: prefetching and \
+                 the lean field access are off"
             );
         }
         let unbound = lua.create_table()?;

@@ -14,7 +14,7 @@
 use std::any::TypeId;
 use std::cell::UnsafeCell;
 use std::panic::Location;
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use bevy::ecs::change_detection::{MaybeLocation, Tick};
 use bevy::ecs::component::{Component, StorageType};
@@ -24,31 +24,25 @@ use bevy::ecs::world::World;
 use crate::userdata::{Kept, Key};
 use crate::world::{Access, structure_generation, with_world_ref};
 
-/// Calls `f` with the component `T` of the entity `key` names, if the world can be read now.
-pub(crate) fn read<T: Component>(key: &mut Key, f: &mut dyn FnMut(&T)) -> bool {
-    let Some(kept) = current::<T>(key, Access::Read) else {
-        return false;
-    };
-    // SAFETY: `current` found the address under the structure generation running now, so it
-    // still holds the entity's `T` (see the module docs), and the world is not lent
-    // exclusively: no `&mut` to it exists. `f` (the fast field function's read) reaches
-    // neither Lua nor the world, so none is made while this reference lives.
-    f(unsafe { &*kept.target.cast::<T>() });
-    true
+/// The address of the component `T` of the entity `key` names, to read now, if the world can
+/// be read. The caller reads it at once: the address holds the component until the world is
+/// next lent or its scope closes (see the module docs), and until then nothing holds `&mut` to
+/// it (the world is not lent exclusively).
+pub(crate) fn read<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
+    let kept = current::<T>(key, Access::Read)?;
+    NonNull::new(kept.target.cast::<T>())
 }
 
-/// Calls `f` with the component `T` of the entity `key` names, mutably, and marks it changed
-/// as `Mut<T>` does, if the world can be written now.
-pub(crate) fn write<T: Component>(key: &mut Key, f: &mut dyn FnMut(&mut T)) -> bool {
-    let Some(kept) = current::<T>(key, Access::Write) else {
-        return false;
-    };
-    // SAFETY: as in `read`, the addresses are the entity's `T` and its change marks, and the
-    // world is not lent at all: no other reference into it exists while this one lives (`f`
-    // reaches neither Lua nor the world). The tick is the world's change tick when they were
-    // found, which has not moved since (the same generation).
+/// The address of the component `T` of the entity `key` names, to write now, if the world can
+/// be written; the component is marked changed as `Mut<T>` marks it. The caller writes it at
+/// once: as in [`read`], and the world is not lent at all, so no other reference into it exists.
+pub(crate) fn write<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
+    let kept = current::<T>(key, Access::Write)?;
+    // SAFETY: `current` found the change marks with the address, under the generation running
+    // now, and the world is not lent at all: nothing else reads or writes them now. The tick is
+    // the world's change tick when they were found, which has not moved since (the same
+    // generation).
     unsafe {
-        f(&mut *kept.target.cast::<T>());
         let changed = &*kept.changed.cast::<UnsafeCell<Tick>>();
         *changed.get() = Tick::new(kept.tick);
         if let Some(location) = MaybeLocation::caller().into_option()
@@ -60,7 +54,7 @@ pub(crate) fn write<T: Component>(key: &mut Key, f: &mut dyn FnMut(&mut T)) -> b
             *changed_by.get() = location;
         }
     }
-    true
+    NonNull::new(kept.target.cast::<T>())
 }
 
 /// The addresses kept in `key` if they are current for `access`, after finding them again if

@@ -101,8 +101,8 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Componen
         register_keyed_access::<T>(
             lua,
             KeyedAccess {
-                with_ref: kept::read::<T>,
-                with_mut: kept::write::<T>,
+                read: kept::read::<T>,
+                write: kept::write::<T>,
             },
         );
     }

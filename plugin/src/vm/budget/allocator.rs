@@ -19,14 +19,11 @@ use std::ptr::NonNull;
 
 use mlua::ffi;
 
-/// `lua_State` (Lua 5.4, 64-bit): `top` at 16, `ci` at 32, `stack_last` at 40, `stack` at 48,
-/// `base_ci` at 96; a `CallInfo` starts with `func`; a stack slot is 16 bytes.
-const TOP: usize = 16;
-const CI: usize = 32;
-const STACK_LAST: usize = 40;
-const STACK: usize = 48;
-const BASE_CI: usize = 96;
-const SLOT: usize = 16;
+/// `lua_State`'s offsets (`vm/layout.rs`).
+use crate::vm::layout::{
+    SLOT, STATE_BASE_CI as BASE_CI, STATE_CI as CI, STATE_STACK as STACK,
+    STATE_STACK_LAST as STACK_LAST, STATE_TOP as TOP,
+};
 /// Slots past `stack_last` Lua keeps for itself (`EXTRA_STACK`).
 const EXTRA_STACK: usize = 5;
 

@@ -1,0 +1,192 @@
+//! The lean field access: the C dispatch's first try, reading its arguments, the reference's
+//! [`Key`] and the field's access straight from Lua's stack and objects (`vm/layout.rs`).
+//!
+//! Through the C API, `p.health` costs a dozen calls before the field is even read
+//! (`lua_gettop`, `lua_type`, `lua_getiuservalue`, `lua_touserdata` twice, `lua_pushvalue`,
+//! `lua_rawget` on the table of blocks...), each checking and converting its stack index: about
+//! 200 instructions of a 600-instruction access. Here the dispatch reads the slots of its own
+//! call: the reference (a full userdata whose first user value is its key), the field name (a
+//! short string: interned, so the same name is the same object) and, for a write, the value (a
+//! number or a boolean); it finds the field by comparing the name's address with those of its
+//! fast fields (in a userdata upvalue, [`push_fields`]) and runs the field's access with the key
+//! at hand. Anything else (another kind of value, a name it does not list, a text field, the
+//! place out of reach) returns `false` with nothing changed, and the dispatch takes its ordinary
+//! way, so results and errors are the same either way; so it is when the layout check failed.
+
+use std::ffi::{c_int, c_void};
+
+use mlua::ffi;
+
+use super::Key;
+use super::Scalar;
+use super::lua54::{BlockHead, Lean};
+use crate::vm::layout::{self, Value, tag};
+
+/// A fast field the lean access knows: its name's string object, its block and its access.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct LeanField {
+    name: *const c_void,
+    block: *const c_void,
+    lean: Lean,
+}
+
+/// Pushes a userdata listing the fields of the table of blocks at `blocks` (name -> block, as
+/// `fast_dispatch` is given them) that have a [`Lean`] access: their count, then a
+/// [`LeanField`] each. The names and blocks stay alive in that table, which the dispatch keeps
+/// as an upvalue beside this one.
+///
+/// SAFETY: a live state with `blocks` an absolute index of such a table and three stack slots
+/// free; every userdata value in it is a `Block`. A memory error leaves through Lua's
+/// `longjmp`, with nothing alive here to drop.
+pub(super) unsafe fn push_fields(state: *mut ffi::lua_State, blocks: c_int) {
+    // SAFETY: per the caller; the list is sized for the count of the first pass, and the
+    // second visits the same entries (the table does not change in between).
+    unsafe {
+        let mut count = 0;
+        lean_fields(state, blocks, |_| count += 1);
+        let size = size_of::<usize>() + count * size_of::<LeanField>();
+        let memory = ffi::lua_newuserdatauv(state, size, 0);
+        memory.cast::<usize>().write(count);
+        let list = memory.cast::<usize>().add(1).cast::<LeanField>();
+        let mut written = 0;
+        lean_fields(state, blocks, |field| {
+            if written < count {
+                list.add(written).write(field);
+                written += 1;
+            }
+        });
+    }
+}
+
+/// Calls `f` with each field of the table of blocks at `blocks` that has a [`Lean`] access.
+///
+/// SAFETY: as [`push_fields`] requires. Keys are only looked at with `lua_type` and
+/// `lua_topointer` (a conversion would confuse `lua_next`); nothing here raises an error.
+unsafe fn lean_fields(state: *mut ffi::lua_State, blocks: c_int, mut f: impl FnMut(LeanField)) {
+    // SAFETY: per the caller.
+    unsafe {
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, blocks) != 0 {
+            if ffi::lua_type(state, -2) == ffi::LUA_TSTRING
+                && ffi::lua_type(state, -1) == ffi::LUA_TUSERDATA
+            {
+                let block = ffi::lua_touserdata(state, -1).cast_const();
+                let lean = (*block.cast::<BlockHead>()).lean;
+                if !matches!(lean, Lean::None) {
+                    f(LeanField {
+                        name: ffi::lua_topointer(state, -2),
+                        block,
+                        lean,
+                    });
+                }
+            }
+            ffi::lua_pop(state, 1);
+        }
+    }
+}
+
+/// The call's key, field and slots, if the lean access may take it: the call has at least
+/// `arguments` arguments, the first a keyed reference and the second the name of a field the
+/// list in upvalue `upvalue` has.
+///
+/// SAFETY: a C function call made by Lua, of a C closure whose upvalue `upvalue` holds a list
+/// made by [`push_fields`] (and the table keeping its names and blocks alive); the layout is
+/// checked. The key may be used until the call returns, and not while another `&mut Key` to it
+/// is alive.
+#[inline(always)]
+unsafe fn find<'a>(
+    state: *mut ffi::lua_State,
+    arguments: usize,
+    upvalue: usize,
+) -> Option<(&'a mut Key, LeanField, &'a [Value])> {
+    // SAFETY: per the caller. Each object is read through only after its tag checked out: a
+    // full userdata's first user value, if it has one, is its key (only `set_key` puts a
+    // userdata there, of `Key` size, checked again); the upvalue is the list.
+    unsafe {
+        let frame = layout::call_frame(state);
+        let (reference, name) = match frame {
+            [_, reference, name, ..] if frame.len() > arguments => (reference, name),
+            _ => return None,
+        };
+        if reference.tag != tag::FULL_USERDATA || name.tag != tag::SHORT_STRING {
+            return None;
+        }
+        let key = layout::first_user_value(reference.payload)?;
+        if key.tag != tag::FULL_USERDATA {
+            return None;
+        }
+        let (key, length) = layout::userdata0_block(key.payload);
+        if length != size_of::<Key>() {
+            return None;
+        }
+        let list = layout::c_closure_upvalue(frame[0].payload, upvalue);
+        let (list, _) = layout::userdata0_block(list.payload);
+        let count = list.cast::<usize>().read();
+        let fields = std::slice::from_raw_parts(
+            list.cast::<u8>()
+                .add(size_of::<usize>())
+                .cast::<LeanField>(),
+            count,
+        );
+        let name = name.payload as *const c_void;
+        let field = *fields.iter().find(|field| field.name == name)?;
+        Some((&mut *key.cast::<Key>(), field, frame))
+    }
+}
+
+/// `reference[name]` for a fast number or boolean field: `true` with the value pushed;
+/// `false` with nothing changed.
+///
+/// SAFETY: as [`find`] requires, with a stack slot free.
+pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize) -> bool {
+    if !layout::checked() {
+        return false;
+    }
+    // SAFETY: per the caller; `Lean::Get` is the access of the field's block.
+    unsafe {
+        let Some((key, field, _)) = find(state, 2, upvalue) else {
+            return false;
+        };
+        let Lean::Get(get) = field.lean else {
+            return false;
+        };
+        match get(field.block, key) {
+            Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
+            Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
+            Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
+            None => return false,
+        }
+        true
+    }
+}
+
+/// `reference[name] = value` for a fast number or boolean field and a number or a boolean:
+/// `true` if written; `false` with nothing changed.
+///
+/// SAFETY: as [`find`] requires.
+pub(super) unsafe fn newindex(state: *mut ffi::lua_State, upvalue: usize) -> bool {
+    if !layout::checked() {
+        return false;
+    }
+    // SAFETY: per the caller; `Lean::Set` is the access of the field's block.
+    unsafe {
+        let Some((key, field, frame)) = find(state, 3, upvalue) else {
+            return false;
+        };
+        let Lean::Set(set) = field.lean else {
+            return false;
+        };
+        let Some(value) = frame.get(3) else {
+            return false;
+        };
+        let scalar = match value.tag {
+            tag::INTEGER => Scalar::Integer(value.payload as i64),
+            tag::FLOAT => Scalar::Number(f64::from_bits(value.payload)),
+            tag::FALSE => Scalar::Boolean(false),
+            tag::TRUE => Scalar::Boolean(true),
+            _ => return false,
+        };
+        set(field.block, key, scalar)
+    }
+}

@@ -1,0 +1,253 @@
+//! Field access on live references without mlua's callback machinery (Lua 5.4).
+//!
+//! `p.health = p.health - dt` on a component reference runs four field accesses, and through
+//! mlua each costs about 900 instructions: the callback trampoline, the userdata type check,
+//! the borrow of the reference, the place's lookup. For numbers, booleans and strings of
+//! references whose place is *keyed* (a component of an entity: the key is the entity), a plain
+//! C function does the same in a fraction: it reads the [`Key`] from the userdata's own user
+//! value, asks the place's [`KeyedAccess`] for the value, and pushes it (a string is copied out
+//! of the component first, up to [`SHORT_TEXT`] bytes, and made a Lua string once the world is
+//! given back). The `Key` also keeps where the place last found the target ([`Kept`]), so that
+//! the place can skip its lookup while it knows the target has not moved (`world/kept.rs`).
+//!
+//! The fast functions handle only the plain case. Anything else (a stale reference, a value of
+//! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
+//! function, called with the same arguments, so errors and conversions are exactly the same.
+//!
+//! Such references also get a C `__index` and `__newindex` ([`fast_dispatch`]): the Lua
+//! dispatch closures of `metatable.rs` cost a Lua call and a tail call per access (about 300
+//! instructions), so the C functions look the field up themselves and run its fast access
+//! in place, return methods, keep the views of derived fields (`t.translation`) to hand them
+//! out again, and hand anything else (other fields, errors) to the Lua closures.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+
+use mlua::Lua;
+
+/// A field value on its way between Lua and a fast field function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Integer(i64),
+    Number(f64),
+    Boolean(bool),
+}
+
+/// How a field type converts to and from a [`Scalar`]; `from` returns `None` for anything the
+/// strict conversion would not accept as it is (the ordinary path then decides).
+pub struct ScalarConvert<F> {
+    pub to: fn(&F) -> Scalar,
+    pub from: fn(Scalar) -> Option<F>,
+}
+
+impl<F> Clone for ScalarConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for ScalarConvert<F> {}
+
+/// How a string field type reads as text and is made from it, for the fast field functions (a
+/// read copies the text out of the component before it makes the Lua string; texts longer
+/// than [`SHORT_TEXT`] bytes, and writes of anything but a UTF-8 string, take the ordinary
+/// path).
+pub struct TextConvert<F> {
+    pub to: fn(&F) -> &str,
+    pub from: fn(&str) -> F,
+}
+
+impl<F> Clone for TextConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for TextConvert<F> {}
+
+/// The longest text the fast functions read (a stack buffer: no allocation while the world is
+/// lent).
+pub const SHORT_TEXT: usize = 64;
+
+/// What a field's fast functions convert through: numbers and booleans, or text.
+pub enum FastConvert<F> {
+    Scalar(ScalarConvert<F>),
+    Text(TextConvert<F>),
+}
+
+impl<F> Clone for FastConvert<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for FastConvert<F> {}
+
+impl<F> FastConvert<F> {
+    /// The fast conversion of a type with these (`LuaConvert::SCALAR`, `LuaConvert::TEXT`).
+    pub fn of(scalar: Option<ScalarConvert<F>>, text: Option<TextConvert<F>>) -> Option<Self> {
+        match (scalar, text) {
+            (Some(scalar), _) => Some(FastConvert::Scalar(scalar)),
+            (None, Some(text)) => Some(FastConvert::Text(text)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// How a fast field function reaches the `T` of a keyed place: its address, to read or to
+/// write at once (a write's target is marked changed); `None` when it cannot (the key names
+/// nothing, the world is not at hand), for the ordinary path to explain. The caller uses the
+/// address before it runs Lua or reaches the world again, which is as long as the place
+/// promises it holds the `T`, shared (`read`) or exclusively (`write`).
+#[cfg_attr(not(feature = "lua54"), allow(dead_code))] // read by the Lua 5.4 fast path only
+pub(crate) struct KeyedAccess<T> {
+    pub read: Locate<T>,
+    pub write: Locate<T>,
+}
+
+/// The address of the `T` the key names now, if it can be reached.
+pub(crate) type Locate<T> = fn(&mut Key) -> Option<std::ptr::NonNull<T>>;
+
+/// The key of a keyed reference (a Lua userdata of its own, kept in the reference: see
+/// [`set_key`]), and where its place last found the target.
+#[repr(C)]
+pub(crate) struct Key {
+    pub key: u64,
+    pub kept: Kept,
+}
+
+/// Where a place last found a reference's target, for the place to use again while it knows
+/// the target has not moved (`world/kept.rs`). The fast functions only pass it on.
+#[derive(Clone, Copy)]
+pub(crate) struct Kept {
+    /// When it was found (what "when" means is the place's; 0: nothing kept).
+    pub generation: u64,
+    /// The type of the target (a reference's key can reach a field function of another type).
+    pub target_type: std::any::TypeId,
+    pub target: *mut (),
+    /// What a write marks, and the mark.
+    pub changed: *const (),
+    pub changed_by: *const (),
+    pub tick: u32,
+}
+
+impl Key {
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+    fn new(key: u64) -> Self {
+        Key {
+            key,
+            kept: Kept {
+                generation: 0,
+                target_type: TypeId::of::<()>(),
+                target: std::ptr::null_mut(),
+                changed: std::ptr::null(),
+                changed_by: std::ptr::null(),
+                tick: 0,
+            },
+        }
+    }
+}
+
+impl<T> Clone for KeyedAccess<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for KeyedAccess<T> {}
+
+/// The keyed places of a Lua state, by target type: in its app data.
+#[derive(Default)]
+struct KeyedPlaces(HashMap<TypeId, Box<dyn Any>>);
+
+/// Declares that references to `T` may be keyed, reached through `access`. Call it before the
+/// first reference to `T` is made: the reference metatable is built then.
+pub(crate) fn register_keyed_access<T: 'static>(lua: &Lua, access: KeyedAccess<T>) {
+    if lua.app_data_ref::<KeyedPlaces>().is_none() {
+        lua.set_app_data(KeyedPlaces::default());
+    }
+    if let Some(mut places) = lua.app_data_mut::<KeyedPlaces>() {
+        places
+            .0
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(access));
+    }
+}
+
+/// Whether references to `T` may be keyed (see [`register_keyed_access`]).
+pub(crate) fn is_keyed<T: 'static>(lua: &Lua) -> bool {
+    keyed_access::<T>(lua).is_some()
+}
+
+#[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+fn keyed_access<T: 'static>(lua: &Lua) -> Option<KeyedAccess<T>> {
+    let places = lua.app_data_ref::<KeyedPlaces>()?;
+    places.0.get(&TypeId::of::<T>())?.downcast_ref().copied()
+}
+
+/// A field function made by [`fast_getter`] or [`fast_setter`], and the block describing its
+/// fast access (for [`fast_dispatch`]), if it has one.
+pub(crate) struct FastField {
+    pub function: mlua::Function,
+    pub block: Option<mlua::AnyUserData>,
+}
+
+impl FastField {
+    /// The ordinary function alone: no fast access.
+    fn ordinary(function: mlua::Function) -> Self {
+        FastField {
+            function,
+            block: None,
+        }
+    }
+}
+
+#[cfg(feature = "lua54")]
+pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key};
+
+#[cfg(not(feature = "lua54"))]
+pub(crate) use fallback::{fast_dispatch, fast_getter, fast_setter, set_key};
+
+/// Other Lua versions: the ordinary functions only.
+#[cfg(not(feature = "lua54"))]
+mod fallback {
+    use mlua::{AnyUserData, Function, Lua, Table};
+
+    use super::{FastConvert, FastField};
+
+    pub(crate) fn set_key(_lua: &Lua, _reference: &AnyUserData, _key: u64) -> mlua::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn fast_getter<T: 'static, F: 'static>(
+        _lua: &Lua,
+        _get: fn(&T) -> &F,
+        _convert: &FastConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<FastField> {
+        Ok(FastField::ordinary(ordinary))
+    }
+
+    pub(crate) fn fast_setter<T: 'static, F: 'static>(
+        _lua: &Lua,
+        _get_mut: fn(&mut T) -> &mut F,
+        _convert: &FastConvert<F>,
+        ordinary: Function,
+    ) -> mlua::Result<FastField> {
+        Ok(FastField::ordinary(ordinary))
+    }
+
+    pub(crate) fn fast_dispatch(
+        _lua: &Lua,
+        (index, newindex): (Function, Function),
+        _fast: (Table, Table),
+        _lookups: (Table, Table, Table),
+    ) -> mlua::Result<(Function, Function)> {
+        Ok((index, newindex))
+    }
+}
+
+#[cfg(feature = "lua54")]
+mod lean;
+#[cfg(feature = "lua54")]
+mod lua54;
