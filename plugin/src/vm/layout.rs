@@ -76,6 +76,7 @@ pub(crate) mod tag {
     pub(crate) const INTEGER: u8 = 0x03;
     pub(crate) const FLOAT: u8 = 0x13;
     pub(crate) const SHORT_STRING: u8 = 0x44;
+    pub(crate) const TABLE: u8 = 0x45;
     pub(crate) const C_CLOSURE: u8 = 0x66;
     pub(crate) const FULL_USERDATA: u8 = 0x47;
 }
@@ -136,6 +137,26 @@ pub(crate) unsafe fn userdata0_block(udata0: u64) -> (*mut c_void, usize) {
             (udata0 + USERDATA0_BLOCK) as *mut c_void,
             ((udata0 + 16) as *const usize).read(),
         )
+    }
+}
+
+/// Item `i` of the table `table` (the payload of a [`tag::TABLE`]) if it lies in its array
+/// part (`None` does not mean nil: the item may be in the hash part, for `lua_rawgeti` to find).
+///
+/// SAFETY: `table` is a live table; the item is read before anything changes the table.
+pub(crate) unsafe fn array_item<'a>(table: u64, i: i64) -> Option<&'a Value> {
+    let table = table as usize as *const c_void;
+    // SAFETY: per the caller; items 1 to `alimit` are always in the array (the real size may
+    // be larger, never smaller).
+    unsafe {
+        let limit = table
+            .cast::<u8>()
+            .add(TABLE_ARRAY_LIMIT)
+            .cast::<u32>()
+            .read();
+        let index = usize::try_from(i.checked_sub(1)?).ok()?;
+        (index < limit as usize)
+            .then(|| &*((word(table, TABLE_ARRAY) + index * SLOT) as *const Value))
     }
 }
 
@@ -302,17 +323,17 @@ fn verified(lua: &Lua) -> bool {
 
 /// Whether a C closure reads its own slot, its arguments and its upvalue where the offsets
 /// above say, called with a keyed userdata (checked above), a short string, a float, an
-/// integer, `true` and `false`.
+/// integer, `true`, `false` and a table of one item.
 fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
     /// Compares every read of the layout with what the C API gives.
     unsafe extern "C-unwind" fn probe(state: *mut ffi::lua_State) -> c_int {
         // SAFETY: called below as a C closure with one upvalue (a userdata without user
-        // values) and the six arguments; each address is read only after the tag before it
+        // values) and the seven arguments; each address is read only after the tag before it
         // checked out. Nothing here raises an error.
         unsafe {
             let frame = call_frame(state);
-            let ok = frame.len() == 7
-                && ffi::lua_gettop(state) == 6
+            let ok = frame.len() == 8
+                && ffi::lua_gettop(state) == 7
                 && frame[0].tag == tag::C_CLOSURE
                 && c_closure_upvalue(frame[0].payload, 1).tag == tag::FULL_USERDATA
                 && userdata0_block(c_closure_upvalue(frame[0].payload, 1).payload).0
@@ -334,7 +355,13 @@ fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
                 && frame[4].tag == tag::INTEGER
                 && frame[4].payload as i64 == ffi::lua_tointegerx(state, 4, std::ptr::null_mut())
                 && frame[5].tag == tag::TRUE
-                && frame[6].tag == tag::FALSE;
+                && frame[6].tag == tag::FALSE
+                && frame[7].tag == tag::TABLE
+                && frame[7].payload as usize == ffi::lua_topointer(state, 7) as usize
+                && array_item(frame[7].payload, 1)
+                    .is_some_and(|item| item.tag == tag::INTEGER && item.payload == 42)
+                && array_item(frame[7].payload, 0).is_none()
+                && array_item(frame[7].payload, 2).is_none();
             ffi::lua_pushboolean(state, c_int::from(ok));
             1
         }
@@ -348,7 +375,8 @@ fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
             ffi::lua_pushcclosure(state, probe, 1);
         })?
     };
-    probe.call::<bool>((keyed, "health", 1.5, 7, true, false))
+    let table = lua.create_sequence_from([42])?;
+    probe.call::<bool>((keyed, "health", 1.5, 7, true, false, table))
 }
 
 #[cfg(test)]

@@ -231,6 +231,7 @@ mod each_lua54 {
 
     use mlua::{Function, Lua, Table, ffi};
 
+    use crate::vm::layout::{self, tag};
     use crate::world::handle::{GENERATION_SLOT, reference_cache};
 
     /// The iterator's upvalues: the handles, the cursor (`[next index - 1, n, slot 1..n]`, in
@@ -240,6 +241,9 @@ mod each_lua54 {
     const NAMES: c_int = ffi::lua_upvalueindex(3);
     const GENERATION: c_int = ffi::lua_upvalueindex(4);
     const GET: c_int = ffi::lua_upvalueindex(5);
+    /// The same, by number, for the layout's reads.
+    const CURSOR_NUMBER: usize = 2;
+    const GENERATION_NUMBER: usize = 4;
 
     pub(crate) fn each_iterator(
         lua: &Lua,
@@ -270,6 +274,10 @@ mod each_lua54 {
     /// One step of the walk: the next handle and its references, or nil at the end (and at
     /// every call after it).
     unsafe extern "C-unwind" fn each_step(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: made by `each_iterator` with its upvalues, and called by Lua.
+        if let Some(results) = unsafe { lean_step(state) } {
+            return results;
+        }
         // SAFETY: made by `each_iterator` with its upvalues; the cursor holds `2 + n` integers.
         // `entity:get` may raise an error, which leaves through Lua's `longjmp`: nothing alive
         // here needs dropping (integers and raw pointers).
@@ -307,6 +315,56 @@ mod each_lua54 {
                 }
             }
             n + 1
+        }
+    }
+
+    /// The step of [`each_step`] in the common case, with the cursor and the removal
+    /// generations read through Lua's layout (`vm/layout.rs`) instead of a dozen API calls:
+    /// the next handle and its cached references, if the handle's generation is current and it
+    /// has them all. `None`, with the stack and the cursor as they were, leaves the step to
+    /// the full path (the end of the list, a reference to get, the layout check failed).
+    ///
+    /// SAFETY: a call of `each_step`'s closure, made by Lua: it may push `LUA_MINSTACK` (20)
+    /// values, and its function slot is the closure (`each_iterator`'s upvalues). Nothing here
+    /// raises an error.
+    unsafe fn lean_step(state: *mut ffi::lua_State) -> Option<c_int> {
+        /// At most this many references are pushed here (besides the handle, and the
+        /// iterator's two arguments).
+        const MOST: i64 = 16;
+        if !layout::checked() {
+            return None;
+        }
+        // SAFETY: per the caller: the cursor upvalue is a userdata of `2 + n` integers and the
+        // generation upvalue a table; each object is read through only after its tag checked
+        // out, and the stack is restored before every `None`.
+        unsafe {
+            let closure = layout::call_frame(state)[0].payload;
+            let (cursor, _) =
+                layout::userdata0_block(layout::c_closure_upvalue(closure, CURSOR_NUMBER).payload);
+            let cursor = cursor.cast::<i64>();
+            let count = *cursor.add(1);
+            let generation = layout::c_closure_upvalue(closure, GENERATION_NUMBER);
+            let current = layout::array_item(generation.payload, 1)?;
+            if !(0..=MOST).contains(&count) || current.tag != tag::INTEGER {
+                return None;
+            }
+            let base = ffi::lua_gettop(state);
+            let next = *cursor + 1;
+            let found = ffi::lua_rawgeti(state, LIST, next) == ffi::LUA_TTABLE
+                && layout::call_frame(state).last().is_some_and(|handle| {
+                    layout::array_item(handle.payload, GENERATION_SLOT).is_some_and(|seen| {
+                        seen.tag == tag::INTEGER && seen.payload == current.payload
+                    })
+                })
+                && (0..count).all(|k| {
+                    ffi::lua_rawgeti(state, base + 1, *cursor.add(2 + k as usize)) != ffi::LUA_TNIL
+                });
+            if !found {
+                ffi::lua_settop(state, base);
+                return None;
+            }
+            *cursor = next;
+            Some(count as c_int + 1)
         }
     }
 }
