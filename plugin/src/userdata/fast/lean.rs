@@ -7,9 +7,9 @@
 //! 200 instructions of a 600-instruction access. Here the dispatch reads the slots of its own
 //! call: the reference (a full userdata whose first user value is its key), the field name (a
 //! short string: interned, so the same name is the same object) and, for a write, the value (a
-//! number or a boolean); it finds the field by comparing the name's address with those of its
+//! number or a boolean; a string is written through the API path); it finds the field by comparing the name's address with those of its
 //! fast fields (in a userdata upvalue, [`push_fields`]) and runs the field's access with the key
-//! at hand. Anything else (another kind of value, a name it does not list, a text field, the
+//! at hand. Anything else (another kind of value, a name it does not list, a text write, the
 //! place out of reach) returns `false` with nothing changed, and the dispatch takes its ordinary
 //! way, so results and errors are the same either way; so it is when the layout check failed.
 
@@ -17,9 +17,8 @@ use std::ffi::{c_int, c_void};
 
 use mlua::ffi;
 
-use super::Key;
-use super::Scalar;
-use super::lua54::{BlockHead, Lean};
+use super::lua54::{BlockHead, Lean, push_scalar};
+use super::{Key, SHORT_TEXT, Scalar};
 use crate::vm::layout::{self, Value, tag};
 
 /// A fast field the lean access knows: its name's string object, its block and its access.
@@ -135,27 +134,34 @@ unsafe fn find<'a>(
     }
 }
 
-/// `reference[name]` for a fast number or boolean field: `true` with the value pushed;
-/// `false` with nothing changed.
+/// `reference[name]` for a fast field: `true` with the value pushed; `false` with nothing
+/// changed.
 ///
-/// SAFETY: as [`find`] requires, with a stack slot free.
+/// SAFETY: as [`find`] requires, with a stack slot free. Making a string may raise a memory
+/// error, which leaves through Lua's `longjmp`: by then the world is given back and nothing
+/// alive here needs dropping.
 pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize) -> bool {
     if !layout::checked() {
         return false;
     }
-    // SAFETY: per the caller; `Lean::Get` is the access of the field's block.
+    // SAFETY: per the caller; the access is the one of the field's block.
     unsafe {
         let Some((key, field, _)) = find(state, 2, upvalue) else {
             return false;
         };
-        let Lean::Get(get) = field.lean else {
-            return false;
-        };
-        match get(field.block, key) {
-            Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
-            Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
-            Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
-            None => return false,
+        match field.lean {
+            Lean::Get(get) => match get(field.block, key) {
+                Some(value) => push_scalar(state, value),
+                None => return false,
+            },
+            Lean::GetText(get) => {
+                let mut buffer = [0u8; SHORT_TEXT];
+                match get(field.block, key, &mut buffer) {
+                    Some(length) => ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length),
+                    None => return false,
+                };
+            }
+            Lean::Set(_) | Lean::None => return false,
         }
         true
     }

@@ -33,13 +33,15 @@ pub(super) struct BlockHead {
     pub(super) lean: Lean,
 }
 
-/// A number or boolean field's access, for the lean dispatch (`lean.rs`), which finds the key
-/// itself: the value read (`None`: not reached, for the ordinary path), or whether the value
-/// was written. Text fields have none.
+/// A field's access for the lean dispatch (`lean.rs`), which finds the key itself: the value
+/// read (`None`: not reached, for the ordinary path), a text read (its length, copied into
+/// the buffer), or whether the value was written. Text writes have none (the API path reads
+/// the string).
 #[derive(Clone, Copy)]
 pub(super) enum Lean {
     None,
     Get(unsafe fn(*const c_void, &mut Key) -> Option<Scalar>),
+    GetText(unsafe fn(*const c_void, &mut Key, &mut [u8; SHORT_TEXT]) -> Option<usize>),
     Set(unsafe fn(*const c_void, &mut Key, Scalar) -> bool),
 }
 
@@ -118,7 +120,7 @@ pub(crate) fn fast_getter<T: 'static, F: 'static>(
         FastConvert::Text(TextConvert { to, .. }) => {
             let block = Block {
                 run: run_get_text::<T, F>,
-                lean: Lean::None,
+                lean: Lean::GetText(lean_get_text::<T, F>),
                 data: TextGetter { get, to, place },
             };
             closure(lua, ordinary, block, fast_get)
@@ -235,35 +237,40 @@ unsafe fn call_instead(state: *mut ffi::lua_State, function: c_int, results: c_i
 /// The [`Run`] of a [`Getter`]: reads the field of the reference at index 1 and pushes it.
 ///
 /// SAFETY: `block` is a `Block<Getter<T, F>>`; a C function call of a live state, with
-/// index 1 valid and a stack slot free.
+/// index 1 valid and two stack slots free.
 unsafe fn run_get<T: 'static, F: 'static>(
     state: *mut ffi::lua_State,
     block: *const c_void,
     _value: c_int,
 ) -> bool {
-    // SAFETY: per the caller.
-    let top = unsafe { ffi::lua_gettop(state) };
-    // SAFETY: per the caller.
-    let field = unsafe { &(*block.cast::<Block<Getter<T, F>>>()).data };
-    // SAFETY: per the caller.
-    let value = unsafe {
-        read_keyed(state, field.place, |target| {
-            Some((field.to)((field.get)(target)))
-        })
-    };
-    // SAFETY: per the caller; pushing a scalar needs no allocation.
+    // SAFETY: per the caller; the key stays pushed while it is used.
     unsafe {
-        match value {
-            Some(Scalar::Number(n)) => ffi::lua_pushnumber(state, n),
-            Some(Scalar::Integer(i)) => ffi::lua_pushinteger(state, i),
-            Some(Scalar::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
+        let top = ffi::lua_gettop(state);
+        match key(state, 1).and_then(|key| lean_get::<T, F>(block, key)) {
+            Some(value) => {
+                push_scalar(state, value);
+                true
+            }
             None => {
                 ffi::lua_settop(state, top);
-                return false;
+                false
             }
         }
     }
-    true
+}
+
+/// Pushes `value` (no allocation: no error).
+///
+/// SAFETY: a live state with a stack slot free.
+pub(super) unsafe fn push_scalar(state: *mut ffi::lua_State, value: Scalar) {
+    // SAFETY: per the caller.
+    unsafe {
+        match value {
+            Scalar::Number(n) => ffi::lua_pushnumber(state, n),
+            Scalar::Integer(i) => ffi::lua_pushinteger(state, i),
+            Scalar::Boolean(b) => ffi::lua_pushboolean(state, c_int::from(b)),
+        }
+    }
 }
 
 /// The [`Lean`] read of a [`Getter`].
@@ -331,23 +338,12 @@ unsafe fn run_get_text<T: 'static, F: 'static>(
     block: *const c_void,
     _value: c_int,
 ) -> bool {
-    // SAFETY: per the caller.
-    let top = unsafe { ffi::lua_gettop(state) };
     let mut buffer = [0u8; SHORT_TEXT];
-    // SAFETY: per the caller.
-    let field = unsafe { &(*block.cast::<Block<TextGetter<T, F>>>()).data };
-    // SAFETY: per the caller.
-    let length = unsafe {
-        read_keyed(state, field.place, |target| {
-            let text = (field.to)((field.get)(target)).as_bytes();
-            let copy = buffer.get_mut(..text.len())?;
-            copy.copy_from_slice(text);
-            Some(text.len())
-        })
-    };
-    // SAFETY: per the caller; `buffer[..length]` holds the text.
+    // SAFETY: per the caller; the key stays pushed while it is used, and `buffer[..length]`
+    // holds the text.
     unsafe {
-        match length {
+        let top = ffi::lua_gettop(state);
+        match key(state, 1).and_then(|key| lean_get_text::<T, F>(block, key, &mut buffer)) {
             Some(length) => {
                 ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length);
                 true
@@ -358,6 +354,23 @@ unsafe fn run_get_text<T: 'static, F: 'static>(
             }
         }
     }
+}
+
+/// The [`Lean`] read of a [`TextGetter`]: the text's length, copied into `buffer`.
+///
+/// SAFETY: `block` is a `Block<TextGetter<T, F>>`.
+unsafe fn lean_get_text<T: 'static, F: 'static>(
+    block: *const c_void,
+    key: &mut Key,
+    buffer: &mut [u8; SHORT_TEXT],
+) -> Option<usize> {
+    // SAFETY: per the caller.
+    let field = unsafe { &(*block.cast::<Block<TextGetter<T, F>>>()).data };
+    read_with(key, field.place, |target| {
+        let text = (field.to)((field.get)(target)).as_bytes();
+        buffer.get_mut(..text.len())?.copy_from_slice(text);
+        Some(text.len())
+    })
 }
 
 /// The [`Run`] of a [`TextSetter`]: writes the UTF-8 string at index `value` into the field
@@ -392,19 +405,6 @@ unsafe fn run_set_text<T: 'static, F: 'static>(
             Some((field.from)(text))
         })
     }
-}
-
-/// What `read` makes of the `T` the reference at index 1 is keyed to, reached through
-/// `place` (see [`read_with`]). The key's Lua value stays pushed.
-///
-/// SAFETY: a C function call of a live state, with index 1 valid and a stack slot free.
-unsafe fn read_keyed<T, R>(
-    state: *mut ffi::lua_State,
-    place: Locate<T>,
-    read: impl FnOnce(&T) -> Option<R>,
-) -> Option<R> {
-    // SAFETY: per the caller.
-    read_with(unsafe { key(state, 1)? }, place, read)
 }
 
 /// What `read` makes of the `T` `key` names, reached through `place`; `None` if `place`
