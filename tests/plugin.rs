@@ -1168,6 +1168,43 @@ fn references_follow_their_components_when_the_world_changes_around_them() {
     };
     assert_eq!(newcomers.len(), 299);
     assert!(newcomers.iter().all(|v| *v == -1.0), "no write went astray");
+    // Between frames the table grows (its columns move to a new allocation)...
+    for _ in 0..3000 {
+        test.app.world_mut().spawn(Slot {
+            value: -1.0,
+            tag: "new".into(),
+        });
+    }
+    test.update();
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    for (k, v) in frames_run(&test) {
+        assert_eq!(v, written(k, times + 2), "slot s{k} after the table grew");
+    }
+    // ... and, once the newcomers are gone, a kept slot leaving the table moves the last one
+    // into its row.
+    let newcomers: Vec<Entity> = {
+        let world = test.app.world_mut();
+        let mut q = world.query::<(Entity, &Slot)>();
+        q.iter(world)
+            .filter(|(_, s)| s.tag == "new")
+            .map(|(e, _)| e)
+            .collect()
+    };
+    for e in newcomers {
+        test.app.world_mut().despawn(e);
+    }
+    let leaving = (0..8)
+        .find(|k| ![moved, gone, kept].contains(k))
+        .expect("a slot still in the first table");
+    test.app
+        .world_mut()
+        .entity_mut(slots[leaving])
+        .insert(Position { x: 0.0, y: 0.0 });
+    test.update();
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    for (k, v) in frames_run(&test) {
+        assert_eq!(v, written(k, times + 3), "slot s{k} after rows moved");
+    }
 }
 
 /// Field names past Lua's interned-string length (40 bytes), for the fast field dispatch.
