@@ -7,9 +7,10 @@
 //! 200 instructions of a 600-instruction access. Here the dispatch reads the slots of its own
 //! call: the reference (a full userdata whose first user value is its key), the field name (a
 //! short string: interned, so the same name is the same object) and, for a write, the value (a
-//! number or a boolean; a string is written through the API path); it finds the field by comparing the name's address with those of its
-//! fast fields (in a userdata upvalue, [`push_fields`]) and runs the field's access with the key
-//! at hand. Anything else (another kind of value, a name it does not list, a text write, the
+//! number or a boolean; a string is written through the API path); it finds the field by
+//! comparing the name's address with those of its fast fields and methods (in a userdata
+//! upvalue, [`push_fields`]) and runs the field's access with the key at hand, or returns the
+//! method. Anything else (another kind of value, a name it does not list, a text write, the
 //! place out of reach) returns `false` with nothing changed, and the dispatch takes its ordinary
 //! way, so results and errors are the same either way; so it is when the layout check failed.
 
@@ -31,25 +32,30 @@ struct LeanField {
 }
 
 /// Pushes a userdata listing the fields of the table of blocks at `blocks` (name -> block, as
-/// `fast_dispatch` is given them) that have a [`Lean`] access: their count, then a
-/// [`LeanField`] each. The names and blocks stay alive in that table, which the dispatch keeps
-/// as an upvalue beside this one.
+/// `fast_dispatch` is given them) that have a [`Lean`] access, and, given `methods` (the
+/// methods by name, and the getters by name), the methods no field shadows: their count, then a
+/// [`LeanField`] each. The names and blocks stay alive in those tables, which the dispatch keeps
+/// as upvalues beside this one.
 ///
-/// SAFETY: a live state with `blocks` an absolute index of such a table and three stack slots
-/// free; every userdata value in it is a `Block`. A memory error leaves through Lua's
-/// `longjmp`, with nothing alive here to drop.
-pub(super) unsafe fn push_fields(state: *mut ffi::lua_State, blocks: c_int) {
+/// SAFETY: a live state with `blocks` and `methods` absolute indices of such tables and four
+/// stack slots free; every userdata value in `blocks` is a `Block`. A memory error leaves
+/// through Lua's `longjmp`, with nothing alive here to drop.
+pub(super) unsafe fn push_fields(
+    state: *mut ffi::lua_State,
+    blocks: c_int,
+    methods: Option<(c_int, c_int)>,
+) {
     // SAFETY: per the caller; the list is sized for the count of the first pass, and the
-    // second visits the same entries (the table does not change in between).
+    // second visits the same entries (the tables do not change in between).
     unsafe {
         let mut count = 0;
-        lean_fields(state, blocks, |_| count += 1);
+        lean_fields(state, blocks, methods, |_| count += 1);
         let size = size_of::<usize>() + count * size_of::<LeanField>();
         let memory = ffi::lua_newuserdatauv(state, size, 0);
         memory.cast::<usize>().write(count);
         let list = memory.cast::<usize>().add(1).cast::<LeanField>();
         let mut written = 0;
-        lean_fields(state, blocks, |field| {
+        lean_fields(state, blocks, methods, |field| {
             if written < count {
                 list.add(written).write(field);
                 written += 1;
@@ -58,11 +64,17 @@ pub(super) unsafe fn push_fields(state: *mut ffi::lua_State, blocks: c_int) {
     }
 }
 
-/// Calls `f` with each field of the table of blocks at `blocks` that has a [`Lean`] access.
+/// Calls `f` with each field of the table of blocks at `blocks` that has a [`Lean`] access,
+/// then with each method of `methods` that no getter shadows.
 ///
 /// SAFETY: as [`push_fields`] requires. Keys are only looked at with `lua_type` and
 /// `lua_topointer` (a conversion would confuse `lua_next`); nothing here raises an error.
-unsafe fn lean_fields(state: *mut ffi::lua_State, blocks: c_int, mut f: impl FnMut(LeanField)) {
+unsafe fn lean_fields(
+    state: *mut ffi::lua_State,
+    blocks: c_int,
+    methods: Option<(c_int, c_int)>,
+    mut f: impl FnMut(LeanField),
+) {
     // SAFETY: per the caller.
     unsafe {
         ffi::lua_pushnil(state);
@@ -81,6 +93,25 @@ unsafe fn lean_fields(state: *mut ffi::lua_State, blocks: c_int, mut f: impl FnM
                 }
             }
             ffi::lua_pop(state, 1);
+        }
+        let Some((methods, getters)) = methods else {
+            return;
+        };
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, methods) != 0 {
+            ffi::lua_pop(state, 1);
+            if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
+                ffi::lua_pushvalue(state, -1);
+                let shadowed = ffi::lua_rawget(state, getters) != ffi::LUA_TNIL;
+                ffi::lua_pop(state, 1);
+                if !shadowed {
+                    f(LeanField {
+                        name: ffi::lua_topointer(state, -1),
+                        block: std::ptr::null(),
+                        lean: Lean::Method,
+                    });
+                }
+            }
         }
     }
 }
@@ -134,13 +165,14 @@ unsafe fn find<'a>(
     }
 }
 
-/// `reference[name]` for a fast field: `true` with the value pushed; `false` with nothing
-/// changed.
+/// `reference[name]` for a fast field, or a method no field shadows (from the table of methods
+/// at `methods`): `true` with the value pushed; `false` with nothing changed.
 ///
-/// SAFETY: as [`find`] requires, with a stack slot free. Making a string may raise a memory
-/// error, which leaves through Lua's `longjmp`: by then the world is given back and nothing
-/// alive here needs dropping.
-pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize) -> bool {
+/// SAFETY: as [`find`] requires, with two stack slots free and `methods` a valid index of the
+/// table of methods. Making a string may raise a memory error, which leaves through Lua's
+/// `longjmp`: by then the world is given back and nothing alive here needs dropping.
+#[inline(always)]
+pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: c_int) -> bool {
     if !layout::checked() {
         return false;
     }
@@ -161,6 +193,10 @@ pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize) -> bool {
                     None => return false,
                 };
             }
+            Lean::Method => {
+                ffi::lua_pushvalue(state, 2);
+                ffi::lua_rawget(state, methods);
+            }
             Lean::Set(_) | Lean::None => return false,
         }
         true
@@ -171,6 +207,7 @@ pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize) -> bool {
 /// `true` if written; `false` with nothing changed.
 ///
 /// SAFETY: as [`find`] requires.
+#[inline(always)]
 pub(super) unsafe fn newindex(state: *mut ffi::lua_State, upvalue: usize) -> bool {
     if !layout::checked() {
         return false;

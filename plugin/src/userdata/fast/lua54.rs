@@ -43,6 +43,8 @@ pub(super) enum Lean {
     Get(unsafe fn(*const c_void, &mut Key) -> Option<Scalar>),
     GetText(unsafe fn(*const c_void, &mut Key, &mut [u8; SHORT_TEXT]) -> Option<usize>),
     Set(unsafe fn(*const c_void, &mut Key, Scalar) -> bool),
+    /// Not a field: a method, which the dispatch returns from its table of methods.
+    Method,
 }
 
 /// What the fast getter of one field needs: plain function pointers (no drop).
@@ -540,18 +542,22 @@ pub(crate) fn fast_dispatch(
     unsafe {
         let index =
             lua.exec_raw::<Function>((index, fast_getters, methods, getters, views), |state| {
-                let blocks = ffi::lua_absindex(state, -4);
+                let (blocks, methods, getters) = (
+                    ffi::lua_absindex(state, -4),
+                    ffi::lua_absindex(state, -3),
+                    ffi::lua_absindex(state, -2),
+                );
                 ffi::lua_createtable(state, 0, 0);
                 ffi::lua_createtable(state, 0, 1);
                 ffi::lua_pushstring(state, c"k".as_ptr());
                 ffi::lua_setfield(state, -2, c"__mode".as_ptr());
                 ffi::lua_setmetatable(state, -2);
-                lean::push_fields(state, blocks);
+                lean::push_fields(state, blocks, Some((methods, getters)));
                 ffi::lua_pushcclosure(state, dispatch_index, 7);
             })?;
         let newindex = lua.exec_raw::<Function>((newindex, fast_setters), |state| {
             let blocks = ffi::lua_absindex(state, -1);
-            lean::push_fields(state, blocks);
+            lean::push_fields(state, blocks, None);
             ffi::lua_pushcclosure(state, dispatch_newindex, 3);
         })?;
         Ok((index, newindex))
@@ -579,7 +585,7 @@ unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int 
     // (the reference and the key; called directly with fewer, the missing ones read as
     // nil); nothing to drop is alive here.
     unsafe {
-        if lean::index(state, LEAN_FIELDS_INDEX) {
+        if lean::index(state, LEAN_FIELDS_INDEX, METHODS) {
             return 1;
         }
         let top = ffi::lua_gettop(state);
@@ -768,11 +774,16 @@ mod tests {
             })
             .unwrap();
         let tables = || lua.create_table().unwrap();
+        let (methods, method_getters) = (tables(), tables());
+        let method = lua.create_function(|_, ()| Ok("method")).unwrap();
+        methods.raw_set("m", &method).unwrap();
+        methods.raw_set("shadowed", &method).unwrap();
+        method_getters.raw_set("shadowed", &method).unwrap();
         let (index, newindex) = fast_dispatch(
             &lua,
             (ordinary_index, ordinary_newindex),
             (getters.clone(), setters.clone()),
-            (tables(), tables(), tables()),
+            (methods, method_getters, tables()),
         )
         .unwrap();
         getters.raw_set("x", mlua::Value::Nil).unwrap();
@@ -810,6 +821,13 @@ mod tests {
             ordinary(args(vec![name("x"), name("x")])),
             "ordinary",
             "not a userdata"
+        );
+        let m = index.call::<Function>((&first, "m")).unwrap();
+        assert_eq!(m.call::<String>(()).unwrap(), "method", "a method");
+        let shadowed = ordinary(args(vec![ud(&first), name("shadowed")]));
+        assert_eq!(
+            shadowed, "ordinary",
+            "a method a field shadows: the Lua dispatch decides"
         );
         let long = "x".repeat(60);
         assert_eq!(
