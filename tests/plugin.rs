@@ -974,6 +974,7 @@ fn views_kept_by_references_do_not_pile_up() {
         function on_update()
             for e, t in world.query("Transform"):each() do
                 t.translation.x = t.translation.x + 1
+                assert(rawequal(t.translation, t.translation), "the view is kept")
             end
             collectgarbage("collect")
         end

@@ -9,8 +9,8 @@
 //! short string: interned, so the same name is the same object) and, for a write, the value (a
 //! number or a boolean; a string is written through the API path); it finds the field by
 //! comparing the name's address with those of its fast fields and methods (in a userdata
-//! upvalue, [`push_fields`]) and runs the field's access with the key at hand, or returns the
-//! method. Anything else (another kind of value, a name it does not list, a text write, the
+//! upvalue, [`push_fields`]) and runs the field's access with the key at hand, returns the
+//! method, or has the dispatch hand out the field's kept view. Anything else (another kind of value, a name it does not list, a text write, the
 //! place out of reach) returns `false` with nothing changed, and the dispatch takes its ordinary
 //! way, so results and errors are the same either way; so it is when the layout check failed.
 
@@ -33,8 +33,8 @@ struct LeanField {
 
 /// Pushes a userdata listing the fields of the table of blocks at `blocks` (name -> block, as
 /// `fast_dispatch` is given them) that have a [`Lean`] access, and, given `methods` (the
-/// methods by name, and the getters by name), the methods no field shadows: their count, then a
-/// [`LeanField`] each. The names and blocks stay alive in those tables, which the dispatch keeps
+/// methods by name, the getters by name, the fields whose views are kept), the methods no field
+/// shadows and the fields whose views are kept: their count, then a [`LeanField`] each. The names and blocks stay alive in those tables, which the dispatch keeps
 /// as upvalues beside this one.
 ///
 /// SAFETY: a live state with `blocks` and `methods` absolute indices of such tables and four
@@ -43,7 +43,7 @@ struct LeanField {
 pub(super) unsafe fn push_fields(
     state: *mut ffi::lua_State,
     blocks: c_int,
-    methods: Option<(c_int, c_int)>,
+    methods: Option<(c_int, c_int, c_int)>,
 ) {
     // SAFETY: per the caller; the list is sized for the count of the first pass, and the
     // second visits the same entries (the tables do not change in between).
@@ -65,14 +65,14 @@ pub(super) unsafe fn push_fields(
 }
 
 /// Calls `f` with each field of the table of blocks at `blocks` that has a [`Lean`] access,
-/// then with each method of `methods` that no getter shadows.
+/// then with each method of `methods` that no getter shadows and each field whose view is kept.
 ///
 /// SAFETY: as [`push_fields`] requires. Keys are only looked at with `lua_type` and
 /// `lua_topointer` (a conversion would confuse `lua_next`); nothing here raises an error.
 unsafe fn lean_fields(
     state: *mut ffi::lua_State,
     blocks: c_int,
-    methods: Option<(c_int, c_int)>,
+    methods: Option<(c_int, c_int, c_int)>,
     mut f: impl FnMut(LeanField),
 ) {
     // SAFETY: per the caller.
@@ -94,7 +94,7 @@ unsafe fn lean_fields(
             }
             ffi::lua_pop(state, 1);
         }
-        let Some((methods, getters)) = methods else {
+        let Some((methods, getters, views)) = methods else {
             return;
         };
         ffi::lua_pushnil(state);
@@ -111,6 +111,17 @@ unsafe fn lean_fields(
                         lean: Lean::Method,
                     });
                 }
+            }
+        }
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, views) != 0 {
+            ffi::lua_pop(state, 1);
+            if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
+                f(LeanField {
+                    name: ffi::lua_topointer(state, -1),
+                    block: std::ptr::null(),
+                    lean: Lean::View,
+                });
             }
         }
     }
@@ -165,41 +176,52 @@ unsafe fn find<'a>(
     }
 }
 
+/// What the lean `__index` did.
+pub(super) enum Found {
+    /// The value is pushed.
+    Pushed,
+    /// The name is a field whose view the reference keeps: for the dispatch to hand out.
+    View,
+    /// Nothing changed: the dispatch's ordinary way.
+    No,
+}
+
 /// `reference[name]` for a fast field, or a method no field shadows (from the table of methods
-/// at `methods`): `true` with the value pushed; `false` with nothing changed.
+/// at `methods`), or a field whose view is kept.
 ///
 /// SAFETY: as [`find`] requires, with two stack slots free and `methods` a valid index of the
 /// table of methods. Making a string may raise a memory error, which leaves through Lua's
 /// `longjmp`: by then the world is given back and nothing alive here needs dropping.
 #[inline(always)]
-pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: c_int) -> bool {
+pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: c_int) -> Found {
     if !layout::checked() {
-        return false;
+        return Found::No;
     }
     // SAFETY: per the caller; the access is the one of the field's block.
     unsafe {
         let Some((key, field, _)) = find(state, 2, upvalue) else {
-            return false;
+            return Found::No;
         };
         match field.lean {
             Lean::Get(get) => match get(field.block, key) {
                 Some(value) => push_scalar(state, value),
-                None => return false,
+                None => return Found::No,
             },
             Lean::GetText(get) => {
                 let mut buffer = [0u8; SHORT_TEXT];
                 match get(field.block, key, &mut buffer) {
                     Some(length) => ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length),
-                    None => return false,
+                    None => return Found::No,
                 };
             }
             Lean::Method => {
                 ffi::lua_pushvalue(state, 2);
                 ffi::lua_rawget(state, methods);
             }
-            Lean::Set(_) | Lean::None => return false,
+            Lean::View => return Found::View,
+            Lean::Set(_) | Lean::None => return Found::No,
         }
-        true
+        Found::Pushed
     }
 }
 

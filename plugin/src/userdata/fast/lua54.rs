@@ -45,6 +45,8 @@ pub(super) enum Lean {
     Set(unsafe fn(*const c_void, &mut Key, Scalar) -> bool),
     /// Not a field: a method, which the dispatch returns from its table of methods.
     Method,
+    /// A field whose view a keyed reference keeps (`kept_view`).
+    View,
 }
 
 /// What the fast getter of one field needs: plain function pointers (no drop).
@@ -542,17 +544,18 @@ pub(crate) fn fast_dispatch(
     unsafe {
         let index =
             lua.exec_raw::<Function>((index, fast_getters, methods, getters, views), |state| {
-                let (blocks, methods, getters) = (
+                let (blocks, methods, getters, views) = (
                     ffi::lua_absindex(state, -4),
                     ffi::lua_absindex(state, -3),
                     ffi::lua_absindex(state, -2),
+                    ffi::lua_absindex(state, -1),
                 );
                 ffi::lua_createtable(state, 0, 0);
                 ffi::lua_createtable(state, 0, 1);
                 ffi::lua_pushstring(state, c"k".as_ptr());
                 ffi::lua_setfield(state, -2, c"__mode".as_ptr());
                 ffi::lua_setmetatable(state, -2);
-                lean::push_fields(state, blocks, Some((methods, getters)));
+                lean::push_fields(state, blocks, Some((methods, getters, views)));
                 ffi::lua_pushcclosure(state, dispatch_index, 7);
             })?;
         let newindex = lua.exec_raw::<Function>((newindex, fast_setters), |state| {
@@ -585,8 +588,10 @@ unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int 
     // (the reference and the key; called directly with fewer, the missing ones read as
     // nil); nothing to drop is alive here.
     unsafe {
-        if lean::index(state, LEAN_FIELDS_INDEX, METHODS) {
-            return 1;
+        match lean::index(state, LEAN_FIELDS_INDEX, METHODS) {
+            lean::Found::Pushed => return 1,
+            lean::Found::View => return kept_view(state),
+            lean::Found::No => {}
         }
         let top = ffi::lua_gettop(state);
         if run_field(state, BLOCKS, 0) {
@@ -616,7 +621,7 @@ unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int 
 /// The view of field `key` (index 2) of the keyed reference at index 1: the one kept for
 /// it, or a new one from the Lua dispatch, then kept.
 ///
-/// SAFETY: called by `dispatch_index` with its upvalues, exactly two arguments and nothing
+/// SAFETY: called by `dispatch_index` with its upvalues, two arguments or more and nothing
 /// else on the stack; nothing to drop is alive in the callers (the Lua dispatch, or making
 /// a table, may raise an error).
 unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
