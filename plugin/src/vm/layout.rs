@@ -97,6 +97,28 @@ pub(crate) unsafe fn call_frame<'a>(state: *mut ffi::lua_State) -> &'a [Value] {
     }
 }
 
+/// Pushes a copy of `value` on the stack of the C function running on `state`.
+///
+/// SAFETY: `state` is live and inside a C function call with a stack slot free (below the
+/// call's `ci->top`: a C function may push `LUA_MINSTACK` values); `value` is a live value
+/// (its object, if any, stays reachable from somewhere else until the call returns).
+pub(crate) unsafe fn push(state: *mut ffi::lua_State, value: &Value) {
+    // SAFETY: per the caller: `top` is the first free slot, and the stack is not collected
+    // between the write and the move of `top` (nothing here allocates).
+    unsafe {
+        let top_field = (state as usize + STATE_TOP) as *mut usize;
+        let slot = (*top_field) as *mut Value;
+        (*slot).payload = value.payload;
+        (*slot).tag = value.tag;
+        *top_field += SLOT;
+    }
+}
+
+/// Whether a value's tag is one of nil's (nil, an empty slot, an absent key).
+pub(crate) fn is_nil(tag: u8) -> bool {
+    tag & 0x0f == 0
+}
+
 /// The upvalue `n` (from 1) of the C closure `closure` (the payload of a [`tag::C_CLOSURE`]).
 ///
 /// SAFETY: `closure` is a live C closure with at least `n` upvalues.
@@ -361,7 +383,18 @@ fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
                 && array_item(frame[7].payload, 1)
                     .is_some_and(|item| item.tag == tag::INTEGER && item.payload == 42)
                 && array_item(frame[7].payload, 0).is_none()
-                && array_item(frame[7].payload, 2).is_none();
+                && array_item(frame[7].payload, 2).is_none()
+                && {
+                    push(state, &frame[4]);
+                    push(state, &frame[7]);
+                    let pushed = ffi::lua_gettop(state) == 9
+                        && ffi::lua_tointegerx(state, 8, std::ptr::null_mut()) == 7
+                        && ffi::lua_topointer(state, 9) == ffi::lua_topointer(state, 7);
+                    ffi::lua_settop(state, 7);
+                    pushed
+                }
+                && is_nil(0x00)
+                && !is_nil(tag::FALSE);
             ffi::lua_pushboolean(state, c_int::from(ok));
             1
         }

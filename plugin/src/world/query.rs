@@ -242,6 +242,7 @@ mod each_lua54 {
     const GENERATION: c_int = ffi::lua_upvalueindex(4);
     const GET: c_int = ffi::lua_upvalueindex(5);
     /// The same, by number, for the layout's reads.
+    const LIST_NUMBER: usize = 1;
     const CURSOR_NUMBER: usize = 2;
     const GENERATION_NUMBER: usize = 4;
 
@@ -318,10 +319,11 @@ mod each_lua54 {
         }
     }
 
-    /// The step of [`each_step`] in the common case, with the cursor and the removal
-    /// generations read through Lua's layout (`vm/layout.rs`) instead of a dozen API calls:
-    /// the next handle and its cached references, if the handle's generation is current and it
-    /// has them all. `None`, with the stack and the cursor as they were, leaves the step to
+    /// The step of [`each_step`] in the common case, with the cursor, the list, the handle and
+    /// the removal generations read through Lua's layout (`vm/layout.rs`) instead of a dozen
+    /// API calls: the next handle and its cached references, if the handle's generation is
+    /// current and it has them all (copied to the stack as they are when all lie in the tables'
+    /// array parts, else pushed with `lua_rawgeti`). `None`, with the stack and the cursor as they were, leaves the step to
     /// the full path (the end of the list, a reference to get, the layout check failed).
     ///
     /// SAFETY: a call of `each_step`'s closure, made by Lua: it may push `LUA_MINSTACK` (20)
@@ -338,7 +340,7 @@ mod each_lua54 {
         // generation upvalue a table; each object is read through only after its tag checked
         // out, and the stack is restored before every `None`.
         unsafe {
-            let closure = layout::call_frame(state)[0].payload;
+            let closure = layout::call_frame(state).first()?.payload;
             let (cursor, _) =
                 layout::userdata0_block(layout::c_closure_upvalue(closure, CURSOR_NUMBER).payload);
             let cursor = cursor.cast::<i64>();
@@ -348,8 +350,30 @@ mod each_lua54 {
             if !(0..=MOST).contains(&count) || current.tag != tag::INTEGER {
                 return None;
             }
-            let base = ffi::lua_gettop(state);
             let next = *cursor + 1;
+            // All in the tables' array parts (as a handle's references are while few component
+            // types are in use): pushed as they are.
+            let list = layout::c_closure_upvalue(closure, LIST_NUMBER);
+            if let Some(handle) = layout::array_item(list.payload, next)
+                && handle.tag == tag::TABLE
+                && layout::array_item(handle.payload, GENERATION_SLOT)
+                    .is_some_and(|seen| seen.tag == tag::INTEGER && seen.payload == current.payload)
+                && (0..count).all(|k| {
+                    layout::array_item(handle.payload, *cursor.add(2 + k as usize))
+                        .is_some_and(|reference| !layout::is_nil(reference.tag))
+                })
+            {
+                layout::push(state, handle);
+                for k in 0..count {
+                    let slot = *cursor.add(2 + k as usize);
+                    if let Some(reference) = layout::array_item(handle.payload, slot) {
+                        layout::push(state, reference);
+                    }
+                }
+                *cursor = next;
+                return Some(count as c_int + 1);
+            }
+            let base = ffi::lua_gettop(state);
             let found = ffi::lua_rawgeti(state, LIST, next) == ffi::LUA_TTABLE
                 && layout::call_frame(state).last().is_some_and(|handle| {
                     layout::array_item(handle.payload, GENERATION_SLOT).is_some_and(|seen| {

@@ -146,8 +146,10 @@ unsafe fn find<'a>(
     // userdata there, of `Key` size, checked again); the upvalue is the list.
     unsafe {
         let frame = layout::call_frame(state);
-        let (reference, name) = match frame {
-            [_, reference, name, ..] if frame.len() > arguments => (reference, name),
+        let (function, reference, name) = match frame {
+            [function, reference, name, ..] if frame.len() > arguments => {
+                (function, reference, name)
+            }
             _ => return None,
         };
         if reference.tag != tag::FULL_USERDATA || name.tag != tag::SHORT_STRING {
@@ -161,7 +163,7 @@ unsafe fn find<'a>(
         if length != size_of::<Key>() {
             return None;
         }
-        let list = layout::c_closure_upvalue(frame[0].payload, upvalue);
+        let list = layout::c_closure_upvalue(function.payload, upvalue);
         let (list, _) = layout::userdata0_block(list.payload);
         let count = list.cast::<usize>().read();
         let fields = std::slice::from_raw_parts(
