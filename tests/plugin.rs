@@ -974,7 +974,9 @@ fn views_kept_by_references_do_not_pile_up() {
         function on_update()
             for e, t in world.query("Transform"):each() do
                 t.translation.x = t.translation.x + 1
-                assert(rawequal(t.translation, t.translation), "the view is kept")
+                -- Lua 5.4: the C dispatch keeps the view (other Lua versions make a new one)
+                assert(_VERSION ~= "Lua 5.4" or rawequal(t.translation, t.translation),
+                    "the view is kept")
             end
             collectgarbage("collect")
         end
