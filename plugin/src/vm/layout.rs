@@ -147,18 +147,22 @@ pub(crate) unsafe fn first_user_value<'a>(udata: u64) -> Option<&'a Value> {
 /// `Udata`: the count of its user values (u16) at 10.
 const USERDATA_USER_VALUES: usize = 10;
 
-/// The memory block of the userdata without user values `udata0` (as a reference's [`Key`]
-/// is), and its length in bytes.
+/// The memory block of the full userdata `udata0` (the payload of a [`tag::FULL_USERDATA`])
+/// and its length in bytes, if it has no user values (as a reference's [`Key`] has): the block
+/// of one with user values lies elsewhere.
 ///
-/// SAFETY: `udata0` is a live full userdata without user values.
-pub(crate) unsafe fn userdata0_block(udata0: u64) -> (*mut c_void, usize) {
+/// SAFETY: `udata0` is a live full userdata.
+pub(crate) unsafe fn userdata0_block(udata0: u64) -> Option<(*mut c_void, usize)> {
     let udata0 = udata0 as usize;
-    // SAFETY: per the caller; `Udata0`: `len` at 16, the block at 32.
+    // SAFETY: per the caller; `Udata0`: `nuvalue` (u16) at 10 as in every `Udata`, `len` at
+    // 16, the block at 32.
     unsafe {
-        (
-            (udata0 + USERDATA0_BLOCK) as *mut c_void,
-            ((udata0 + 16) as *const usize).read(),
-        )
+        (((udata0 + USERDATA_USER_VALUES) as *const u16).read() == 0).then(|| {
+            (
+                (udata0 + USERDATA0_BLOCK) as *mut c_void,
+                ((udata0 + 16) as *const usize).read(),
+            )
+        })
     }
 }
 
@@ -358,15 +362,18 @@ fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
                 && ffi::lua_gettop(state) == 7
                 && frame[0].tag == tag::C_CLOSURE
                 && c_closure_upvalue(frame[0].payload, 1).tag == tag::FULL_USERDATA
-                && userdata0_block(c_closure_upvalue(frame[0].payload, 1).payload).0
-                    == ffi::lua_touserdata(state, ffi::lua_upvalueindex(1))
+                && userdata0_block(c_closure_upvalue(frame[0].payload, 1).payload).is_some_and(
+                    |(block, _)| block == ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)),
+                )
+                && userdata0_block(frame[1].payload).is_none()
                 && frame[1].tag == tag::FULL_USERDATA
                 && frame[1].payload as usize
                     == userdata_header(ffi::lua_touserdata(state, 1) as usize)
                 && first_user_value(frame[1].payload).is_some_and(|key| {
                     key.tag == tag::FULL_USERDATA && {
-                        let (block, len) = userdata0_block(key.payload);
-                        len == size_of::<Key>() && block.cast::<u64>().read() == 4242
+                        userdata0_block(key.payload).is_some_and(|(block, len)| {
+                            len == size_of::<Key>() && block.cast::<u64>().read() == 4242
+                        })
                     }
                 })
                 && frame[2].tag == tag::SHORT_STRING

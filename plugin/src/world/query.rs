@@ -323,8 +323,9 @@ mod each_lua54 {
     /// the removal generations read through Lua's layout (`vm/layout.rs`) instead of a dozen
     /// API calls: the next handle and its cached references, if the handle's generation is
     /// current and it has them all (copied to the stack as they are when all lie in the tables'
-    /// array parts, else pushed with `lua_rawgeti`). `None`, with the stack and the cursor as they were, leaves the step to
-    /// the full path (the end of the list, a reference to get, the layout check failed).
+    /// array parts, else pushed with `lua_rawgeti`). `None`, with the stack and the cursor as
+    /// they were, leaves the step to the full path (the end of the list, a reference to get,
+    /// the layout check failed).
     ///
     /// SAFETY: a call of `each_step`'s closure, made by Lua: it may push `LUA_MINSTACK` (20)
     /// values, and its function slot is the closure (`each_iterator`'s upvalues). Nothing here
@@ -342,7 +343,7 @@ mod each_lua54 {
         unsafe {
             let closure = layout::call_frame(state).first()?.payload;
             let (cursor, _) =
-                layout::userdata0_block(layout::c_closure_upvalue(closure, CURSOR_NUMBER).payload);
+                layout::userdata0_block(layout::c_closure_upvalue(closure, CURSOR_NUMBER).payload)?;
             let cursor = cursor.cast::<i64>();
             let count = *cursor.add(1);
             let generation = layout::c_closure_upvalue(closure, GENERATION_NUMBER);

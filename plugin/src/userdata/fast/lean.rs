@@ -7,12 +7,13 @@
 //! 200 instructions of a 600-instruction access. Here the dispatch reads the slots of its own
 //! call: the reference (a full userdata whose first user value is its key), the field name (a
 //! short string: interned, so the same name is the same object) and, for a write, the value (a
-//! number or a boolean; a string is written through the API path); it finds the field by
-//! comparing the name's address with those of its fast fields and methods (in a userdata
-//! upvalue, [`push_fields`]) and runs the field's access with the key at hand, returns the
-//! method, or has the dispatch hand out the field's kept view. Anything else (another kind of value, a name it does not list, a text write, the
-//! place out of reach) returns `false` with nothing changed, and the dispatch takes its ordinary
-//! way, so results and errors are the same either way; so it is when the layout check failed.
+//! number or a boolean; a string is written through the API path). It finds the name by its
+//! address among those of the fast fields, the methods and the kept views (a list in a
+//! userdata upvalue, [`push_fields`]), and runs the field's access with the key at hand,
+//! returns the method, or has the dispatch hand out the kept view. Anything else (another kind
+//! of value, a name it does not list, a text write, the place out of reach) leaves everything
+//! as it was, and the dispatch takes its ordinary way, so results and errors are the same
+//! either way; so it is when the layout check failed.
 
 use std::ffi::{c_int, c_void};
 
@@ -33,9 +34,10 @@ struct LeanField {
 
 /// Pushes a userdata listing the fields of the table of blocks at `blocks` (name -> block, as
 /// `fast_dispatch` is given them) that have a [`Lean`] access, and, given `methods` (the
-/// methods by name, the getters by name, the fields whose views are kept), the methods no field
-/// shadows and the fields whose views are kept: their count, then a [`LeanField`] each. The names and blocks stay alive in those tables, which the dispatch keeps
-/// as upvalues beside this one.
+/// methods by name, the getters by name, the fields whose views are kept), the methods no
+/// field shadows and the fields whose views are kept: their count, then a [`LeanField`] each.
+/// The names and blocks stay alive in those tables, which the dispatch keeps as upvalues
+/// beside this one.
 ///
 /// SAFETY: a live state with `blocks` and `methods` absolute indices of such tables and four
 /// stack slots free; every userdata value in `blocks` is a `Block`. A memory error leaves
@@ -143,7 +145,8 @@ unsafe fn find<'a>(
 ) -> Option<(&'a mut Key, LeanField, &'a [Value])> {
     // SAFETY: per the caller. Each object is read through only after its tag checked out: a
     // full userdata's first user value, if it has one, is its key (only `set_key` puts a
-    // userdata there, of `Key` size, checked again); the upvalue is the list.
+    // userdata there: one without user values, of `Key` size, both checked again); the
+    // upvalue is the list.
     unsafe {
         let frame = layout::call_frame(state);
         let (function, reference, name) = match frame {
@@ -159,12 +162,12 @@ unsafe fn find<'a>(
         if key.tag != tag::FULL_USERDATA {
             return None;
         }
-        let (key, length) = layout::userdata0_block(key.payload);
+        let (key, length) = layout::userdata0_block(key.payload)?;
         if length != size_of::<Key>() {
             return None;
         }
         let list = layout::c_closure_upvalue(function.payload, upvalue);
-        let (list, _) = layout::userdata0_block(list.payload);
+        let (list, _) = layout::userdata0_block(list.payload)?;
         let count = list.cast::<usize>().read();
         let fields = std::slice::from_raw_parts(
             list.cast::<u8>()
