@@ -1,16 +1,17 @@
 //! Reading Lua 5.4's private structs, for the code that must: prefetching the next instance's
 //! objects (`prefetch.rs`), telling a reallocating stack in the allocator watch
-//! (`budget/allocator.rs`), and the fast field dispatch reading its arguments and the reference's
-//! key straight off the stack (`userdata/fast/lean.rs`: the API calls that do the same cost as
-//! much as the access itself).
+//! (`budget/allocator.rs`), the fast field dispatch reading its arguments and the reference's
+//! key straight off the stack (`userdata/fast/lean.rs`), and the `query:each()` step reading its
+//! cursor and handles and pushing them (`world/query.rs`): there the C API calls that do the
+//! same cost as much as the work itself.
 //!
 //! The offsets are those of Lua 5.4 on 64-bit targets (`lobject.h`, `lstate.h`; on others the
-//! check fails). A new Lua
-//! state checks them once ([`check`]: the Lua version, and that each offset leads where it
-//! should on objects, and in a call, made for the purpose: an address is read through only once
-//! the one before it checked out); on any mismatch [`checked`] stays false and every user of
-//! this module stays off. Only the allocator watch, which runs before any state can be checked
-//! this way, checks its few `lua_State` offsets itself.
+//! check fails). A new Lua state checks them once ([`check`]: the Lua version, and that each
+//! offset leads where it should on objects, and in a call, made for the purpose, comparing
+//! every read with what the C API gives: an address is read through only once the one before
+//! it checked out); on any mismatch [`checked`] stays false and every user of this module stays
+//! off. Only the allocator watch, which runs before any state can be checked this way, checks
+//! its few `lua_State` offsets itself.
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -18,7 +18,12 @@
 //! dispatch closures of `metatable.rs` cost a Lua call and a tail call per access (about 300
 //! instructions), so the C functions look the field up themselves and run its fast access
 //! in place, return methods, keep the views of derived fields (`t.translation`) to hand them
-//! out again, and hand anything else (other fields, errors) to the Lua closures.
+//! out again, and hand anything else (other fields, errors) to the Lua closures. They first
+//! try the lean access (`lean.rs`), which does the common cases reading Lua's structs instead
+//! of the C API; the API path (`lua54.rs`) does the rest.
+//!
+//! Files: this one holds what every Lua version shares (the conversions, [`Key`], the keyed
+//! places); `lua54.rs` the field functions and the dispatch; `lean.rs` the lean access.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
