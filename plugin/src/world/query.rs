@@ -234,17 +234,19 @@ mod each_lua54 {
     use crate::vm::layout::{self, tag};
     use crate::world::handle::{GENERATION_SLOT, reference_cache};
 
-    /// The iterator's upvalues: the handles, the cursor (`[next index - 1, n, slot 1..n]`, in
-    /// a userdata), the names (a table), the removal generation's table, `entity:get`.
-    const LIST: c_int = ffi::lua_upvalueindex(1);
-    const CURSOR: c_int = ffi::lua_upvalueindex(2);
-    const NAMES: c_int = ffi::lua_upvalueindex(3);
-    const GENERATION: c_int = ffi::lua_upvalueindex(4);
-    const GET: c_int = ffi::lua_upvalueindex(5);
-    /// The same, by number, for the layout's reads.
+    /// The iterator's upvalues by number (as the layout reads them): the handles, the cursor
+    /// (`[next index - 1, n, slot 1..n]`, in a userdata), the names (a table), the removal
+    /// generation's table, `entity:get`; and their pseudo-indices, for the C API.
     const LIST_NUMBER: usize = 1;
     const CURSOR_NUMBER: usize = 2;
+    const NAMES_NUMBER: usize = 3;
     const GENERATION_NUMBER: usize = 4;
+    const GET_NUMBER: usize = 5;
+    const LIST: c_int = ffi::lua_upvalueindex(LIST_NUMBER as c_int);
+    const CURSOR: c_int = ffi::lua_upvalueindex(CURSOR_NUMBER as c_int);
+    const NAMES: c_int = ffi::lua_upvalueindex(NAMES_NUMBER as c_int);
+    const GENERATION: c_int = ffi::lua_upvalueindex(GENERATION_NUMBER as c_int);
+    const GET: c_int = ffi::lua_upvalueindex(GET_NUMBER as c_int);
 
     pub(crate) fn each_iterator(
         lua: &Lua,
@@ -267,7 +269,7 @@ mod each_lua54 {
                 let memory = ffi::lua_newuserdatauv(state, size_of_val(cursor.as_slice()), 0);
                 std::ptr::copy_nonoverlapping(cursor.as_ptr(), memory.cast::<i64>(), cursor.len());
                 ffi::lua_insert(state, -4);
-                ffi::lua_pushcclosure(state, each_step, 5);
+                ffi::lua_pushcclosure(state, each_step, GET_NUMBER as c_int);
             })
         }
     }
@@ -351,30 +353,32 @@ mod each_lua54 {
             if !(0..=MOST).contains(&count) || current.tag != tag::INTEGER {
                 return None;
             }
+            let base = ffi::lua_gettop(state);
             let next = *cursor + 1;
             // All in the tables' array parts (as a handle's references are while few component
-            // types are in use): pushed as they are.
+            // types are in use): copied to the stack as they are found.
             let list = layout::c_closure_upvalue(closure, LIST_NUMBER);
             if let Some(handle) = layout::array_item(list.payload, next)
                 && handle.tag == tag::TABLE
                 && layout::array_item(handle.payload, GENERATION_SLOT)
                     .is_some_and(|seen| seen.tag == tag::INTEGER && seen.payload == current.payload)
-                && (0..count).all(|k| {
-                    layout::array_item(handle.payload, *cursor.add(2 + k as usize))
-                        .is_some_and(|reference| !layout::is_nil(reference.tag))
-                })
             {
                 layout::push(state, handle);
-                for k in 0..count {
-                    let slot = *cursor.add(2 + k as usize);
-                    if let Some(reference) = layout::array_item(handle.payload, slot) {
-                        layout::push(state, reference);
+                let copied = (0..count).all(|k| {
+                    match layout::array_item(handle.payload, *cursor.add(2 + k as usize)) {
+                        Some(reference) if !layout::is_nil(reference.tag) => {
+                            layout::push(state, reference);
+                            true
+                        }
+                        _ => false,
                     }
+                });
+                if copied {
+                    *cursor = next;
+                    return Some(count as c_int + 1);
                 }
-                *cursor = next;
-                return Some(count as c_int + 1);
+                ffi::lua_settop(state, base);
             }
-            let base = ffi::lua_gettop(state);
             let found = ffi::lua_rawgeti(state, LIST, next) == ffi::LUA_TTABLE
                 && layout::call_frame(state).last().is_some_and(|handle| {
                     layout::array_item(handle.payload, GENERATION_SLOT).is_some_and(|seen| {

@@ -325,9 +325,7 @@ unsafe fn run_set<T: 'static, F: 'static>(
         }
     };
     // SAFETY: per the caller.
-    let field = unsafe { &(*block.cast::<Block<Setter<T, F>>>()).data };
-    // SAFETY: per the caller.
-    unsafe { write_keyed(state, field.place, field.get_mut, || (field.from)(scalar)) }
+    unsafe { write_keyed(state, |key| lean_set::<T, F>(block, key, scalar)) }
 }
 
 /// The [`Run`] of a [`TextGetter`]: copies the field's text (up to [`SHORT_TEXT`] bytes)
@@ -405,8 +403,8 @@ unsafe fn run_set_text<T: 'static, F: 'static>(
     let field = unsafe { &(*block.cast::<Block<TextSetter<T, F>>>()).data };
     // SAFETY: per the caller.
     unsafe {
-        write_keyed(state, field.place, field.get_mut, || {
-            Some((field.from)(text))
+        write_keyed(state, |key| {
+            write_with(key, field.place, field.get_mut, || Some((field.from)(text)))
         })
     }
 }
@@ -429,24 +427,15 @@ fn read_with<T, R>(
     .flatten()
 }
 
-/// Writes the value `make` makes into the field `get_mut` of the `T` the reference at
-/// index 1 is keyed to, reached through `place` (see [`write_with`]). `true` if it did;
-/// otherwise the stack is as it was.
+/// Runs `write` (a [`write_with`]) with the key of the reference at index 1. `true` if it
+/// wrote; otherwise (not keyed, or `write` did not write) the stack is as it was.
 ///
 /// SAFETY: a C function call of a live state, with index 1 valid and a stack slot free.
-unsafe fn write_keyed<T, F>(
-    state: *mut ffi::lua_State,
-    place: Locate<T>,
-    get_mut: fn(&mut T) -> &mut F,
-    make: impl FnOnce() -> Option<F>,
-) -> bool {
+unsafe fn write_keyed(state: *mut ffi::lua_State, write: impl FnOnce(&mut Key) -> bool) -> bool {
     // SAFETY: per the caller.
     let top = unsafe { ffi::lua_gettop(state) };
     // SAFETY: per the caller.
-    let written = match unsafe { key(state, 1) } {
-        Some(key) => write_with(key, place, get_mut, make),
-        None => false,
-    };
+    let written = unsafe { key(state, 1) }.is_some_and(write);
     if !written {
         // SAFETY: per the caller; back to the stack as it was.
         unsafe { ffi::lua_settop(state, top) };
@@ -519,6 +508,7 @@ const METHODS: c_int = ffi::lua_upvalueindex(3);
 const GETTERS: c_int = ffi::lua_upvalueindex(4);
 const VIEWS: c_int = ffi::lua_upvalueindex(5);
 const MADE_VIEWS: c_int = ffi::lua_upvalueindex(6);
+/// The lean list is each closure's last upvalue: its number is also the closure's count.
 const LEAN_FIELDS_INDEX: usize = 7;
 const LEAN_FIELDS_NEWINDEX: usize = 3;
 
@@ -556,12 +546,12 @@ pub(crate) fn fast_dispatch(
                 ffi::lua_setfield(state, -2, c"__mode".as_ptr());
                 ffi::lua_setmetatable(state, -2);
                 lean::push_fields(state, blocks, Some((methods, getters, views)));
-                ffi::lua_pushcclosure(state, dispatch_index, 7);
+                ffi::lua_pushcclosure(state, dispatch_index, LEAN_FIELDS_INDEX as c_int);
             })?;
         let newindex = lua.exec_raw::<Function>((newindex, fast_setters), |state| {
             let blocks = ffi::lua_absindex(state, -1);
             lean::push_fields(state, blocks, None);
-            ffi::lua_pushcclosure(state, dispatch_newindex, 3);
+            ffi::lua_pushcclosure(state, dispatch_newindex, LEAN_FIELDS_NEWINDEX as c_int);
         })?;
         Ok((index, newindex))
     }
