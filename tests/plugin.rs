@@ -1251,6 +1251,130 @@ fn fields_with_long_names_read_and_write_like_short_ones() {
     );
 }
 
+/// A sparse-set component, for the query-walk test.
+#[derive(Component, LuaUserData, Clone, Debug, PartialEq)]
+#[component(storage = "SparseSet")]
+pub struct Spark {
+    pub value: f64,
+}
+
+#[lua_methods]
+impl Spark {
+    pub fn new(value: f64) -> Self {
+        Spark { value }
+    }
+}
+
+/// The `Slot`s changed in the last frame, by the scripts.
+#[derive(Resource, Default)]
+struct ChangedSlots(Vec<Entity>);
+
+fn collect_changed_slots(mut changed: ResMut<ChangedSlots>, query: Query<Entity, Changed<Slot>>) {
+    changed.0 = query.iter().collect();
+}
+
+#[test]
+fn query_walks_write_each_entity_across_tables_and_growth() {
+    // A walk keeps each reference's address as it hands the reference out, through the column
+    // of the table it found last: entities of several tables, a sparse-set component, tables
+    // growing (and moving) in the middle of a walk, and writes marking exactly the written
+    // components changed.
+    let mut test = game(&[(
+        "scripts/walk.lua",
+        r#"
+        local frame = 0
+        function on_update()
+            frame = frame + 1
+            local i = 0
+            for e, s, k in world.query("Slot", "Spark"):each() do
+                i = i + 1
+                if s.tag ~= "skip" then
+                    s.value = s.value + k.value
+                    k.value = k.value + 1
+                end
+                if frame == 2 and i == 3 then
+                    for j = 1, 200 do world.spawn { Slot.new(0, "late"), Spark.new(0) } end
+                end
+            end
+        end
+        "#,
+    )]);
+    test.app
+        .register_lua_component::<Slot>()
+        .register_lua_component::<Spark>()
+        .init_resource::<ChangedSlots>()
+        .add_systems(Update, collect_changed_slots.after(LuaScriptSet));
+    let originals: Vec<(f64, bool, Entity)> = (0..30)
+        .map(|k| {
+            let skip = k % 7 == 0;
+            let tag = if skip {
+                "skip".to_owned()
+            } else {
+                format!("s{k}")
+            };
+            let mut e = test.app.world_mut().spawn((
+                Slot {
+                    value: k as f64,
+                    tag,
+                },
+                Spark { value: 1.0 },
+            ));
+            match k % 3 {
+                1 => e.insert(Position { x: 0.0, y: 0.0 }),
+                2 => e.insert(Name::new("other table")),
+                _ => &mut e,
+            };
+            (k as f64, skip, e.id())
+        })
+        .collect();
+    test.spawn_script("scripts/walk.lua", ());
+    test.settle(4);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let world = test.app.world_mut();
+    let read = |world: &World, e: Entity| {
+        (
+            world.get::<Slot>(e).unwrap().value,
+            world.get::<Spark>(e).unwrap().value,
+        )
+    };
+    // Frames run: each adds the spark (1, 2, 3, ...) to the slot, then one to the spark.
+    let frames = read(world, originals[1].2).1 - 1.0;
+    assert!(frames >= 4.0, "{frames} frames");
+    for (k, skip, e) in &originals {
+        let expected = if *skip {
+            (*k, 1.0)
+        } else {
+            (k + frames * (frames + 1.0) / 2.0, 1.0 + frames)
+        };
+        assert_eq!(read(world, *e), expected, "entity {k}");
+    }
+    // Spawned in the second frame's walk, walked from the third frame on (sparks 0, 1, ...).
+    let mut late = world.query::<(Entity, &Slot)>();
+    let late: Vec<Entity> = late
+        .iter(world)
+        .filter(|(_, s)| s.tag == "late")
+        .map(|(e, _)| e)
+        .collect();
+    assert_eq!(late.len(), 200);
+    let walked = frames - 2.0;
+    for e in &late {
+        assert_eq!(read(world, *e), (walked * (walked - 1.0) / 2.0, walked));
+    }
+    let mut changed = world.resource::<ChangedSlots>().0.clone();
+    let mut written: Vec<Entity> = originals
+        .iter()
+        .filter(|(_, skip, _)| !skip)
+        .map(|(_, _, e)| *e)
+        .chain(late)
+        .collect();
+    changed.sort();
+    written.sort();
+    assert_eq!(
+        changed, written,
+        "the written slots of the last frame, and only they"
+    );
+}
+
 #[test]
 fn query_walks_see_the_entities_of_each_frame() {
     // A walk finding the same entities as one of the last few gets their handle list again:

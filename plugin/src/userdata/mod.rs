@@ -24,6 +24,8 @@ use mlua::{AnyUserData, IntoLua, Lua, Table, Value};
 pub(crate) use convert::copy_from_lua;
 pub use convert::{ConvertError, LuaConvert, describe, describe_type};
 pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
+#[cfg(feature = "lua54")]
+pub(crate) use fast::key_of;
 pub use fast::{FastConvert, SHORT_TEXT, Scalar, ScalarConvert, TextConvert};
 pub(crate) use fast::{Kept, Key, KeyedAccess, register_keyed_access, set_key};
 pub use metatable::register_userdata;

@@ -10,6 +10,11 @@
 //! found under the generation running now is still the component's. A write through it does
 //! what `Mut<T>` does: it marks the component changed, with the change tick the world had when
 //! the address was found (the tick, too, moves only through `&mut World`).
+//!
+//! A walk over many entities (`query:each()`) finds them table by table: a [`WalkColumn`]
+//! remembers the column of `T` in the table it found last, so the walk keeps each reference's
+//! address as it hands the reference out, at the cost of the entity's location (no lookup of
+//! the component's id or column per entity, as [`locate`] makes).
 
 use std::any::TypeId;
 use std::cell::UnsafeCell;
@@ -19,10 +24,11 @@ use std::ptr::{self, NonNull};
 use bevy::ecs::change_detection::{MaybeLocation, Tick};
 use bevy::ecs::component::{Component, StorageType};
 use bevy::ecs::entity::Entity;
+use bevy::ecs::storage::TableId;
 use bevy::ecs::world::World;
 
 use crate::userdata::{Kept, Key};
-use crate::world::{Access, structure_generation, with_world_ref};
+use crate::world::{Access, structure_generation, with_world_ref, world_to_peek};
 
 /// The address of the component `T` of the entity `key` names, to read now, if the world can
 /// be read. The caller reads it at once: the address holds the component until the world is
@@ -97,4 +103,179 @@ fn locate<T: Component>(world: &World, entity: Entity, generation: u64) -> Optio
         changed_by: changed_by.map_or(ptr::null(), |cell| ptr::from_ref(cell).cast()),
         tick: world.read_change_tick().get(),
     })
+}
+
+/// Where a walk last found the component `T` of its entities (see the module docs): the
+/// column of `T` in one table, under one generation; and [`WalkColumn::keep`], which keeps a
+/// reference's address through it. A walk holds one per component it hands out, in plain
+/// memory (it is copied, and never dropped).
+#[derive(Clone, Copy)]
+pub(crate) struct WalkColumn {
+    /// `keep_in_walk::<T>`; `None` for a component without kept addresses (reflected).
+    keep: Option<KeepInWalk>,
+    /// The generation the column was found under (0: none found yet).
+    generation: u64,
+    table: TableId,
+    /// The table's entity count, and its columns' first elements.
+    len: usize,
+    target: *mut u8,
+    changed: *const u8,
+    changed_by: *const u8,
+    tick: u32,
+}
+
+/// Makes the kept address of the key current, through the walk's column (see
+/// [`WalkColumn::keep`]).
+type KeepInWalk = fn(&mut Key, &mut WalkColumn);
+
+impl WalkColumn {
+    /// The column of a walk handing out references to `T`.
+    pub(crate) fn of<T: Component>() -> Self {
+        WalkColumn {
+            keep: Some(keep_in_walk::<T>),
+            ..WalkColumn::none()
+        }
+    }
+
+    /// The column of a walk handing out references with nothing kept (reflected components).
+    pub(crate) fn none() -> Self {
+        WalkColumn {
+            keep: None,
+            generation: 0,
+            table: TableId::from_u32(0),
+            len: 0,
+            target: ptr::null_mut(),
+            changed: ptr::null(),
+            changed_by: ptr::null(),
+            tick: 0,
+        }
+    }
+
+    /// Makes the address kept in `key` (a reference to this column's component, as the walk
+    /// hands it out) current, if the world can be read; the first access through it then finds
+    /// it kept. Nothing changes otherwise, and the access finds the address itself.
+    pub(crate) fn keep(&mut self, key: &mut Key) {
+        if let Some(keep) = self.keep {
+            keep(key, self);
+        }
+    }
+}
+
+/// [`WalkColumn::keep`] for the component `T`.
+fn keep_in_walk<T: Component>(key: &mut Key, column: &mut WalkColumn) {
+    if matches!(T::STORAGE_TYPE, StorageType::SparseSet) {
+        current::<T>(key, Access::Read);
+        return;
+    }
+    let Some((world, generation)) = world_to_peek() else {
+        return;
+    };
+    if key.kept.generation == generation && key.kept.target_type == TypeId::of::<T>() {
+        return;
+    }
+    let Some(entity) = Entity::try_from_bits(key.key) else {
+        return;
+    };
+    // SAFETY: the world is published and not lent exclusively (`world_to_peek`), and
+    // `walk_kept` only reads its storage and keeps nothing of it.
+    if let Some(kept) = walk_kept::<T>(unsafe { world.as_ref() }, entity, generation, column) {
+        key.kept = kept;
+    }
+}
+
+/// The address of the component `T` of `entity` under `generation`, through the walk's
+/// `column` (found again if it is of another generation or table).
+fn walk_kept<T: Component>(
+    world: &World,
+    entity: Entity,
+    generation: u64,
+    column: &mut WalkColumn,
+) -> Option<Kept> {
+    let location = world.entities().get_spawned(entity).ok()?;
+    if column.generation != generation || column.table != location.table_id {
+        column.generation = 0;
+        let table = world.storages().tables.get(location.table_id)?;
+        let id = world.component_id::<T>()?;
+        // SAFETY: `id` is `T`'s component id in this world.
+        let data = unsafe { table.get_data_slice_for::<T>(id)? };
+        let changed = table.get_changed_ticks_slice_for(id)?;
+        let changed_by = table.get_changed_by_slice_for(id).into_option().flatten();
+        *column = WalkColumn {
+            keep: column.keep,
+            generation,
+            table: location.table_id,
+            len: data.len(),
+            target: data.as_ptr().cast_mut().cast(),
+            changed: changed.as_ptr().cast(),
+            changed_by: changed_by.map_or(ptr::null(), |slice| slice.as_ptr().cast()),
+            tick: world.read_change_tick().get(),
+        };
+    }
+    let row = location.table_row.index();
+    if row >= column.len {
+        return None;
+    }
+    // SAFETY: `row` is within the table's columns (its entity count, checked), found under
+    // the generation running now: the columns have not moved since.
+    unsafe {
+        Some(Kept {
+            generation,
+            target_type: TypeId::of::<T>(),
+            target: column.target.cast::<T>().add(row).cast(),
+            changed: column.changed.cast::<UnsafeCell<Tick>>().add(row).cast(),
+            changed_by: if column.changed_by.is_null() {
+                ptr::null()
+            } else {
+                column
+                    .changed_by
+                    .cast::<UnsafeCell<&'static Location<'static>>>()
+                    .add(row)
+                    .cast()
+            },
+            tick: column.tick,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::ecs::component::Component;
+
+    use super::*;
+    use crate::world::WorldScope;
+
+    #[derive(Component)]
+    struct Health(f64);
+
+    #[test]
+    fn a_walk_finds_its_column_again_under_each_generation() {
+        // Two worlds with the same entity in a table of the same id: a walk's column found in
+        // the first must not be used in the second (a new generation), nor after the table
+        // grows (a new generation too: its columns may have moved).
+        let mut first = World::new();
+        let mut second = World::new();
+        let entity = first.spawn(Health(1.0)).id();
+        assert_eq!(second.spawn(Health(2.0)).id(), entity);
+        let mut column = WalkColumn::of::<Health>();
+        let mut key = Key::new(entity.to_bits());
+        for (world, value) in [(&mut first, 1.0), (&mut second, 2.0)] {
+            let _scope = WorldScope::enter(world);
+            column.keep(&mut key);
+            // SAFETY: kept under the generation running now, and the world is not lent.
+            assert_eq!(unsafe { (*key.kept.target.cast::<Health>()).0 }, value);
+            let kept = key.kept.target;
+            assert_eq!(
+                read::<Health>(&mut key).map(|at| at.as_ptr().cast()),
+                Some(kept)
+            );
+        }
+        let _scope = WorldScope::enter(&mut second);
+        crate::world::with_world(|world| {
+            world.spawn_batch((0..10_000).map(|k| Health(f64::from(k))));
+        })
+        .unwrap();
+        column.keep(&mut key);
+        // SAFETY: as above.
+        assert_eq!(unsafe { (*key.kept.target.cast::<Health>()).0 }, 2.0);
+    }
 }

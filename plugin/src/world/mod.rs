@@ -104,6 +104,19 @@ pub(crate) fn structure_generation(access: Access) -> Option<u64> {
     })
 }
 
+/// The published world to read for a moment, with its structure generation; `None` unless it
+/// is published and not lent exclusively. For a read that calls nothing able to lend the world
+/// (no Lua, no script API) and keeps no reference into it, so it takes no lend of its own (a
+/// lend costs a thread-local access more, and keeps the access from being inlined);
+/// [`with_world_ref`] is the way otherwise.
+#[inline]
+pub(crate) fn world_to_peek() -> Option<(NonNull<World>, u64)> {
+    SLOT.with(|slot| {
+        let world = slot.world.get()?;
+        (slot.lent.get() != EXCLUSIVE).then(|| (world, slot.generation.get()))
+    })
+}
+
 /// Publishes `world` to scripts until dropped.
 pub(crate) struct WorldScope {
     previous: Option<NonNull<World>>,

@@ -153,13 +153,17 @@ impl UserData for LuaQuery {
             },
         );
         methods.add_function("each", |lua, query: AnyUserData| {
-            let (entities, names) = {
+            let (entities, names, columns) = {
                 let this = query.borrow::<LuaQuery>()?;
-                (this.find()?, this.names.clone())
+                let columns = this.with[..this.names.len()]
+                    .iter()
+                    .map(ComponentEntry::walk_column)
+                    .collect::<Vec<_>>();
+                (this.find()?, this.names.clone(), columns)
             };
             let slots = reference_slots(lua, &names)?;
             let list = recent_handle_list(lua, entities)?;
-            each_iterator(lua, list, &names, &slots)
+            each_iterator(lua, list, &names, &slots, &columns)
         });
         // `for e in world.query(...) do`: the query is its own iterator.
         methods.add_meta_method_mut(MetaMethod::Call, |_, this, _: Variadic<Value>| {
@@ -231,11 +235,14 @@ mod each_lua54 {
 
     use mlua::{Function, Lua, Table, ffi};
 
+    use crate::userdata::key_of;
     use crate::vm::layout::{self, tag};
     use crate::world::handle::{GENERATION_SLOT, reference_cache};
+    use crate::world::kept::WalkColumn;
 
     /// The iterator's upvalues by number (as the layout reads them): the handles, the cursor
-    /// (`[next index - 1, n, slot 1..n]`, in a userdata), the names (a table), the removal
+    /// (`[next index - 1, n, slot 1..n]`, then a [`WalkColumn`] per component, in a
+    /// userdata), the names (a table), the removal
     /// generation's table, `entity:get`; and their pseudo-indices, for the C API.
     const LIST_NUMBER: usize = 1;
     const CURSOR_NUMBER: usize = 2;
@@ -253,21 +260,31 @@ mod each_lua54 {
         list: Table,
         names: &[&'static str],
         slots: &[i64],
+        columns: &[WalkColumn],
     ) -> mlua::Result<Function> {
         let (generation, get) = reference_cache(lua)?;
         let mut cursor = vec![0, slots.len() as i64];
         cursor.extend_from_slice(slots);
         let names = lua.create_sequence_from(names.iter().copied())?;
+        let integers = size_of_val(cursor.as_slice());
         // SAFETY: `exec_raw` pushed the list, names, generation table and `get`; the cursor
-        // userdata is sized for `cursor` (8-byte aligned), holds plain integers, and is written
-        // before anything can see it; it is moved into second place, and the closure takes the
-        // five values as upvalues in the order the constants above name. A memory error leaves
-        // through Lua's `longjmp`, with nothing alive here to drop (`cursor` is borrowed, and
+        // userdata is sized for `cursor` then `columns` (8-byte aligned, as Lua aligns a
+        // userdata's block to its maximum alignment, and `integers` is a multiple of 8), holds
+        // plain integers and copies of plain structs, and is written before anything can see
+        // it; it is moved into second place, and the closure takes the five values as upvalues
+        // in the order the constants above name. A memory error leaves through Lua's
+        // `longjmp`, with nothing alive here to drop (`cursor` and `columns` are borrowed, and
         // dropped by the caller of `exec_raw`).
         unsafe {
             lua.exec_raw::<Function>((list, names, generation, get), |state| {
-                let memory = ffi::lua_newuserdatauv(state, size_of_val(cursor.as_slice()), 0);
+                let memory =
+                    ffi::lua_newuserdatauv(state, integers + size_of_val(columns), 0).cast::<u8>();
                 std::ptr::copy_nonoverlapping(cursor.as_ptr(), memory.cast::<i64>(), cursor.len());
+                std::ptr::copy_nonoverlapping(
+                    columns.as_ptr(),
+                    memory.add(integers).cast::<WalkColumn>(),
+                    columns.len(),
+                );
                 ffi::lua_insert(state, -4);
                 ffi::lua_pushcclosure(state, each_step, GET_NUMBER as c_int);
             })
@@ -364,10 +381,14 @@ mod each_lua54 {
                     .is_some_and(|seen| seen.tag == tag::INTEGER && seen.payload == current.payload)
             {
                 layout::push(state, handle);
-                let copied = (0..count).all(|k| {
-                    match layout::array_item(handle.payload, *cursor.add(2 + k as usize)) {
+                let columns = cursor.add(2 + count as usize).cast::<WalkColumn>();
+                let copied = (0..count as usize).all(|k| {
+                    match layout::array_item(handle.payload, *cursor.add(2 + k)) {
                         Some(reference) if !layout::is_nil(reference.tag) => {
                             layout::push(state, reference);
+                            if let Some(key) = key_of(reference) {
+                                keep(&mut *columns.add(k), key);
+                            }
                             true
                         }
                         _ => false,
@@ -396,6 +417,13 @@ mod each_lua54 {
             Some(count as c_int + 1)
         }
     }
+
+    /// Keeps the address of the reference whose key is `key` through the walk's `column`
+    /// (`world/kept.rs`), so that its first access finds it kept; a panic in it (none is
+    /// expected: the world's storage is only read) stops here and keeps nothing.
+    fn keep(column: &mut WalkColumn, key: &mut crate::userdata::Key) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| column.keep(key)));
+    }
 }
 
 /// Other Lua versions: the same walk in Lua.
@@ -404,6 +432,7 @@ mod each_lua {
     use mlua::{Function, Lua, Table};
 
     use crate::world::handle::reference_cache;
+    use crate::world::kept::WalkColumn;
 
     const EACH: &str = r#"
 local generation, get = ...
@@ -444,6 +473,7 @@ end
         list: Table,
         names: &[&'static str],
         slots: &[i64],
+        _columns: &[WalkColumn],
     ) -> mlua::Result<Function> {
         const KEY: &str = "bevy_lunar.query_each";
         let each = match lua.named_registry_value::<Option<Function>>(KEY)? {

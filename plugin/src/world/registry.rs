@@ -13,6 +13,7 @@ use mlua::{AnyUserData, Lua, Value};
 
 use crate::definitions::{ClassDef, Definitions, ScriptApi};
 use crate::userdata::{LuaRef, LuaUserData, register_type};
+use crate::world::kept::WalkColumn;
 use crate::world::place::{ComponentPlace, ResourcePlace, stale_despawned};
 use crate::world::reflect::{self, Leaf, Leaves, ReflectRequests, ReflectedType};
 use crate::world::with_world_ref;
@@ -42,6 +43,8 @@ pub(crate) struct TypedComponent {
     pub insert: fn(&mut World, Entity, &AnyUserData) -> mlua::Result<bool>,
     pub remove: fn(&mut World, Entity) -> bool,
     pub component_id: fn(&mut World) -> ComponentId,
+    /// Where a walk over many entities (`query:each()`) finds this component.
+    pub walk_column: fn() -> WalkColumn,
 }
 
 /// A component scripts can name: derived (typed, fast) or reflected (see `world/reflect`).
@@ -73,6 +76,14 @@ impl ComponentEntry {
         match self {
             ComponentEntry::Typed(typed) => (typed.remove)(world, entity),
             ComponentEntry::Reflected(ty) => reflect::remove(ty, world, entity),
+        }
+    }
+
+    /// Where a walk over many entities (`query:each()`) finds this component.
+    pub(crate) fn walk_column(&self) -> WalkColumn {
+        match self {
+            ComponentEntry::Typed(typed) => (typed.walk_column)(),
+            ComponentEntry::Reflected(_) => WalkColumn::none(),
         }
     }
 
@@ -204,6 +215,7 @@ impl LuaTypeRegistry {
                         .is_some()
                 },
                 component_id: |world| world.register_component::<T>(),
+                walk_column: WalkColumn::of::<T>,
             }),
         );
         // Registered as a plain type first or not, a component's type table also installs

@@ -143,9 +143,7 @@ unsafe fn find<'a>(
     arguments: usize,
     upvalue: usize,
 ) -> Option<(&'a mut Key, LeanField, &'a [Value])> {
-    // SAFETY: per the caller. Each object is read through only after its tag checked out: a
-    // full userdata's first user value, if it has one, is its key (only `set_key` puts a
-    // userdata there: one without user values, of `Key` size, both checked again); the
+    // SAFETY: per the caller. Each object is read through only after its tag checked out; the
     // upvalue is the list.
     unsafe {
         let frame = layout::call_frame(state);
@@ -155,17 +153,10 @@ unsafe fn find<'a>(
             }
             _ => return None,
         };
-        if reference.tag != tag::FULL_USERDATA || name.tag != tag::SHORT_STRING {
+        if name.tag != tag::SHORT_STRING {
             return None;
         }
-        let key = layout::first_user_value(reference.payload)?;
-        if key.tag != tag::FULL_USERDATA {
-            return None;
-        }
-        let (key, length) = layout::userdata0_block(key.payload)?;
-        if length != size_of::<Key>() {
-            return None;
-        }
+        let key = key_of(reference)?;
         let list = layout::c_closure_upvalue(function.payload, upvalue);
         let (list, _) = layout::userdata0_block(list.payload)?;
         let count = list.cast::<usize>().read();
@@ -177,7 +168,29 @@ unsafe fn find<'a>(
         );
         let name = name.payload as *const c_void;
         let field = *fields.iter().find(|field| field.name == name)?;
-        Some((&mut *key.cast::<Key>(), field, frame))
+        Some((key, field, frame))
+    }
+}
+
+/// The key of `reference` if it is a keyed reference: a full userdata whose first user value
+/// is its key (only `set_key` puts a userdata there: one without user values, of `Key` size,
+/// both checked again).
+///
+/// SAFETY: the layout is checked and `reference` is a live value. The key may be used while
+/// its reference is alive, and not while another `&mut Key` to it is.
+#[inline(always)]
+pub(crate) unsafe fn key_of<'a>(reference: &Value) -> Option<&'a mut Key> {
+    if reference.tag != tag::FULL_USERDATA {
+        return None;
+    }
+    // SAFETY: per the caller; each object is read through only after its tag checked out.
+    unsafe {
+        let key = layout::first_user_value(reference.payload)?;
+        if key.tag != tag::FULL_USERDATA {
+            return None;
+        }
+        let (key, length) = layout::userdata0_block(key.payload)?;
+        (length == size_of::<Key>()).then(|| &mut *key.cast::<Key>())
     }
 }
 

@@ -138,7 +138,7 @@ pub(crate) struct Kept {
 
 impl Key {
     #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
-    fn new(key: u64) -> Self {
+    pub(crate) fn new(key: u64) -> Self {
         Key {
             key,
             kept: Kept {
@@ -207,6 +207,8 @@ impl FastField {
     }
 }
 
+#[cfg(feature = "lua54")]
+pub(crate) use lean::key_of;
 #[cfg(feature = "lua54")]
 pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key};
 
