@@ -17,6 +17,7 @@
 //! handles are listed in one C pass (`handle_list`), and the list is used again while a walk
 //! finds the same entities (`recent_handle_list`).
 
+use bevy::ecs::archetype::ArchetypeEntity;
 use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::Entity;
 use bevy::ecs::query::QueryBuilder;
@@ -87,8 +88,18 @@ impl LuaQuery {
                 builder.without_id(*id);
             }
             let mut state = builder.build();
+            state.update_archetypes(world);
             let (last_run, this_run) = (world.last_change_tick(), world.read_change_tick());
-            let found: Vec<Entity> = state.iter(world).collect();
+            // Copied archetype by archetype (a few instructions an entity, where the query's
+            // own iterator takes about thirty), in the order of their rows.
+            let archetypes = world.archetypes();
+            let mut found: Vec<Entity> = Vec::new();
+            for archetype in state
+                .matched_archetypes()
+                .filter_map(|id| archetypes.get(id))
+            {
+                found.extend(archetype.entities().iter().map(ArchetypeEntity::id));
+            }
             if changed.is_empty() && added.is_empty() {
                 return found;
             }

@@ -19,7 +19,7 @@ use std::ffi::{c_int, c_void};
 
 use mlua::ffi;
 
-use super::lua54::{BlockHead, Lean, push_scalar};
+use super::lua54::{BlockHead, Lean};
 use super::{Key, SHORT_TEXT, Scalar};
 use crate::vm::layout::{self, Value, tag};
 
@@ -194,6 +194,25 @@ pub(crate) unsafe fn key_of<'a>(reference: &Value) -> Option<&'a mut Key> {
     }
 }
 
+/// `value` as a Lua value, to push as it is (without `lua_pushnumber`'s call and checks).
+#[inline(always)]
+fn scalar_value(value: Scalar) -> Value {
+    match value {
+        Scalar::Number(n) => Value {
+            payload: n.to_bits(),
+            tag: tag::FLOAT,
+        },
+        Scalar::Integer(i) => Value {
+            payload: i as u64,
+            tag: tag::INTEGER,
+        },
+        Scalar::Boolean(b) => Value {
+            payload: 0,
+            tag: if b { tag::TRUE } else { tag::FALSE },
+        },
+    }
+}
+
 /// What the lean `__index` did.
 pub(super) enum Found {
     /// The value is pushed.
@@ -222,7 +241,7 @@ pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: 
         };
         match field.lean {
             Lean::Get(get) => match get(field.block, key) {
-                Some(value) => push_scalar(state, value),
+                Some(value) => layout::push(state, &scalar_value(value)),
                 None => return Found::No,
             },
             Lean::GetText(get) => {
