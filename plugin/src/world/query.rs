@@ -15,7 +15,10 @@
 //! in the handles itself, and asking `entity:get` only on a miss), so a script walking the same
 //! entities every frame reuses its handles and references and makes no call per entity; the
 //! handles are listed in one C pass (`handle_list`), and the list is used again while a walk
-//! finds the same entities (`recent_handle_list`).
+//! finds the same entities (`recent_handle_list`). On Lua 5.4 each step also keeps the address
+//! of each reference's component as it hands the reference out (`kept::WalkColumn`: the walk
+//! goes table by table, so the column found for one entity serves the next ones), which the
+//! first access would otherwise look up.
 
 use bevy::ecs::archetype::ArchetypeEntity;
 use bevy::ecs::component::ComponentId;
