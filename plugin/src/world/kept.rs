@@ -151,10 +151,10 @@ impl WalkColumn {
         }
     }
 
-    #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // the Lua 5.4 step's only
     /// Makes the address kept in `key` (a reference to this column's component, as the walk
     /// hands it out) current, if the world can be read; the first access through it then finds
     /// it kept. Nothing changes otherwise, and the access finds the address itself.
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // called by the Lua 5.4 step only
     pub(crate) fn keep(&mut self, key: &mut Key) {
         if let Some(keep) = self.keep {
             keep(key, self);

@@ -169,8 +169,11 @@ impl UserData for LuaQuery {
         methods.add_function("each", |lua, query: AnyUserData| {
             let (entities, names, columns) = {
                 let this = query.borrow::<LuaQuery>()?;
-                let columns = this.with[..this.names.len()]
+                // The first entries of `with` are those of the names (filters come after).
+                let columns = this
+                    .with
                     .iter()
+                    .take(this.names.len())
                     .map(ComponentEntry::walk_column)
                     .collect::<Vec<_>>();
                 (this.find()?, this.names.clone(), columns)
