@@ -377,7 +377,10 @@ mod each_lua54 {
         // generation upvalue a table; each object is read through only after its tag checked
         // out, and the stack is restored before every `None`.
         unsafe {
-            let closure = layout::call_frame(state).first()?.payload;
+            let frame = layout::call_frame(state);
+            let closure = frame.first()?.payload;
+            // `lua_gettop`: the frame's slots past the function's own.
+            let base = frame.len() as c_int - 1;
             let (cursor, _) =
                 layout::userdata0_block(layout::c_closure_upvalue(closure, CURSOR_NUMBER).payload)?;
             let cursor = cursor.cast::<i64>();
@@ -387,7 +390,6 @@ mod each_lua54 {
             if !(0..=MOST).contains(&count) || current.tag != tag::INTEGER {
                 return None;
             }
-            let base = ffi::lua_gettop(state);
             let next = *cursor + 1;
             // All in the tables' array parts (as a handle's references are while few component
             // types are in use): copied to the stack as they are found.
@@ -399,18 +401,21 @@ mod each_lua54 {
             {
                 layout::push(state, handle);
                 let columns = cursor.add(2 + count as usize).cast::<WalkColumn>();
-                let copied = (0..count as usize).all(|k| {
+                let mut copied = true;
+                for k in 0..count as usize {
                     match layout::array_item(handle.payload, *cursor.add(2 + k)) {
                         Some(reference) if !layout::is_nil(reference.tag) => {
                             layout::push(state, reference);
                             if let Some(key) = key_of(reference) {
                                 keep(&mut *columns.add(k), key);
                             }
-                            true
                         }
-                        _ => false,
+                        _ => {
+                            copied = false;
+                            break;
+                        }
                     }
-                });
+                }
                 if copied {
                     *cursor = next;
                     return Some(count as c_int + 1);
