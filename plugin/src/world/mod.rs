@@ -94,14 +94,7 @@ pub(crate) enum Access {
 /// still the same component's while this returns `Some(g)`: nothing moved or dropped it since.
 #[inline]
 pub(crate) fn structure_generation(access: Access) -> Option<u64> {
-    SLOT.with(|slot| {
-        let lent = slot.lent.get();
-        let allowed = match access {
-            Access::Read => lent != EXCLUSIVE,
-            Access::Write => lent == 0,
-        };
-        (allowed && slot.world.get().is_some()).then(|| slot.generation.get())
-    })
+    published(access).map(|(_, generation)| generation)
 }
 
 /// The published world to read for a moment, with its structure generation; `None` unless it
@@ -111,9 +104,20 @@ pub(crate) fn structure_generation(access: Access) -> Option<u64> {
 /// [`with_world_ref`] is the way otherwise.
 #[inline]
 pub(crate) fn world_to_peek() -> Option<(NonNull<World>, u64)> {
+    published(Access::Read)
+}
+
+/// The published world and its structure generation, if it could be lent for `access` now.
+#[inline]
+fn published(access: Access) -> Option<(NonNull<World>, u64)> {
     SLOT.with(|slot| {
+        let lent = slot.lent.get();
+        let allowed = match access {
+            Access::Read => lent != EXCLUSIVE,
+            Access::Write => lent == 0,
+        };
         let world = slot.world.get()?;
-        (slot.lent.get() != EXCLUSIVE).then(|| (world, slot.generation.get()))
+        allowed.then(|| (world, slot.generation.get()))
     })
 }
 
