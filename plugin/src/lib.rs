@@ -55,6 +55,7 @@ mod bevy_types;
 pub mod definitions;
 mod error;
 mod plugin;
+mod published;
 mod script;
 mod task;
 pub mod userdata;

@@ -1,12 +1,12 @@
-//! Kept component addresses: the fast field access (`userdata/fast.rs`) of a component
-//! reference finds its component once per structure generation, and reads and writes it at the
-//! kept address after that.
+//! Kept component addresses: the fast field access (`userdata/fast/`) of a component
+//! reference finds its component here once per structure generation ([`read`], [`write`]), and
+//! reads and writes it at the kept address after that (`userdata/fast/kept.rs` checks it).
 //!
 //! `p.health = p.health - dt` reads and writes the same component: looking it up each time
 //! (`World::get`: the component's id by type, the entity's location, its table and column) is
 //! most of a fast field access. A component stays where it is until a structural change
 //! (spawn, despawn, insert, remove, its table growing), and every one goes through an exclusive
-//! lend of the world, which starts a new structure generation (`world/mod.rs`); so an address
+//! lend of the world, which starts a new structure generation (`published.rs`); so an address
 //! found under the generation running now is still the component's. A write through it does
 //! what `Mut<T>` does: it marks the component changed, with the change tick the world had when
 //! the address was found (the tick, too, moves only through `&mut World`).
@@ -21,7 +21,7 @@ use std::cell::UnsafeCell;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 
-use bevy::ecs::change_detection::{MaybeLocation, Tick};
+use bevy::ecs::change_detection::Tick;
 use bevy::ecs::component::{Component, StorageType};
 use bevy::ecs::entity::Entity;
 use bevy::ecs::storage::TableId;
@@ -30,49 +30,38 @@ use bevy::ecs::world::World;
 use crate::userdata::{Kept, Key};
 use crate::world::{Access, structure_generation, with_world_ref, world_to_peek};
 
-/// The address of the component `T` of the entity `key` names, to read now, if the world can
-/// be read. The caller reads it at once: the address holds the component until the world is
-/// next lent or its scope closes (see the module docs), and until then nothing holds `&mut` to
-/// it (the world is not lent exclusively).
+/// The address of the component `T` of the entity `key` names, found anew and kept in `key`,
+/// to read now, if the world can be read. Callers try the address already kept first
+/// ([`Kept::for_reading`]): this is the way when it is not current. The caller reads it at once:
+/// the address holds the component until the world is next lent or its scope closes (see the
+/// module docs), and until then nothing holds `&mut` to it (the world is not lent
+/// exclusively).
+#[inline(never)]
 pub(crate) fn read<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
-    let kept = current::<T>(key, Access::Read)?;
-    NonNull::new(kept.target.cast::<T>())
+    find::<T>(key, Access::Read)
 }
 
-/// The address of the component `T` of the entity `key` names, to write now, if the world can
-/// be written; the component is marked changed as `Mut<T>` marks it. The caller writes it at
-/// once: as in [`read`], and the world is not lent at all, so no other reference into it exists.
+/// The address of the component `T` of the entity `key` names, found anew and kept in `key`,
+/// to write now, if the world can be written; the component is marked changed as `Mut<T>`
+/// marks it. Callers try the address already kept first ([`Kept::for_writing`]). The caller
+/// writes it at once: as in [`read`], and the world is not lent at all, so no other reference
+/// into it exists.
+#[inline(never)]
 pub(crate) fn write<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
-    let kept = current::<T>(key, Access::Write)?;
-    // SAFETY: `current` found the change marks with the address, under the generation running
-    // now, and the world is not lent at all: nothing else reads or writes them now. The tick is
-    // the world's change tick when they were found, which has not moved since (the same
-    // generation).
-    unsafe {
-        let changed = &*kept.changed.cast::<UnsafeCell<Tick>>();
-        *changed.get() = Tick::new(kept.tick);
-        if let Some(location) = MaybeLocation::caller().into_option()
-            && !kept.changed_by.is_null()
-        {
-            let changed_by = &*kept
-                .changed_by
-                .cast::<UnsafeCell<&'static Location<'static>>>();
-            *changed_by.get() = location;
-        }
-    }
-    NonNull::new(kept.target.cast::<T>())
+    let target = find::<T>(key, Access::Write)?;
+    // SAFETY: found under the generation current for writing (`find`).
+    unsafe { key.kept.mark_changed() };
+    Some(target)
 }
 
-/// The addresses kept in `key` if they are current for `access`, after finding them again if
-/// they were not.
-fn current<T: Component>(key: &mut Key, access: Access) -> Option<Kept> {
+/// Finds the component `T` of the entity `key` names and keeps its addresses in `key`, under
+/// the generation current for `access`.
+#[inline(always)]
+fn find<T: Component>(key: &mut Key, access: Access) -> Option<NonNull<T>> {
     let generation = structure_generation(access)?;
-    let kept = &key.kept;
-    if kept.generation != generation || kept.target_type != TypeId::of::<T>() {
-        let entity = Entity::try_from_bits(key.key)?;
-        key.kept = with_world_ref(|world| locate::<T>(world, entity, generation)).ok()??;
-    }
-    Some(key.kept)
+    let entity = Entity::try_from_bits(key.key)?;
+    key.kept = with_world_ref(|world| locate::<T>(world, entity, generation)).ok()??;
+    NonNull::new(key.kept.target.cast())
 }
 
 /// Where the component `T` of `entity` and its change marks are now, under `generation`.
@@ -99,8 +88,8 @@ fn locate<T: Component>(world: &World, entity: Entity, generation: u64) -> Optio
         generation,
         target_type: TypeId::of::<T>(),
         target: target.as_ptr().cast(),
-        changed: ptr::from_ref(changed).cast(),
-        changed_by: changed_by.map_or(ptr::null(), |cell| ptr::from_ref(cell).cast()),
+        changed: ptr::from_ref(changed),
+        changed_by: changed_by.map_or(ptr::null(), ptr::from_ref),
         tick: world.read_change_tick().get(),
     })
 }
@@ -165,7 +154,9 @@ impl WalkColumn {
 /// [`WalkColumn::keep`] for the component `T`.
 fn keep_in_walk<T: Component>(key: &mut Key, column: &mut WalkColumn) {
     if matches!(T::STORAGE_TYPE, StorageType::SparseSet) {
-        current::<T>(key, Access::Read);
+        if key.kept.for_reading::<T>().is_none() {
+            read::<T>(key);
+        }
         return;
     }
     let Some((world, generation)) = world_to_peek() else {
@@ -223,7 +214,7 @@ fn walk_kept<T: Component>(
             generation,
             target_type: TypeId::of::<T>(),
             target: column.target.cast::<T>().add(row).cast(),
-            changed: column.changed.cast::<UnsafeCell<Tick>>().add(row).cast(),
+            changed: column.changed.cast::<UnsafeCell<Tick>>().add(row),
             changed_by: if column.changed_by.is_null() {
                 ptr::null()
             } else {
@@ -231,7 +222,6 @@ fn walk_kept<T: Component>(
                     .changed_by
                     .cast::<UnsafeCell<&'static Location<'static>>>()
                     .add(row)
-                    .cast()
             },
             tick: column.tick,
         })

@@ -22,12 +22,10 @@
 //! The only lend still refused is a real conflict: a Rust method that calls back into Lua while
 //! it holds a component, and Lua then reaching for the world; the error names that method.
 //!
-//! The world's *structure generation* ([`structure_generation`]) tells the fast field access
-//! (`kept.rs`) whether the address where it last found a component still holds it: a
-//! component moves or goes only through `&mut World` (a spawn, despawn, insert or remove, a
-//! table growing), so the generation changes with every exclusive lend, and when the scope
-//! opens or closes (between frames anything may happen). Generations come from one counter for
-//! the whole process: a value is never seen twice, on any thread.
+//! The world's *structure generation* ([`structure_generation`], in `published.rs` with the
+//! slot the world is published in) tells the fast field access (`kept.rs`) whether the
+//! address where it last found a component still holds it: it changes with every exclusive
+//! lend, and when the scope opens or closes.
 
 pub(crate) mod event;
 pub(crate) mod handle;
@@ -39,63 +37,13 @@ pub(crate) mod query;
 pub(crate) mod reflect;
 pub(crate) mod registry;
 
-use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bevy::ecs::world::World;
 
+pub(crate) use crate::published::{Access, structure_generation};
+use crate::published::{EXCLUSIVE, SLOT, Slot, published};
 use crate::userdata::{current_call, script_error};
-
-/// The published world, and how it is lent out right now: `0` not at all, `n > 0` to `n`
-/// readers (`&World`), [`EXCLUSIVE`] to one writer (`&mut World`); and its structure
-/// generation (see the module docs).
-struct Slot {
-    world: Cell<Option<NonNull<World>>>,
-    lent: Cell<i32>,
-    generation: Cell<u64>,
-}
-
-const EXCLUSIVE: i32 = -1;
-
-thread_local! {
-    static SLOT: Slot = const {
-        Slot {
-            world: Cell::new(None),
-            lent: Cell::new(0),
-            generation: Cell::new(0),
-        }
-    };
-}
-
-/// The next structure generation (0 is never one: it means "none").
-static GENERATIONS: AtomicU64 = AtomicU64::new(1);
-
-impl Slot {
-    /// From now on the structure may differ from what was seen before.
-    fn new_generation(&self) {
-        self.generation
-            .set(GENERATIONS.fetch_add(1, Ordering::Relaxed));
-    }
-}
-
-/// What a caller of [`structure_generation`] is about to do with an address it kept.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Read a component: allowed unless the world is lent exclusively (which also started a
-    /// new generation: a second guard).
-    Read,
-    /// Write a component: allowed only while the world is not lent at all.
-    Write,
-}
-
-/// The world's structure generation, if the world is published and could be lent for `access`
-/// now; `None` otherwise. An address into the world's storage found under generation `g` is
-/// still the same component's while this returns `Some(g)`: nothing moved or dropped it since.
-#[inline]
-pub(crate) fn structure_generation(access: Access) -> Option<u64> {
-    published(access).map(|(_, generation)| generation)
-}
 
 /// The published world to read for a moment, with its structure generation; `None` unless it
 /// is published and not lent exclusively. For a read that calls nothing able to lend the world
@@ -105,20 +53,6 @@ pub(crate) fn structure_generation(access: Access) -> Option<u64> {
 #[inline]
 pub(crate) fn world_to_peek() -> Option<(NonNull<World>, u64)> {
     published(Access::Read)
-}
-
-/// The published world and its structure generation, if it could be lent for `access` now.
-#[inline]
-fn published(access: Access) -> Option<(NonNull<World>, u64)> {
-    SLOT.with(|slot| {
-        let lent = slot.lent.get();
-        let allowed = match access {
-            Access::Read => lent != EXCLUSIVE,
-            Access::Write => lent == 0,
-        };
-        let world = slot.world.get()?;
-        allowed.then(|| (world, slot.generation.get()))
-    })
 }
 
 /// Publishes `world` to scripts until dropped.
@@ -146,19 +80,55 @@ impl Drop for WorldScope {
     }
 }
 
-/// Gives the lend back when dropped (also on unwinding).
-struct Return<'a> {
-    slot: &'a Slot,
+/// A lend of the world, given back when dropped (also on unwinding). Taking and giving back
+/// touch only the slot, apart from the lender's `f`: small enough to be inlined into each
+/// lender whatever `f` is (inside `SLOT.with`'s closure, a large `f` kept the thread-local
+/// access out of line, behind a function pointer).
+struct Lend {
+    world: NonNull<World>,
+    /// This thread's slot (a thread-local: it outlives the lend, which stays on the thread),
+    /// and what was lent before.
+    slot: NonNull<Slot>,
     previous: i32,
 }
 
-impl Drop for Return<'_> {
+impl Lend {
+    /// The world lent for `access` (exclusively for writes: a new structure generation), or why
+    /// it cannot be.
     #[inline]
-    fn drop(&mut self) {
-        self.slot.lent.set(self.previous);
+    fn take(access: Access) -> mlua::Result<Lend> {
+        SLOT.with(|slot| {
+            let Some(world) = slot.world.get() else {
+                return Err(unreachable_world());
+            };
+            let previous = slot.lent.get();
+            let lent = match access {
+                Access::Write if previous == 0 => {
+                    slot.new_generation();
+                    EXCLUSIVE
+                }
+                Access::Read if previous != EXCLUSIVE => previous + 1,
+                _ => return Err(busy()),
+            };
+            slot.lent.set(lent);
+            Ok(Lend {
+                world,
+                slot: NonNull::from(slot),
+                previous,
+            })
+        })
     }
 }
 
+impl Drop for Lend {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the slot is this thread's, alive as long as the thread.
+        unsafe { self.slot.as_ref() }.lent.set(self.previous);
+    }
+}
+
+#[cold]
 fn unreachable_world() -> mlua::Error {
     script_error("the world is only reachable while scripts run (inside a callback)")
 }
@@ -180,43 +150,23 @@ fn busy() -> mlua::Error {
 
 /// Lends the world exclusively to `f`, or explains why it cannot. `f` may change the world's
 /// structure: addresses kept before are not used again (a new structure generation).
+#[inline]
 pub(crate) fn with_world<R>(f: impl FnOnce(&mut World) -> R) -> mlua::Result<R> {
-    SLOT.with(|slot| {
-        let Some(mut world) = slot.world.get() else {
-            return Err(unreachable_world());
-        };
-        if slot.lent.get() != 0 {
-            return Err(busy());
-        }
-        slot.new_generation();
-        slot.lent.set(EXCLUSIVE);
-        let _return = Return { slot, previous: 0 };
-        // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it
-        // points to the world the running exclusive system holds mutably and does not use
-        // meanwhile, and `lent` was 0, so this is the only reference made from it until `f`
-        // returns.
-        let world = unsafe { world.as_mut() };
-        Ok(f(world))
-    })
+    let mut lend = Lend::take(Access::Write)?;
+    // SAFETY: the pointer was published by a live `WorldScope` (see the module docs): it points
+    // to the world the running exclusive system holds mutably and does not use meanwhile, and
+    // nothing was lent, so this is the only reference made from it until `f` returns (the lend
+    // is given back after).
+    Ok(f(unsafe { lend.world.as_mut() }))
 }
 
 /// Lends the world to `f` for reading; any number of such lends may be out at once.
+#[inline]
 pub(crate) fn with_world_ref<R>(f: impl FnOnce(&World) -> R) -> mlua::Result<R> {
-    SLOT.with(|slot| {
-        let Some(world) = slot.world.get() else {
-            return Err(unreachable_world());
-        };
-        let previous = slot.lent.get();
-        if previous == EXCLUSIVE {
-            return Err(busy());
-        }
-        slot.lent.set(previous + 1);
-        let _return = Return { slot, previous };
-        // SAFETY: as in `with_world`, the pointer is live for the scope; `lent` was not
-        // `EXCLUSIVE`, so only shared references are made from it until every reader returns.
-        let world = unsafe { world.as_ref() };
-        Ok(f(world))
-    })
+    let lend = Lend::take(Access::Read)?;
+    // SAFETY: as in `with_world`, the pointer is live for the scope; it was not lent
+    // exclusively, so only shared references are made from it until every reader returns.
+    Ok(f(unsafe { lend.world.as_ref() }))
 }
 
 #[cfg(test)]

@@ -409,17 +409,23 @@ unsafe fn run_set_text<T: 'static, F: 'static>(
     }
 }
 
-/// What `read` makes of the `T` `key` names, reached through `place`; `None` if `place`
-/// cannot reach it, or `read` or `place` panics (a panic must not unwind into Lua's C
-/// frames: the ordinary path then reports it as an error).
-fn read_with<T, R>(
+/// What `read` makes of the `T` `key` names, at the address kept in `key` if it is current,
+/// or else reached through `place`; `None` if `place` cannot reach it, or `read` or `place`
+/// panics (a panic must not unwind into Lua's C frames: the ordinary path then reports it as
+/// an error).
+#[inline(always)]
+fn read_with<T: 'static, R>(
     key: &mut Key,
     place: Locate<T>,
     read: impl FnOnce(&T) -> Option<R>,
 ) -> Option<R> {
     catch_unwind(AssertUnwindSafe(|| {
-        let target = place(key)?;
-        // SAFETY: `place` gave the address of a `T` to read now (`KeyedAccess`); `read`
+        let target = match key.kept.for_reading::<T>() {
+            Some(target) => target,
+            None => place(key)?,
+        };
+        // SAFETY: the key's current kept address or `place` gave the address of a `T` to
+        // read now (`Kept::for_reading`, `KeyedAccess`); `read`
         // (a field's projection and conversion) runs no Lua and reaches no world.
         read(unsafe { target.as_ref() })
     }))
@@ -443,10 +449,12 @@ unsafe fn write_keyed(state: *mut ffi::lua_State, write: impl FnOnce(&mut Key) -
     written
 }
 
-/// Writes the value `make` makes into the field `get_mut` of the `T` `key` names, reached
-/// through `place`. `true` if it did; `false` (nothing written) if `make` refused, `place`
-/// cannot reach the `T`, or either panics.
-fn write_with<T, F>(
+/// Writes the value `make` makes into the field `get_mut` of the `T` `key` names, at the
+/// address kept in `key` if it is current, or else reached through `place`. `true` if it did;
+/// `false` (nothing written) if `make` refused, `place` cannot reach the `T`, or either
+/// panics.
+#[inline(always)]
+fn write_with<T: 'static, F>(
     key: &mut Key,
     place: Locate<T>,
     get_mut: fn(&mut T) -> &mut F,
@@ -456,11 +464,16 @@ fn write_with<T, F>(
         let Some(value) = make() else {
             return false;
         };
-        let Some(mut target) = place(key) else {
+        let target = match key.kept.for_writing::<T>() {
+            Some(target) => Some(target),
+            None => place(key),
+        };
+        let Some(mut target) = target else {
             return false;
         };
-        // SAFETY: `place` gave the address of a `T` to write now, with nothing else
-        // holding it (`KeyedAccess`); the projection runs no Lua and reaches no world.
+        // SAFETY: the key's current kept address or `place` gave the address of a `T` to
+        // write now, with nothing else holding it (`Kept::for_writing`, `KeyedAccess`); the
+        // projection runs no Lua and reaches no world.
         *get_mut(unsafe { target.as_mut() }) = value;
         true
     }))

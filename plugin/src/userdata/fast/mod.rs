@@ -7,8 +7,10 @@
 //! C function does the same in a fraction: it reads the [`Key`] from the userdata's own user
 //! value, asks the place's [`KeyedAccess`] for the value, and pushes it (a string is copied out
 //! of the component first, up to [`SHORT_TEXT`] bytes, and made a Lua string once the world is
-//! given back). The `Key` also keeps where the place last found the target ([`Kept`]), so that
-//! the place can skip its lookup while it knows the target has not moved (`world/kept.rs`).
+//! given back). The `Key` also keeps where the place last found the target ([`Kept`]): while
+//! the world's structure generation says it has not moved, the fast function reads and writes
+//! it there without asking the place (`kept.rs`), which finds it again otherwise
+//! (`world/kept.rs`).
 //!
 //! The fast functions handle only the plain case. Anything else (a stale reference, a value of
 //! the wrong type, a float for an integer field, the world busy) goes to the ordinary mlua
@@ -23,7 +25,8 @@
 //! of the C API; the API path (`lua54.rs`) does the rest.
 //!
 //! Files: this one holds what every Lua version shares (the conversions, [`Key`], the keyed
-//! places); `lua54.rs` the field functions and the dispatch; `lean.rs` the lean access.
+//! places); `kept.rs` the kept addresses and their check; `lua54.rs` the field functions and
+//! the dispatch; `lean.rs` the lean access.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -99,18 +102,20 @@ impl<F> FastConvert<F> {
     }
 }
 
-/// How a fast field function reaches the `T` of a keyed place: its address, to read or to
-/// write at once (a write's target is marked changed); `None` when it cannot (the key names
-/// nothing, the world is not at hand), for the ordinary path to explain. The caller uses the
-/// address before it runs Lua or reaches the world again, which is as long as the place
-/// promises it holds the `T`, shared (`read`) or exclusively (`write`).
+/// How a fast field function reaches the `T` of a keyed place when the address kept in the key
+/// is not current ([`Kept::for_reading`], [`Kept::for_writing`]): the place finds it anew and
+/// keeps it in the key, and gives it to read or to write at once (a write's target is marked
+/// changed); `None` when it cannot (the key names nothing, the world is not at hand), for the
+/// ordinary path to explain. The caller uses the address before it runs Lua or reaches the
+/// world again, which is as long as the place promises it holds the `T`, shared (`read`) or
+/// exclusively (`write`).
 #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // read by the Lua 5.4 fast path only
 pub(crate) struct KeyedAccess<T> {
     pub read: Locate<T>,
     pub write: Locate<T>,
 }
 
-/// The address of the `T` the key names now, if it can be reached.
+/// The address of the `T` the key names now, found anew, if it can be reached.
 pub(crate) type Locate<T> = fn(&mut Key) -> Option<std::ptr::NonNull<T>>;
 
 /// The key of a keyed reference (a Lua userdata of its own, kept in the reference: see
@@ -121,34 +126,12 @@ pub(crate) struct Key {
     pub kept: Kept,
 }
 
-/// Where a place last found a reference's target, for the place to use again while it knows
-/// the target has not moved (`world/kept.rs`). The fast functions only pass it on.
-#[derive(Clone, Copy)]
-pub(crate) struct Kept {
-    /// When it was found (what "when" means is the place's; 0: nothing kept).
-    pub generation: u64,
-    /// The type of the target (a reference's key can reach a field function of another type).
-    pub target_type: std::any::TypeId,
-    pub target: *mut (),
-    /// What a write marks, and the mark.
-    pub changed: *const (),
-    pub changed_by: *const (),
-    pub tick: u32,
-}
-
 impl Key {
     #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
     pub(crate) fn new(key: u64) -> Self {
         Key {
             key,
-            kept: Kept {
-                generation: 0,
-                target_type: TypeId::of::<()>(),
-                target: std::ptr::null_mut(),
-                changed: std::ptr::null(),
-                changed_by: std::ptr::null(),
-                tick: 0,
-            },
+            kept: Kept::NONE,
         }
     }
 }
@@ -207,6 +190,7 @@ impl FastField {
     }
 }
 
+pub(crate) use kept::Kept;
 #[cfg(feature = "lua54")]
 pub(crate) use lean::key_of;
 #[cfg(feature = "lua54")]
@@ -254,6 +238,7 @@ mod fallback {
     }
 }
 
+mod kept;
 #[cfg(feature = "lua54")]
 mod lean;
 #[cfg(feature = "lua54")]
