@@ -42,7 +42,7 @@ use std::ptr::NonNull;
 use bevy::ecs::world::World;
 
 pub(crate) use crate::published::{Access, structure_generation};
-use crate::published::{EXCLUSIVE, SLOT, Slot, published};
+use crate::published::{EXCLUSIVE, SLOT, published};
 use crate::userdata::{current_call, script_error};
 
 /// The published world to read for a moment, with its structure generation; `None` unless it
@@ -86,9 +86,7 @@ impl Drop for WorldScope {
 /// access out of line, behind a function pointer).
 struct Lend {
     world: NonNull<World>,
-    /// This thread's slot (a thread-local: it outlives the lend, which stays on the thread),
-    /// and what was lent before.
-    slot: NonNull<Slot>,
+    /// What was lent before.
     previous: i32,
 }
 
@@ -111,11 +109,7 @@ impl Lend {
                 _ => return Err(busy()),
             };
             slot.lent.set(lent);
-            Ok(Lend {
-                world,
-                slot: NonNull::from(slot),
-                previous,
-            })
+            Ok(Lend { world, previous })
         })
     }
 }
@@ -123,8 +117,7 @@ impl Lend {
 impl Drop for Lend {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the slot is this thread's, alive as long as the thread.
-        unsafe { self.slot.as_ref() }.lent.set(self.previous);
+        SLOT.with(|slot| slot.lent.set(self.previous));
     }
 }
 
