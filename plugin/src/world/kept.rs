@@ -28,7 +28,7 @@ use bevy::ecs::storage::TableId;
 use bevy::ecs::world::World;
 
 use crate::userdata::{Kept, Key};
-use crate::world::{Access, structure_generation, with_world_ref, world_to_peek};
+use crate::world::{Access, world_to_peek};
 
 /// The address of the component `T` of the entity `key` names, found anew and kept in `key`,
 /// to read now, if the world can be read. Callers try the address already kept first
@@ -58,9 +58,11 @@ pub(crate) fn write<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
 /// the generation current for `access`.
 #[inline(always)]
 fn find<T: Component>(key: &mut Key, access: Access) -> Option<NonNull<T>> {
-    let generation = structure_generation(access)?;
+    let (world, generation) = world_to_peek(access)?;
     let entity = Entity::try_from_bits(key.key)?;
-    key.kept = with_world_ref(|world| locate::<T>(world, entity, generation)).ok()??;
+    // SAFETY: the world is published and could be lent for `access` (`world_to_peek`), and
+    // `locate` only reads its storage and keeps addresses, no references.
+    key.kept = locate::<T>(unsafe { world.as_ref() }, entity, generation)?;
     NonNull::new(key.kept.target.cast())
 }
 
@@ -159,7 +161,7 @@ fn keep_in_walk<T: Component>(key: &mut Key, column: &mut WalkColumn) {
         }
         return;
     }
-    let Some((world, generation)) = world_to_peek() else {
+    let Some((world, generation)) = world_to_peek(Access::Read) else {
         return;
     };
     if key.kept.generation == generation && key.kept.target_type == TypeId::of::<T>() {

@@ -22,7 +22,7 @@
 //! The only lend still refused is a real conflict: a Rust method that calls back into Lua while
 //! it holds a component, and Lua then reaching for the world; the error names that method.
 //!
-//! The world's *structure generation* ([`structure_generation`], in `published.rs` with the
+//! The world's *structure generation* (`structure_generation`, in `published.rs` with the
 //! slot the world is published in) tells the fast field access (`kept.rs`) whether the
 //! address where it last found a component still holds it: it changes with every exclusive
 //! lend, and when the scope opens or closes.
@@ -41,18 +41,18 @@ use std::ptr::NonNull;
 
 use bevy::ecs::world::World;
 
-pub(crate) use crate::published::{Access, structure_generation};
+pub(crate) use crate::published::Access;
 use crate::published::{EXCLUSIVE, SLOT, published};
 use crate::userdata::{current_call, script_error};
 
-/// The published world to read for a moment, with its structure generation; `None` unless it
-/// is published and not lent exclusively. For a read that calls nothing able to lend the world
-/// (no Lua, no script API) and keeps no reference into it, so it takes no lend of its own (a
-/// lend costs a thread-local access more, and keeps the access from being inlined);
-/// [`with_world_ref`] is the way otherwise.
+/// The published world to read for a moment, with its structure generation current for
+/// `access`; `None` unless it could be lent for `access` now. For a read that calls nothing
+/// able to lend the world (no Lua, no script API) and keeps no reference into it (addresses
+/// kept under the generation, as `kept.rs` keeps them, are no references), so it takes no lend
+/// of its own; [`with_world_ref`] is the way otherwise.
 #[inline]
-pub(crate) fn world_to_peek() -> Option<(NonNull<World>, u64)> {
-    published(Access::Read)
+pub(crate) fn world_to_peek(access: Access) -> Option<(NonNull<World>, u64)> {
+    published(access)
 }
 
 /// Publishes `world` to scripts until dropped.
@@ -165,6 +165,7 @@ pub(crate) fn with_world_ref<R>(f: impl FnOnce(&World) -> R) -> mlua::Result<R> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::published::structure_generation;
 
     #[test]
     fn the_world_is_lent_only_inside_a_scope_and_never_aliased() {
