@@ -4,10 +4,10 @@
 //! A place (`world/kept.rs`, for components) finds a reference's target once and keeps its
 //! address in the reference's [`Key`](super::Key) ([`Kept`]), with the world's structure
 //! generation it was found under (`published.rs`). The fast field access checks a kept address
-//! against the generation itself, with one thread-local read and two compares
-//! ([`Kept::for_reading`], [`Kept::for_writing`]), and calls the place only when it is not current:
-//! through the place's function the check cost about 60 instructions per access more (a call
-//! through a pointer, and one more to reach the target).
+//! against the generation itself, reading the thread's slot and comparing the generation and
+//! the target's type ([`Kept::for_reading`], [`Kept::for_writing`]), and calls the place only
+//! when it is not current: through the place's function (a call through a pointer, inside a
+//! call that then reached the target) the check cost about 25 instructions per access more.
 //!
 //! A write through a kept address marks the target changed as `Mut<T>` does, with the change
 //! tick kept with the address ([`Kept::for_writing`]).
