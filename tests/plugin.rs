@@ -617,6 +617,42 @@ fn stale_references_are_errors_naming_entity_and_component() {
     );
 }
 
+#[test]
+fn a_reference_kept_in_a_callback_goes_stale_when_its_row_is_taken() {
+    // Read and written through its kept address, then despawned in the same callback; the
+    // entity spawned next takes the table row it left (the same address): the old reference
+    // must be refused, not read or write the newcomer's component.
+    let mut test = game(&[(
+        "scripts/reuse.lua",
+        r#"
+        function on_start()
+            local a = world.spawn { Slot.new(1, "a") }
+            local s = a:get("Slot")
+            s.value = s.value + 1
+            assert(s.value == 2)
+            a:despawn()
+            local b = world.spawn { Slot.new(5, "b") }
+            local read, err = pcall(function() return s.value end)
+            assert(not read and string.find(tostring(err), "the entity was despawned", 1, true),
+                tostring(err))
+            local wrote = pcall(function() s.value = 9 end)
+            assert(not wrote, "a write through the stale reference")
+            assert(b:get("Slot").value == 5 and b:get("Slot").tag == "b")
+        end
+        "#,
+    )]);
+    test.app.register_lua_component::<Slot>();
+    test.spawn_script("scripts/reuse.lua", ());
+    test.settle(2);
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let mut slots = test.app.world_mut().query::<&Slot>();
+    let values: Vec<(f64, String)> = slots
+        .iter(test.app.world())
+        .map(|slot| (slot.value, slot.tag.clone()))
+        .collect();
+    assert_eq!(values, vec![(5.0, "b".to_owned())]);
+}
+
 #[derive(Resource, Default)]
 struct ChangedPlayers(usize);
 
