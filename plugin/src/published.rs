@@ -71,7 +71,11 @@ pub(crate) fn structure_generation(access: Access) -> Option<u64> {
     published(access).map(|(_, generation)| generation)
 }
 
-/// The published world and its structure generation, if it could be lent for `access` now.
+/// The published world and its structure generation, if it could be lent for `access` now:
+/// to peek at for a read that calls nothing able to lend the world (no Lua, no script API) and
+/// keeps no reference into it (addresses kept under the generation, as `world/kept.rs` keeps
+/// them, are no references), so it takes no lend of its own; `with_world_ref` is the way
+/// otherwise.
 #[inline]
 pub(crate) fn published(access: Access) -> Option<(NonNull<World>, u64)> {
     SLOT.with(|slot| {

@@ -27,8 +27,8 @@ use bevy::ecs::entity::Entity;
 use bevy::ecs::storage::TableId;
 use bevy::ecs::world::World;
 
+use crate::published::{Access, published};
 use crate::userdata::{Kept, Key};
-use crate::world::{Access, world_to_peek};
 
 /// The address of the component `T` of the entity `key` names, found anew and kept in `key`,
 /// to read now, if the world can be read. Callers try the address already kept first
@@ -58,9 +58,9 @@ pub(crate) fn write<T: Component>(key: &mut Key) -> Option<NonNull<T>> {
 /// the generation current for `access`.
 #[inline(always)]
 fn find<T: Component>(key: &mut Key, access: Access) -> Option<NonNull<T>> {
-    let (world, generation) = world_to_peek(access)?;
+    let (world, generation) = published(access)?;
     let entity = Entity::try_from_bits(key.key)?;
-    // SAFETY: the world is published and could be lent for `access` (`world_to_peek`), and
+    // SAFETY: the world is published and could be lent for `access` (`published`), and
     // `locate` only reads its storage and keeps addresses, no references.
     key.kept = locate::<T>(unsafe { world.as_ref() }, entity, generation)?;
     NonNull::new(key.kept.target.cast())
@@ -161,16 +161,16 @@ fn keep_in_walk<T: Component>(key: &mut Key, column: &mut WalkColumn) {
         }
         return;
     }
-    let Some((world, generation)) = world_to_peek(Access::Read) else {
+    let Some((world, generation)) = published(Access::Read) else {
         return;
     };
-    if key.kept.generation == generation && key.kept.target_type == TypeId::of::<T>() {
+    if key.kept.found_under::<T>(generation) {
         return;
     }
     let Some(entity) = Entity::try_from_bits(key.key) else {
         return;
     };
-    // SAFETY: the world is published and not lent exclusively (`world_to_peek`), and
+    // SAFETY: the world is published and not lent exclusively (`published`), and
     // `walk_kept` only reads its storage and keeps nothing of it.
     if let Some(kept) = walk_kept::<T>(unsafe { world.as_ref() }, entity, generation, column) {
         key.kept = kept;

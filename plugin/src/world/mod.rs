@@ -42,18 +42,8 @@ use std::ptr::NonNull;
 use bevy::ecs::world::World;
 
 pub(crate) use crate::published::Access;
-use crate::published::{EXCLUSIVE, SLOT, published};
+use crate::published::{EXCLUSIVE, SLOT};
 use crate::userdata::{current_call, script_error};
-
-/// The published world to read for a moment, with its structure generation current for
-/// `access`; `None` unless it could be lent for `access` now. For a read that calls nothing
-/// able to lend the world (no Lua, no script API) and keeps no reference into it (addresses
-/// kept under the generation, as `kept.rs` keeps them, are no references), so it takes no lend
-/// of its own; [`with_world_ref`] is the way otherwise.
-#[inline]
-pub(crate) fn world_to_peek(access: Access) -> Option<(NonNull<World>, u64)> {
-    published(access)
-}
 
 /// Publishes `world` to scripts until dropped.
 pub(crate) struct WorldScope {

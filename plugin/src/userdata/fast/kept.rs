@@ -89,10 +89,16 @@ impl Kept {
     #[inline(always)]
     fn current<T: 'static>(&self, access: Access) -> Option<NonNull<T>> {
         let now = structure_generation(access)?;
-        if self.generation == now && self.target_type == TypeId::of::<T>() {
+        if self.found_under::<T>(now) {
             NonNull::new(self.target.cast())
         } else {
             None
         }
+    }
+
+    /// Whether this is the address of a `T` found under `generation`.
+    #[inline(always)]
+    pub(crate) fn found_under<T: 'static>(&self, generation: u64) -> bool {
+        self.generation == generation && self.target_type == TypeId::of::<T>()
     }
 }

@@ -420,13 +420,10 @@ fn read_with<T: 'static, R>(
     read: impl FnOnce(&T) -> Option<R>,
 ) -> Option<R> {
     catch_unwind(AssertUnwindSafe(|| {
-        let target = match key.kept.for_reading::<T>() {
-            Some(target) => target,
-            None => place(key)?,
-        };
-        // SAFETY: the key's current kept address or `place` gave the address of a `T` to
-        // read now (`Kept::for_reading`, `KeyedAccess`); `read`
-        // (a field's projection and conversion) runs no Lua and reaches no world.
+        let target = key.kept.for_reading::<T>().or_else(|| place(key))?;
+        // SAFETY: the key's current kept address or `place` gave the address of a `T` to read
+        // now (`Kept::for_reading`, `KeyedAccess`); `read` (a field's projection and
+        // conversion) runs no Lua and reaches no world.
         read(unsafe { target.as_ref() })
     }))
     .ok()
@@ -464,11 +461,7 @@ fn write_with<T: 'static, F>(
         let Some(value) = make() else {
             return false;
         };
-        let target = match key.kept.for_writing::<T>() {
-            Some(target) => Some(target),
-            None => place(key),
-        };
-        let Some(mut target) = target else {
+        let Some(mut target) = key.kept.for_writing::<T>().or_else(|| place(key)) else {
             return false;
         };
         // SAFETY: the key's current kept address or `place` gave the address of a `T` to
