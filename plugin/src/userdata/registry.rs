@@ -33,7 +33,9 @@ pub enum FieldKind<F: 'static, O> {
         to_lua: fn(&F, &Lua) -> mlua::Result<O>,
         from_lua: fn(Value, &Lua) -> Result<F, ConvertError>,
         borrows: bool,
-        /// Numbers, booleans and strings: what the fast field functions of references use.
+        /// Numbers, booleans and strings: what the fast field functions of references use
+        /// (`FastConvert::of` the type's; for a primitive type, such as `f64` or `i32`, they
+        /// use its own conversion whatever this says).
         fast: Option<FastConvert<F>>,
     },
     /// A derived type or a collection: read as a live view into the owner

@@ -181,9 +181,10 @@ pub(crate) unsafe fn array_item<'a>(table: u64, i: i64) -> Option<&'a Value> {
             .add(TABLE_ARRAY_LIMIT)
             .cast::<u32>()
             .read();
-        let index = usize::try_from(i.checked_sub(1)?).ok()?;
-        (index < limit as usize)
-            .then(|| &*((word(table, TABLE_ARRAY) + index * SLOT) as *const Value))
+        // Items 0 and below wrap to indices far above any limit (a `u32`).
+        let index = (i as u64).wrapping_sub(1);
+        (index < u64::from(limit))
+            .then(|| &*((word(table, TABLE_ARRAY) + index as usize * SLOT) as *const Value))
     }
 }
 
@@ -391,6 +392,8 @@ fn frame_verified(lua: &Lua, keyed: &mlua::AnyUserData) -> mlua::Result<bool> {
                 && array_item(frame[7].payload, 1)
                     .is_some_and(|item| item.tag == tag::INTEGER && item.payload == 42)
                 && array_item(frame[7].payload, 0).is_none()
+                && array_item(frame[7].payload, -1).is_none()
+                && array_item(frame[7].payload, i64::MIN).is_none()
                 && array_item(frame[7].payload, 2).is_none()
                 && {
                     push(state, &frame[4]);

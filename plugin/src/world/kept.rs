@@ -144,8 +144,11 @@ impl WalkColumn {
 
     /// Makes the address kept in `key` (a reference to this column's component, as the walk
     /// hands it out) current, if the world can be read; the first access through it then finds
-    /// it kept. Nothing changes otherwise, and the access finds the address itself.
+    /// it kept. Nothing changes otherwise, and the access finds the address itself. A panic in
+    /// it (none is expected: the world's storage is only read) stops inside and keeps nothing:
+    /// the caller is a C function.
     #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // called by the Lua 5.4 step only
+    #[inline]
     pub(crate) fn keep(&mut self, key: &mut Key) {
         if let Some(keep) = self.keep {
             keep(key, self);
@@ -155,6 +158,13 @@ impl WalkColumn {
 
 /// [`WalkColumn::keep`] for the component `T`.
 fn keep_in_walk<T: Component>(key: &mut Key, column: &mut WalkColumn) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        keep_in_column::<T>(key, column);
+    }));
+}
+
+#[inline(always)]
+fn keep_in_column<T: Component>(key: &mut Key, column: &mut WalkColumn) {
     if matches!(T::STORAGE_TYPE, StorageType::SparseSet) {
         if key.kept.for_reading::<T>().is_none() {
             read::<T>(key);

@@ -407,7 +407,7 @@ mod each_lua54 {
                         Some(reference) if !layout::is_nil(reference.tag) => {
                             layout::push(state, reference);
                             if let Some(key) = key_of(reference) {
-                                keep(&mut *columns.add(k), key);
+                                (*columns.add(k)).keep(key);
                             }
                         }
                         _ => {
@@ -438,13 +438,6 @@ mod each_lua54 {
             *cursor = next;
             Some(count as c_int + 1)
         }
-    }
-
-    /// Keeps the address of the reference whose key is `key` through the walk's `column`
-    /// (`world/kept.rs`), so that its first access finds it kept; a panic in it (none is
-    /// expected: the world's storage is only read) stops here and keeps nothing.
-    fn keep(column: &mut WalkColumn, key: &mut crate::userdata::Key) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| column.keep(key)));
     }
 }
 

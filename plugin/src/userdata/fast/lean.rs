@@ -20,7 +20,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi;
 
 use super::lua54::{BlockHead, Lean};
-use super::{Key, SHORT_TEXT, Scalar};
+use super::{Key, Scalar};
 use crate::vm::layout::{self, Value, tag};
 
 /// A fast field the lean access knows: its name's string object, its block and its access.
@@ -196,7 +196,7 @@ pub(crate) unsafe fn key_of<'a>(reference: &Value) -> Option<&'a mut Key> {
 
 /// `value` as a Lua value, to push as it is (without `lua_pushnumber`'s call and checks).
 #[inline(always)]
-fn scalar_value(value: Scalar) -> Value {
+pub(super) fn scalar_value(value: Scalar) -> Value {
     match value {
         Scalar::Number(n) => Value {
             payload: n.to_bits(),
@@ -210,6 +210,18 @@ fn scalar_value(value: Scalar) -> Value {
             payload: 0,
             tag: if b { tag::TRUE } else { tag::FALSE },
         },
+    }
+}
+
+/// `value` as a number or a boolean, if it is one.
+#[inline(always)]
+pub(super) fn scalar_of(value: &Value) -> Option<Scalar> {
+    match value.tag {
+        tag::INTEGER => Some(Scalar::Integer(value.payload as i64)),
+        tag::FLOAT => Some(Scalar::Number(f64::from_bits(value.payload))),
+        tag::FALSE => Some(Scalar::Boolean(false)),
+        tag::TRUE => Some(Scalar::Boolean(true)),
+        _ => None,
     }
 }
 
@@ -240,16 +252,10 @@ pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: 
             return Found::No;
         };
         match field.lean {
-            Lean::Get(get) => match get(field.block, key) {
-                Some(value) => layout::push(state, &scalar_value(value)),
-                None => return Found::No,
-            },
-            Lean::GetText(get) => {
-                let mut buffer = [0u8; SHORT_TEXT];
-                match get(field.block, key, &mut buffer) {
-                    Some(length) => ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length),
-                    None => return Found::No,
-                };
+            Lean::Get(get) => {
+                if !get(state, field.block, key) {
+                    return Found::No;
+                }
             }
             Lean::Method => {
                 ffi::lua_pushvalue(state, 2);
@@ -282,13 +288,6 @@ pub(super) unsafe fn newindex(state: *mut ffi::lua_State, upvalue: usize) -> boo
         let Some(value) = frame.get(3) else {
             return false;
         };
-        let scalar = match value.tag {
-            tag::INTEGER => Scalar::Integer(value.payload as i64),
-            tag::FLOAT => Scalar::Number(f64::from_bits(value.payload)),
-            tag::FALSE => Scalar::Boolean(false),
-            tag::TRUE => Scalar::Boolean(true),
-            _ => return false,
-        };
-        set(field.block, key, scalar)
+        set(field.block, key, value)
     }
 }

@@ -4,8 +4,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
 use super::{
-    FastConvert, FastField, Key, Locate, SHORT_TEXT, Scalar, TextConvert, keyed_access, lean,
+    FastConvert, FastField, Key, Locate, SHORT_TEXT, Scalar, ScalarConvert, TextConvert,
+    keyed_access, lean,
 };
+use crate::vm::layout::{self, Value};
 
 /// The upvalues of a fast field function: the ordinary function, and the [`Block`] of its
 /// [`Getter`] or [`Setter`].
@@ -33,16 +35,16 @@ pub(super) struct BlockHead {
     pub(super) lean: Lean,
 }
 
-/// A field's access for the lean dispatch (`lean.rs`), which finds the key itself: the value
-/// read (`None`: not reached, for the ordinary path), a text read (its length, copied into
-/// the buffer), or whether the value was written. Text writes have none (the API path reads
-/// the string).
+/// A field's access for the lean dispatch (`lean.rs`), which finds the key itself: a read
+/// pushes the value (a number, a boolean, or a text copied out first) and says whether it did
+/// (`false`: not reached, nothing pushed, for the ordinary path), a write takes the value as
+/// it lies on the stack and says whether it wrote it. Text writes have none (the API path
+/// reads the string).
 #[derive(Clone, Copy)]
 pub(super) enum Lean {
     None,
-    Get(unsafe fn(*const c_void, &mut Key) -> Option<Scalar>),
-    GetText(unsafe fn(*const c_void, &mut Key, &mut [u8; SHORT_TEXT]) -> Option<usize>),
-    Set(unsafe fn(*const c_void, &mut Key, Scalar) -> bool),
+    Get(unsafe fn(*mut ffi::lua_State, *const c_void, &mut Key) -> bool),
+    Set(unsafe fn(*const c_void, &mut Key, &Value) -> bool),
     /// Not a field: a method, which the dispatch returns from its table of methods.
     Method,
     /// A field whose view a keyed reference keeps (`kept_view`).
@@ -110,9 +112,14 @@ pub(crate) fn fast_getter<T: 'static, F: 'static>(
     let place = place.read;
     match *convert {
         FastConvert::Scalar(convert) => {
+            let lean: unsafe fn(_, _, &mut Key) -> bool = if ScalarConvert::<F>::is_primitive() {
+                lean_get::<T, F, true>
+            } else {
+                lean_get::<T, F, false>
+            };
             let block = Block {
                 run: run_get::<T, F>,
-                lean: Lean::Get(lean_get::<T, F>),
+                lean: Lean::Get(lean),
                 data: Getter {
                     get,
                     to: convert.to,
@@ -124,7 +131,7 @@ pub(crate) fn fast_getter<T: 'static, F: 'static>(
         FastConvert::Text(TextConvert { to, .. }) => {
             let block = Block {
                 run: run_get_text::<T, F>,
-                lean: Lean::GetText(lean_get_text::<T, F>),
+                lean: Lean::Get(lean_get_text::<T, F>),
                 data: TextGetter { get, to, place },
             };
             closure(lua, ordinary, block, fast_get)
@@ -145,9 +152,15 @@ pub(crate) fn fast_setter<T: 'static, F: 'static>(
     let place = place.write;
     match *convert {
         FastConvert::Scalar(convert) => {
+            let lean: unsafe fn(_, &mut Key, &Value) -> bool = if ScalarConvert::<F>::is_primitive()
+            {
+                lean_set::<T, F, true>
+            } else {
+                lean_set::<T, F, false>
+            };
             let block = Block {
                 run: run_set::<T, F>,
-                lean: Lean::Set(lean_set::<T, F>),
+                lean: Lean::Set(lean),
                 data: Setter {
                     get_mut,
                     from: convert.from,
@@ -250,7 +263,7 @@ unsafe fn run_get<T: 'static, F: 'static>(
     // SAFETY: per the caller; the key stays pushed while it is used.
     unsafe {
         let top = ffi::lua_gettop(state);
-        match key(state, 1).and_then(|key| lean_get::<T, F>(block, key)) {
+        match key(state, 1).and_then(|key| read_scalar::<T, F, false>(block, key)) {
             Some(value) => {
                 push_scalar(state, value);
                 true
@@ -277,28 +290,83 @@ pub(super) unsafe fn push_scalar(state: *mut ffi::lua_State, value: Scalar) {
     }
 }
 
-/// The [`Lean`] read of a [`Getter`].
+/// What a [`Getter`] reads of the target of `key`; converted by `F`'s own conversion by
+/// name if `PRIMITIVE` (the getter's is that one: `ScalarConvert::is_primitive`).
 ///
 /// SAFETY: `block` is a `Block<Getter<T, F>>`.
-unsafe fn lean_get<T: 'static, F: 'static>(block: *const c_void, key: &mut Key) -> Option<Scalar> {
+#[inline(always)]
+unsafe fn read_scalar<T: 'static, F: 'static, const PRIMITIVE: bool>(
+    block: *const c_void,
+    key: &mut Key,
+) -> Option<Scalar> {
     // SAFETY: per the caller.
     let field = unsafe { &(*block.cast::<Block<Getter<T, F>>>()).data };
     read_with(key, field.place, |target| {
-        Some((field.to)((field.get)(target)))
+        let value = (field.get)(target);
+        let inlined = if PRIMITIVE {
+            ScalarConvert::<F>::primitive_to(value)
+        } else {
+            None
+        };
+        Some(inlined.unwrap_or_else(|| (field.to)(value)))
     })
 }
 
-/// The [`Lean`] write of a [`Setter`].
+/// The [`Lean`] read of a [`Getter`].
+///
+/// SAFETY: `block` is a `Block<Getter<T, F>>`; a C function call of a live state with the
+/// layout checked and a stack slot free.
+unsafe fn lean_get<T: 'static, F: 'static, const PRIMITIVE: bool>(
+    state: *mut ffi::lua_State,
+    block: *const c_void,
+    key: &mut Key,
+) -> bool {
+    // SAFETY: per the caller.
+    match unsafe { read_scalar::<T, F, PRIMITIVE>(block, key) } {
+        Some(value) => {
+            // SAFETY: per the caller.
+            unsafe { layout::push(state, &lean::scalar_value(value)) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// What a [`Setter`] writes into the target of `key`: `true` if it wrote `scalar`; converted
+/// as in [`read_scalar`].
 ///
 /// SAFETY: `block` is a `Block<Setter<T, F>>`.
-unsafe fn lean_set<T: 'static, F: 'static>(
+#[inline(always)]
+unsafe fn write_scalar<T: 'static, F: 'static, const PRIMITIVE: bool>(
     block: *const c_void,
     key: &mut Key,
     scalar: Scalar,
 ) -> bool {
     // SAFETY: per the caller.
     let field = unsafe { &(*block.cast::<Block<Setter<T, F>>>()).data };
-    write_with(key, field.place, field.get_mut, || (field.from)(scalar))
+    write_with(key, field.place, field.get_mut, || {
+        let inlined = if PRIMITIVE {
+            ScalarConvert::<F>::primitive_from(scalar)
+        } else {
+            None
+        };
+        inlined.unwrap_or_else(|| (field.from)(scalar))
+    })
+}
+
+/// The [`Lean`] write of a [`Setter`]: a number or a boolean, as it lies on the stack.
+///
+/// SAFETY: `block` is a `Block<Setter<T, F>>`.
+unsafe fn lean_set<T: 'static, F: 'static, const PRIMITIVE: bool>(
+    block: *const c_void,
+    key: &mut Key,
+    value: &Value,
+) -> bool {
+    match lean::scalar_of(value) {
+        // SAFETY: per the caller.
+        Some(scalar) => unsafe { write_scalar::<T, F, PRIMITIVE>(block, key, scalar) },
+        None => false,
+    }
 }
 
 /// The [`Run`] of a [`Setter`]: writes the value at index `value` into the field of the
@@ -325,7 +393,7 @@ unsafe fn run_set<T: 'static, F: 'static>(
         }
     };
     // SAFETY: per the caller.
-    unsafe { write_keyed(state, |key| lean_set::<T, F>(block, key, scalar)) }
+    unsafe { write_keyed(state, |key| write_scalar::<T, F, false>(block, key, scalar)) }
 }
 
 /// The [`Run`] of a [`TextGetter`]: copies the field's text (up to [`SHORT_TEXT`] bytes)
@@ -345,7 +413,7 @@ unsafe fn run_get_text<T: 'static, F: 'static>(
     // holds the text.
     unsafe {
         let top = ffi::lua_gettop(state);
-        match key(state, 1).and_then(|key| lean_get_text::<T, F>(block, key, &mut buffer)) {
+        match key(state, 1).and_then(|key| read_text::<T, F>(block, key, &mut buffer)) {
             Some(length) => {
                 ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length);
                 true
@@ -358,10 +426,12 @@ unsafe fn run_get_text<T: 'static, F: 'static>(
     }
 }
 
-/// The [`Lean`] read of a [`TextGetter`]: the text's length, copied into `buffer`.
+/// What a [`TextGetter`] reads of the target of `key`: the text's length, copied into
+/// `buffer`.
 ///
 /// SAFETY: `block` is a `Block<TextGetter<T, F>>`.
-unsafe fn lean_get_text<T: 'static, F: 'static>(
+#[inline(always)]
+unsafe fn read_text<T: 'static, F: 'static>(
     block: *const c_void,
     key: &mut Key,
     buffer: &mut [u8; SHORT_TEXT],
@@ -373,6 +443,29 @@ unsafe fn lean_get_text<T: 'static, F: 'static>(
         buffer.get_mut(..text.len())?.copy_from_slice(text);
         Some(text.len())
     })
+}
+
+/// The [`Lean`] read of a [`TextGetter`].
+///
+/// SAFETY: `block` is a `Block<TextGetter<T, F>>`; a C function call of a live state with a
+/// stack slot free. Making the string may raise a memory error, which leaves through Lua's
+/// `longjmp`: by then the world is given back and nothing alive here needs dropping.
+unsafe fn lean_get_text<T: 'static, F: 'static>(
+    state: *mut ffi::lua_State,
+    block: *const c_void,
+    key: &mut Key,
+) -> bool {
+    let mut buffer = [0u8; SHORT_TEXT];
+    // SAFETY: per the caller; `buffer[..length]` holds the text.
+    unsafe {
+        match read_text::<T, F>(block, key, &mut buffer) {
+            Some(length) => {
+                ffi::lua_pushlstring(state, buffer.as_ptr().cast(), length);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The [`Run`] of a [`TextSetter`]: writes the UTF-8 string at index `value` into the field

@@ -33,6 +33,8 @@ use std::collections::HashMap;
 
 use mlua::Lua;
 
+use super::LuaConvert;
+
 /// A field value on its way between Lua and a fast field function.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scalar {
@@ -46,6 +48,86 @@ pub enum Scalar {
 pub struct ScalarConvert<F> {
     pub to: fn(&F) -> Scalar,
     pub from: fn(Scalar) -> Option<F>,
+}
+
+/// Calls `$apply!(ty)` for each primitive whose conversions the fast access inlines (see
+/// [`ScalarConvert::is_primitive`]).
+macro_rules! for_primitives {
+    ($apply:ident) => {
+        $apply!(f64);
+        $apply!(f32);
+        $apply!(bool);
+        $apply!(i8);
+        $apply!(i16);
+        $apply!(i32);
+        $apply!(i64);
+        $apply!(isize);
+        $apply!(u8);
+        $apply!(u16);
+        $apply!(u32);
+        $apply!(u64);
+        $apply!(usize);
+    };
+}
+
+impl<F: 'static> ScalarConvert<F> {
+    /// Whether `F` is a primitive (`f64`, `i32`, `bool`...): the fast access then converts
+    /// with the primitive's own [`LuaConvert::SCALAR`] called by name
+    /// ([`ScalarConvert::primitive_to`], [`ScalarConvert::primitive_from`]), which the
+    /// compiler inlines, instead of through the pointers of its [`ScalarConvert`] (a call,
+    /// and the [`Scalar`] through memory: about 15 instructions an access). A primitive
+    /// field's fast conversion is its type's (`FastConvert::of`): the same functions.
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))] // the Lua 5.4 fast path's
+    pub(crate) fn is_primitive() -> bool {
+        let mut primitive = false;
+        macro_rules! compare {
+            ($ty:ty) => {
+                primitive |= TypeId::of::<F>() == TypeId::of::<$ty>();
+            };
+        }
+        for_primitives!(compare);
+        primitive
+    }
+
+    /// `value` converted by the primitive `F`'s own `to`, if `F` is a primitive (see
+    /// [`ScalarConvert::is_primitive`]).
+    #[inline(always)]
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+    pub(crate) fn primitive_to(value: &F) -> Option<Scalar> {
+        macro_rules! convert {
+            ($ty:ty) => {
+                if let (Some(own), Some(value)) = (
+                    <$ty as LuaConvert>::SCALAR,
+                    (value as &dyn Any).downcast_ref::<$ty>(),
+                ) {
+                    return Some((own.to)(value));
+                }
+            };
+        }
+        for_primitives!(convert);
+        None
+    }
+
+    /// `scalar` converted by the primitive `F`'s own `from`, if `F` is a primitive (the outer
+    /// `None` otherwise; see [`ScalarConvert::is_primitive`]).
+    #[inline(always)]
+    #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
+    pub(crate) fn primitive_from(scalar: Scalar) -> Option<Option<F>> {
+        let mut converted: Option<F> = None;
+        macro_rules! convert {
+            ($ty:ty) => {
+                if let (Some(own), Some(slot)) = (
+                    <$ty as LuaConvert>::SCALAR,
+                    (&mut converted as &mut dyn Any).downcast_mut::<Option<$ty>>(),
+                ) {
+                    *slot = (own.from)(scalar);
+                    return Some(converted);
+                }
+            };
+        }
+        for_primitives!(convert);
+        None
+    }
 }
 
 impl<F> Clone for ScalarConvert<F> {
