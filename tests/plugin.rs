@@ -654,6 +654,87 @@ fn a_reference_kept_in_a_callback_goes_stale_when_its_row_is_taken() {
 }
 
 #[derive(Resource, Default)]
+struct ChangedTransforms(usize);
+
+/// Counts the transforms changed since the system last ran, leaving out those just added.
+fn count_changed_transforms(mut changed: ResMut<ChangedTransforms>, query: Query<Ref<Transform>>) {
+    changed.0 += query
+        .iter()
+        .filter(|t| t.is_changed() && !t.is_added())
+        .count();
+}
+
+#[test]
+fn views_of_component_fields_reach_their_component_as_its_references_do() {
+    // `t.translation` and `t.scale` (views of the component's fields, keyed on Lua 5.4) are read
+    // and written where the component is, follow it when its table grows between frames, mark
+    // it changed on writes only, and go stale with their entity even when a newcomer takes its
+    // row.
+    let mut test = game(&[
+        (
+            "scripts/writer.lua",
+            r#"
+            local kept
+            function on_update()
+                local t = entity:get("Transform")
+                kept = kept or t.translation
+                kept.x = kept.x + 1
+                t.scale.y = t.scale.y * 2
+            end
+            "#,
+        ),
+        (
+            "scripts/reader.lua",
+            "function on_update() local t = entity:get('Transform') local x = t.translation.x + t.scale.y end",
+        ),
+        (
+            "scripts/stale.lua",
+            r#"
+            function on_start()
+                local a = world.spawn { Transform.from_xyz(1, 2, 3) }
+                local v = a:get("Transform").translation
+                v.x = v.x + 1
+                assert(v.x == 2)
+                a:despawn()
+                local b = world.spawn { Transform.from_xyz(7, 8, 9) }
+                local read, err = pcall(function() return v.x end)
+                assert(not read and string.find(tostring(err), "despawned", 1, true), tostring(err))
+                assert(not pcall(function() v.y = 0 end), "a write through the stale view")
+                local t = b:get("Transform")
+                assert(t.translation.x == 7 and t.translation.y == 8, tostring(t.translation))
+            end
+            "#,
+        ),
+    ]);
+    test.app
+        .init_resource::<ChangedTransforms>()
+        .add_systems(Update, count_changed_transforms.after(LuaScriptSet));
+    let writer = test.spawn_script("scripts/writer.lua", Transform::from_xyz(0.0, 0.0, 0.0));
+    test.spawn_script("scripts/reader.lua", Transform::from_xyz(5.0, 0.0, 0.0));
+    test.spawn_script("scripts/stale.lua", ());
+    test.settle(1);
+    test.app.world_mut().resource_mut::<ChangedTransforms>().0 = 0;
+    let start = *test.app.world().get::<Transform>(writer).unwrap();
+    for _ in 0..4 {
+        // The table grows: its columns move, and the kept addresses with them.
+        test.app
+            .world_mut()
+            .spawn_batch((0..2_000).map(|_| Transform::default()));
+        test.update();
+    }
+    assert!(test.errors().is_empty(), "{:?}", test.errors());
+    let now = *test.app.world().get::<Transform>(writer).unwrap();
+    assert_eq!(now.translation.x, start.translation.x + 4.0);
+    assert_eq!(now.scale.y, start.scale.y * 16.0);
+    assert_eq!(now.translation.y, 0.0);
+    assert_eq!(
+        test.app.world().resource::<ChangedTransforms>().0,
+        4,
+        "the writer, once a frame"
+    );
+}
+
+#[derive(Resource, Default)]
 struct ChangedPlayers(usize);
 
 fn count_changed(mut changed: ResMut<ChangedPlayers>, query: Query<(), Changed<Player>>) {

@@ -26,7 +26,7 @@ use super::LuaUserData;
 use super::collection::{Origin, PAIRS};
 use super::convert::ConvertError;
 use super::error;
-use super::fast::{FastField, fast_dispatch, fast_getter, fast_setter, is_keyed};
+use super::fast::{FastField, fast_dispatch, fast_getter, fast_setter, is_keyed, view_entry};
 use super::receiver::{CallScope, This, ThisMut, catch_panics};
 use super::reference::{LuaRef, UserDataPlace, project_userdata};
 use super::registry::{Field, FieldKind, Registrar, VariantField};
@@ -399,9 +399,10 @@ impl<T: LuaUserData, A: Access<T>> MetatableBuilder<'_, T, A> {
         Ok(function)
     }
 
-    /// Lets keyed references keep the view of field `name` (`fast.rs`).
-    fn keep_view(&mut self, name: &'static str) {
-        match set_by_name(&self.views, name, true) {
+    /// Lets keyed references keep the view of field `name` (`fast.rs`); `entry` is what the
+    /// table of views holds for it (`view_entry`: the path that keys its views).
+    fn keep_view(&mut self, name: &'static str, entry: mlua::Result<Value>) {
+        match entry.and_then(|entry| set_by_name(&self.views, name, entry)) {
             Ok(()) => self.has_fast = true,
             Err(err) => {
                 self.error.get_or_insert(err);
@@ -469,7 +470,7 @@ impl<T: LuaUserData, A: Access<T>> Registrar<T> for MetatableBuilder<'_, T, A> {
                 }),
             FieldKind::Live { read, stable, .. } => {
                 if stable && A::REFERENCE && is_keyed::<T>(self.lua) {
-                    self.keep_view(name);
+                    self.keep_view(name, view_entry(self.lua, get, get_mut));
                 }
                 self.lua.create_function(move |lua, owner: A::Owner| {
                     read(

@@ -27,7 +27,9 @@ pub use error::{bad_argument, bad_argument_cause, method_error, script_error};
 #[cfg(feature = "lua54")]
 pub(crate) use fast::key_of;
 pub use fast::{FastConvert, SHORT_TEXT, Scalar, ScalarConvert, TextConvert};
-pub(crate) use fast::{Kept, Key, KeyedAccess, register_keyed_access, set_key};
+pub(crate) use fast::{
+    Kept, Key, KeyedAccess, register_keyed_access, register_view_types, set_key,
+};
 pub use metatable::register_userdata;
 pub use receiver::{Span, This, ThisMut, UserDataArg, current_call};
 pub use reference::{LuaRef, Place, StaleReference, with_value, with_value_mut};

@@ -11,7 +11,9 @@ use bevy::ecs::resource::Resource;
 
 use mlua::{AnyUserData, Lua};
 
-use crate::userdata::{KeyedAccess, LuaRef, Place, StaleReference, register_keyed_access, set_key};
+use crate::userdata::{
+    KeyedAccess, LuaRef, Place, StaleReference, register_keyed_access, register_view_types, set_key,
+};
 use crate::world::{kept, with_world, with_world_ref};
 
 pub(crate) fn stale_despawned(entity: Entity, component: &str) -> mlua::Error {
@@ -105,6 +107,7 @@ impl<T: Component<Mutability = Mutable> + crate::userdata::LuaUserData> Componen
                 write: kept::write::<T>,
             },
         );
+        register_view_types::<T>(lua);
     }
 
     /// A new live reference to the component `T` of `entity`, keyed by the entity.

@@ -1,12 +1,14 @@
 use std::ffi::{c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
 
 use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
 use super::{
-    FastConvert, FastField, Key, Locate, SHORT_TEXT, Scalar, ScalarConvert, TextConvert,
-    keyed_access, lean,
+    FastConvert, FastField, Kept, Key, Locate, SHORT_TEXT, Scalar, ScalarConvert, TextConvert,
+    ViewPath, keyed_access, lean,
 };
+use crate::published::Access;
 use crate::vm::layout::{self, Value};
 
 /// The upvalues of a fast field function: the ordinary function, and the [`Block`] of its
@@ -212,6 +214,31 @@ fn closure<D: 'static>(
         function,
         block: Some(block),
     })
+}
+
+/// What a reference type's table of views holds for field `get`/`get_mut` (of type `F`) of
+/// its `P`: the field's [`ViewPath`] in a userdata, which the keys of its views point to
+/// (`kept_view`), if `P` is keyed; `true` otherwise.
+pub(crate) fn view_entry<P: 'static, F: 'static>(
+    lua: &Lua,
+    get: fn(&P) -> &F,
+    get_mut: fn(&mut P) -> &mut F,
+) -> mlua::Result<mlua::Value> {
+    let Some(parent) = keyed_access::<P>(lua) else {
+        return Ok(mlua::Value::Boolean(true));
+    };
+    let path = ViewPath::of(parent, get, get_mut);
+    // SAFETY: the new userdata is sized and aligned (8 bytes at least) for a `ViewPath`,
+    // which needs no drop, and is written before anything can see it. A memory error leaves
+    // through Lua's `longjmp`, with nothing alive here to drop.
+    unsafe {
+        lua.exec_raw::<AnyUserData>((), |state| {
+            const { assert!(!std::mem::needs_drop::<ViewPath>()) };
+            let memory = ffi::lua_newuserdatauv(state, size_of::<ViewPath>(), 0);
+            memory.cast::<ViewPath>().write(path);
+        })
+    }
+    .map(mlua::Value::UserData)
 }
 
 /// The [`Key`] stored by [`set_key`] in the userdata at `index`, if it is one. It leaves
@@ -513,7 +540,10 @@ fn read_with<T: 'static, R>(
     read: impl FnOnce(&T) -> Option<R>,
 ) -> Option<R> {
     catch_unwind(AssertUnwindSafe(|| {
-        let target = key.kept.for_reading::<T>().or_else(|| place(key))?;
+        let target = key
+            .kept
+            .for_reading::<T>()
+            .or_else(|| find_anew(key, place, Access::Read))?;
         // SAFETY: the key's current kept address or `place` gave the address of a `T` to read
         // now (`Kept::for_reading`, `KeyedAccess`); `read` (a field's projection and
         // conversion) runs no Lua and reaches no world.
@@ -521,6 +551,16 @@ fn read_with<T: 'static, R>(
     }))
     .ok()
     .flatten()
+}
+
+/// The `T` `key` names, found anew (its kept address was not current): through the view's path
+/// for the key of a view (`view.rs`), else through `place`.
+fn find_anew<T: 'static>(key: &mut Key, place: Locate<T>, access: Access) -> Option<NonNull<T>> {
+    if key.view.is_null() {
+        place(key)
+    } else {
+        ViewPath::find::<T>(key, access)
+    }
 }
 
 /// Runs `write` (a [`write_with`]) with the key of the reference at index 1. `true` if it
@@ -554,7 +594,11 @@ fn write_with<T: 'static, F>(
         let Some(value) = make() else {
             return false;
         };
-        let Some(mut target) = key.kept.for_writing::<T>().or_else(|| place(key)) else {
+        let Some(mut target) = key
+            .kept
+            .for_writing::<T>()
+            .or_else(|| find_anew(key, place, Access::Write))
+        else {
             return false;
         };
         // SAFETY: the key's current kept address or `place` gave the address of a `T` to
@@ -740,8 +784,46 @@ unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_pushvalue(state, 2);
             ffi::lua_pushvalue(state, 4);
             ffi::lua_rawset(state, 3);
+            key_view(state);
+            ffi::lua_settop(state, 4);
         }
         1
+    }
+}
+
+/// Gives the view at index 4, just made for field `key` (index 2) of the keyed reference at
+/// index 1, a key of its own (`view.rs`): the reference's, and the field's path from the
+/// table of views; unless the reference is itself a view, the field has no path, or the view
+/// has a user value already (it is not one this dispatch's Lua side just made).
+///
+/// SAFETY: as [`kept_view`], with the view at index 4 and three stack slots free; the stack
+/// may hold more values after.
+unsafe fn key_view(state: *mut ffi::lua_State) {
+    // SAFETY: per the caller; the reference's key stays pushed while it is read, and the path
+    // lives in the table of views as long as the Lua state (see `view.rs`). The new userdata
+    // is sized and aligned for a `Key` and written before anything can see it.
+    unsafe {
+        let Some(parent) = key(state, 1) else {
+            return;
+        };
+        let (entity, parent_view) = (parent.key, parent.view);
+        ffi::lua_pushvalue(state, 2);
+        if !parent_view.is_null()
+            || ffi::lua_rawget(state, VIEWS) != ffi::LUA_TUSERDATA
+            || ffi::lua_getiuservalue(state, 4, 1) != ffi::LUA_TNIL
+        {
+            return;
+        }
+        let path = ffi::lua_touserdata(state, -2)
+            .cast::<ViewPath>()
+            .cast_const();
+        let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
+        memory.cast::<Key>().write(Key {
+            key: entity,
+            kept: Kept::NONE,
+            view: path,
+        });
+        ffi::lua_setiuservalue(state, 4, 1);
     }
 }
 

@@ -201,11 +201,13 @@ pub(crate) struct KeyedAccess<T> {
 pub(crate) type Locate<T> = fn(&mut Key) -> Option<std::ptr::NonNull<T>>;
 
 /// The key of a keyed reference (a Lua userdata of its own, kept in the reference: see
-/// [`set_key`]), and where its place last found the target.
+/// [`set_key`]), where its place last found the target, and for the key of a view, the view's
+/// path (`view.rs`; null otherwise).
 #[repr(C)]
 pub(crate) struct Key {
     pub key: u64,
     pub kept: Kept,
+    pub view: *const ViewPath,
 }
 
 impl Key {
@@ -214,6 +216,7 @@ impl Key {
         Key {
             key,
             kept: Kept::NONE,
+            view: std::ptr::null(),
         }
     }
 }
@@ -230,17 +233,36 @@ impl<T> Copy for KeyedAccess<T> {}
 #[derive(Default)]
 struct KeyedPlaces(HashMap<TypeId, Box<dyn Any>>);
 
-/// Declares that references to `T` may be keyed, reached through `access`. Call it before the
-/// first reference to `T` is made: the reference metatable is built then.
+/// Declares that references to `T` may be keyed, reached through `access` (a component's:
+/// replaces a declaration for views only, [`register_view_access`]). Call it before the first
+/// reference to `T` is made: the reference metatable is built then.
 pub(crate) fn register_keyed_access<T: 'static>(lua: &Lua, access: KeyedAccess<T>) {
+    with_keyed_places(lua, |places| {
+        places.insert(TypeId::of::<T>(), Box::new(access));
+    });
+}
+
+/// Declares that references to `T` may be keyed as views of a component's field
+/// (`view.rs`), unless they are keyed already: a view's key finds its target through its
+/// path, so the place itself reaches nothing.
+pub(crate) fn register_view_access<T: 'static>(lua: &Lua) {
+    let views_only: KeyedAccess<T> = KeyedAccess {
+        read: |_| None,
+        write: |_| None,
+    };
+    with_keyed_places(lua, |places| {
+        places
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(views_only));
+    });
+}
+
+fn with_keyed_places(lua: &Lua, f: impl FnOnce(&mut HashMap<TypeId, Box<dyn Any>>)) {
     if lua.app_data_ref::<KeyedPlaces>().is_none() {
         lua.set_app_data(KeyedPlaces::default());
     }
     if let Some(mut places) = lua.app_data_mut::<KeyedPlaces>() {
-        places
-            .0
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(access));
+        f(&mut places.0);
     }
 }
 
@@ -276,10 +298,11 @@ pub(crate) use kept::Kept;
 #[cfg(feature = "lua54")]
 pub(crate) use lean::key_of;
 #[cfg(feature = "lua54")]
-pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key};
+pub(crate) use lua54::{fast_dispatch, fast_getter, fast_setter, set_key, view_entry};
+pub(crate) use view::{ViewPath, register_view_types};
 
 #[cfg(not(feature = "lua54"))]
-pub(crate) use fallback::{fast_dispatch, fast_getter, fast_setter, set_key};
+pub(crate) use fallback::{fast_dispatch, fast_getter, fast_setter, set_key, view_entry};
 
 /// Other Lua versions: the ordinary functions only.
 #[cfg(not(feature = "lua54"))]
@@ -310,6 +333,14 @@ mod fallback {
         Ok(FastField::ordinary(ordinary))
     }
 
+    pub(crate) fn view_entry<P: 'static, F: 'static>(
+        _lua: &Lua,
+        _get: fn(&P) -> &F,
+        _get_mut: fn(&mut P) -> &mut F,
+    ) -> mlua::Result<mlua::Value> {
+        Ok(mlua::Value::Boolean(true))
+    }
+
     pub(crate) fn fast_dispatch(
         _lua: &Lua,
         (index, newindex): (Function, Function),
@@ -325,3 +356,4 @@ mod kept;
 mod lean;
 #[cfg(feature = "lua54")]
 mod lua54;
+mod view;
