@@ -344,7 +344,8 @@ struct MetatableBuilder<'l, T, A> {
     setters: Table,
     methods: Table,
     /// The blocks of fast field functions by name (`fast.rs`), the fields whose views a keyed
-    /// reference keeps (name -> true), and whether there are any of these.
+    /// reference keeps (name -> the field's path for the views' keys, `fast/view.rs`, or
+    /// true), and whether there are any of these.
     fast_getters: Table,
     fast_setters: Table,
     views: Table,

@@ -114,14 +114,13 @@ pub(crate) fn fast_getter<T: 'static, F: 'static>(
     let place = place.read;
     match *convert {
         FastConvert::Scalar(convert) => {
-            let lean: unsafe fn(_, _, &mut Key) -> bool = if ScalarConvert::<F>::is_primitive() {
-                lean_get::<T, F, true>
-            } else {
-                lean_get::<T, F, false>
-            };
             let block = Block {
                 run: run_get::<T, F>,
-                lean: Lean::Get(lean),
+                lean: Lean::Get(if ScalarConvert::<F>::is_primitive() {
+                    lean_get::<T, F, true>
+                } else {
+                    lean_get::<T, F, false>
+                }),
                 data: Getter {
                     get,
                     to: convert.to,
@@ -154,15 +153,13 @@ pub(crate) fn fast_setter<T: 'static, F: 'static>(
     let place = place.write;
     match *convert {
         FastConvert::Scalar(convert) => {
-            let lean: unsafe fn(_, &mut Key, &Value) -> bool = if ScalarConvert::<F>::is_primitive()
-            {
-                lean_set::<T, F, true>
-            } else {
-                lean_set::<T, F, false>
-            };
             let block = Block {
                 run: run_set::<T, F>,
-                lean: Lean::Set(lean),
+                lean: Lean::Set(if ScalarConvert::<F>::is_primitive() {
+                    lean_set::<T, F, true>
+                } else {
+                    lean_set::<T, F, false>
+                }),
                 data: Setter {
                     get_mut,
                     from: convert.from,
@@ -658,12 +655,13 @@ const LEAN_FIELDS_NEWINDEX: usize = 3;
 /// C `__index` and `__newindex` in front of the Lua ones (`index`, `newindex`): a field in
 /// `fast_getters` / `fast_setters` (name -> block) is run in place, a method (not shadowed
 /// by a field of its name, as in the Lua dispatch) is returned from `methods`; anything
-/// else goes to the Lua dispatch. A field named in `views` (name -> true: a derived value
-/// inside, whose view is the same whatever the value) is read through the Lua dispatch
-/// once per keyed reference, and its view kept (in a table with weak keys, by reference)
-/// and handed out again: `t.translation.x` made a new userdata for `t.translation` every
-/// time. Only keyed references (components) keep views: their views hold no Lua value, so
-/// a reference and its views go to the collector together.
+/// else goes to the Lua dispatch. A field named in `views` (a derived value inside, whose
+/// view is the same whatever the value; name -> the field's path, [`view_entry`]) is read
+/// through the Lua dispatch once per keyed reference, its view given a key of its own
+/// (`key_view`) and kept (in a table with weak keys, by reference) and handed out again:
+/// `t.translation.x` made a new userdata for `t.translation` every time. Only keyed
+/// references (components) keep views: their views hold no Lua value, so a reference and
+/// its views go to the collector together.
 pub(crate) fn fast_dispatch(
     lua: &Lua,
     (index, newindex): (Function, Function),

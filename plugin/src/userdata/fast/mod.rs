@@ -24,9 +24,13 @@
 //! try the lean access (`lean.rs`), which does the common cases reading Lua's structs instead
 //! of the C API; the API path (`lua54.rs`) does the rest.
 //!
+//! The views of derived fields of component references (`t.translation`) are keyed too: their
+//! key names the component's entity and the field's path (`view.rs`), so `t.translation.x`
+//! takes the same fast access at an address inside the component.
+//!
 //! Files: this one holds what every Lua version shares (the conversions, [`Key`], the keyed
-//! places); `kept.rs` the kept addresses and their check; `lua54.rs` the field functions and
-//! the dispatch; `lean.rs` the lean access.
+//! places); `kept.rs` the kept addresses and their check; `view.rs` the paths of keyed views;
+//! `lua54.rs` the field functions and the dispatch; `lean.rs` the lean access.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
