@@ -680,6 +680,10 @@ fn views_of_component_fields_reach_their_component_as_its_references_do() {
                 kept = kept or t.translation
                 kept.x = kept.x + 1
                 t.scale.y = t.scale.y * 2
+                -- Each field's own view, kept (Lua 5.4) and handed out again.
+                assert(t.rotation.w == 1 and t.scale.x == 1 and t.translation.z == 0)
+                assert(t.rotation.x == 0 and t.scale.z == 1 and t.translation.y == 0)
+                assert(_VERSION ~= "Lua 5.4" or rawequal(t.scale, t.scale))
             end
             "#,
         ),

@@ -10,7 +10,9 @@
 //! number or a boolean; a string is written through the API path). It finds the name by its
 //! address among those of the fast fields, the methods and the kept views (a list in a
 //! userdata upvalue, [`push_fields`]), and runs the field's access with the key at hand,
-//! returns the method, or has the dispatch hand out the kept view. Anything else (another kind
+//! returns the method, or hands out the view the reference keeps of the field (from the
+//! reference's array of views, which its key points to; made by the dispatch the first time,
+//! `kept_view`). Anything else (another kind
 //! of value, a name it does not list, a text write, the place out of reach) leaves everything
 //! as it was, and the dispatch takes its ordinary way, so results and errors are the same
 //! either way; so it is when the layout check failed.
@@ -20,7 +22,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi;
 
 use super::lua54::{BlockHead, Lean};
-use super::{Key, Scalar};
+use super::{Key, Scalar, ViewPath};
 use crate::vm::layout::{self, Value, tag};
 
 /// A fast field the lean access knows: its name's string object, its block and its access.
@@ -117,11 +119,13 @@ unsafe fn lean_fields(
         }
         ffi::lua_pushnil(state);
         while ffi::lua_next(state, views) != 0 {
+            // The field's path (`view_entry`), for the slot of its view.
+            let path = ffi::lua_touserdata(state, -1).cast_const();
             ffi::lua_pop(state, 1);
             if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
                 f(LeanField {
                     name: ffi::lua_topointer(state, -1),
-                    block: std::ptr::null(),
+                    block: path,
                     lean: Lean::View,
                 });
             }
@@ -194,6 +198,25 @@ pub(crate) unsafe fn key_of<'a>(reference: &Value) -> Option<&'a mut Key> {
     }
 }
 
+/// The view the reference of `key` keeps for the field whose path is `path` (null: none), if
+/// it was made already (and lies in the array part of the reference's array of views, as
+/// `kept_view` sizes it).
+///
+/// SAFETY: `key` is the key of a reference on the stack (so its array of views is alive, see
+/// `Key::views`); `path` is null or a live `ViewPath`.
+#[inline(always)]
+unsafe fn made_view<'a>(key: &Key, path: *const c_void) -> Option<&'a Value> {
+    if key.views.is_null() || path.is_null() {
+        return None;
+    }
+    // SAFETY: per the caller.
+    unsafe {
+        let slot = (*path.cast::<ViewPath>()).slot;
+        let view = layout::array_item(key.views as u64, i64::from(slot))?;
+        (view.tag == tag::FULL_USERDATA).then_some(view)
+    }
+}
+
 /// `value` as a Lua value, to push as it is (without `lua_pushnumber`'s call and checks).
 #[inline(always)]
 pub(super) fn scalar_value(value: Scalar) -> Value {
@@ -261,7 +284,10 @@ pub(super) unsafe fn index(state: *mut ffi::lua_State, upvalue: usize, methods: 
                 ffi::lua_pushvalue(state, 2);
                 ffi::lua_rawget(state, methods);
             }
-            Lean::View => return Found::View,
+            Lean::View => match made_view(key, field.block) {
+                Some(view) => layout::push(state, view),
+                None => return Found::View,
+            },
             Lean::Set(_) | Lean::None => return Found::No,
         }
         Found::Pushed

@@ -5,8 +5,8 @@ use std::ptr::NonNull;
 use mlua::{AnyUserData, Function, Lua, Table, ffi};
 
 use super::{
-    FastConvert, FastField, Kept, Key, Locate, SHORT_TEXT, Scalar, ScalarConvert, TextConvert,
-    ViewPath, keyed_access, lean,
+    FastConvert, FastField, Key, Locate, SHORT_TEXT, Scalar, ScalarConvert, TextConvert, ViewPath,
+    keyed_access, lean,
 };
 use crate::published::Access;
 use crate::vm::layout::{self, Value};
@@ -681,6 +681,7 @@ pub(crate) fn fast_dispatch(
                     ffi::lua_absindex(state, -2),
                     ffi::lua_absindex(state, -1),
                 );
+                number_views(state, views);
                 ffi::lua_createtable(state, 0, 0);
                 ffi::lua_createtable(state, 0, 1);
                 ffi::lua_pushstring(state, c"k".as_ptr());
@@ -695,6 +696,34 @@ pub(crate) fn fast_dispatch(
             ffi::lua_pushcclosure(state, dispatch_newindex, LEAN_FIELDS_NEWINDEX as c_int);
         })?;
         Ok((index, newindex))
+    }
+}
+
+/// Numbers the paths in the table of views at `views` (name -> path): the slots of their
+/// views in a reference's array of views.
+///
+/// SAFETY: a live state with `views` an absolute index of such a table (its userdata values
+/// are `ViewPath`s, made by [`view_entry`]) and two stack slots free; nothing here raises an
+/// error.
+unsafe fn number_views(state: *mut ffi::lua_State, views: c_int) {
+    // SAFETY: per the caller; both passes visit the same entries (the table does not change).
+    unsafe {
+        let each_path = |f: &mut dyn FnMut(*mut ViewPath)| {
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, views) != 0 {
+                if ffi::lua_type(state, -1) == ffi::LUA_TUSERDATA {
+                    f(ffi::lua_touserdata(state, -1).cast::<ViewPath>());
+                }
+                ffi::lua_pop(state, 1);
+            }
+        };
+        let mut slots = 0u32;
+        each_path(&mut |_| slots += 1);
+        let mut slot = 0u32;
+        each_path(&mut |path| {
+            slot += 1;
+            (*path).number(slot, slots);
+        });
     }
 }
 
@@ -750,28 +779,40 @@ unsafe extern "C-unwind" fn dispatch_index(state: *mut ffi::lua_State) -> c_int 
 }
 
 /// The view of field `key` (index 2) of the keyed reference at index 1: the one kept for
-/// it, or a new one from the Lua dispatch, then kept.
+/// it, or a new one from the Lua dispatch, then kept. A reference keeps its views in an array
+/// (at their paths' slots), which the table of views made holds for it (weak keys) and its key
+/// points to (`Key::views`), so that the lean access finds a view there (`lean.rs`).
 ///
 /// SAFETY: called by `dispatch_index` with its upvalues, two arguments or more and nothing
 /// else on the stack; nothing to drop is alive in the callers (the Lua dispatch, or making
 /// a table, may raise an error).
 unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: per the caller.
+    // SAFETY: per the caller; a path lives in the table of views (`view_entry`).
     unsafe {
         ffi::lua_settop(state, 2);
+        ffi::lua_pushvalue(state, 2);
+        let path = match ffi::lua_rawget(state, VIEWS) {
+            ffi::LUA_TUSERDATA => *ffi::lua_touserdata(state, 3).cast::<ViewPath>(),
+            _ => return call_instead(state, DISPATCH, 1),
+        };
+        ffi::lua_settop(state, 2);
+        let slot = ffi::lua_Integer::from(path.slot);
         ffi::lua_pushvalue(state, 1);
         if ffi::lua_rawget(state, MADE_VIEWS) == ffi::LUA_TTABLE {
-            ffi::lua_pushvalue(state, 2);
-            if ffi::lua_rawget(state, 3) != ffi::LUA_TNIL {
+            if ffi::lua_rawgeti(state, 3, slot) != ffi::LUA_TNIL {
                 return 1;
             }
             ffi::lua_pop(state, 1);
         } else {
             ffi::lua_pop(state, 1);
-            ffi::lua_createtable(state, 0, 2);
+            ffi::lua_createtable(state, c_int::try_from(path.slots).unwrap_or(0), 0);
             ffi::lua_pushvalue(state, 1);
             ffi::lua_pushvalue(state, 3);
             ffi::lua_rawset(state, MADE_VIEWS);
+            if let Some(key) = key(state, 1) {
+                key.views = ffi::lua_topointer(state, 3);
+            }
+            ffi::lua_settop(state, 3);
         }
         // Stack: reference, key, its views. The view is made as the Lua dispatch makes it.
         ffi::lua_pushvalue(state, DISPATCH);
@@ -779,9 +820,8 @@ unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
         ffi::lua_pushvalue(state, 2);
         ffi::lua_call(state, 2, 1);
         if ffi::lua_type(state, 4) == ffi::LUA_TUSERDATA {
-            ffi::lua_pushvalue(state, 2);
             ffi::lua_pushvalue(state, 4);
-            ffi::lua_rawset(state, 3);
+            ffi::lua_rawseti(state, 3, slot);
             key_view(state);
             ffi::lua_settop(state, 4);
         }
@@ -817,9 +857,8 @@ unsafe fn key_view(state: *mut ffi::lua_State) {
             .cast_const();
         let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
         memory.cast::<Key>().write(Key {
-            key: entity,
-            kept: Kept::NONE,
             view: path,
+            ..Key::new(entity)
         });
         ffi::lua_setiuservalue(state, 4, 1);
     }

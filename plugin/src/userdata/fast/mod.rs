@@ -205,13 +205,16 @@ pub(crate) struct KeyedAccess<T> {
 pub(crate) type Locate<T> = fn(&mut Key) -> Option<std::ptr::NonNull<T>>;
 
 /// The key of a keyed reference (a Lua userdata of its own, kept in the reference: see
-/// [`set_key`]), where its place last found the target, and for the key of a view, the view's
-/// path (`view.rs`; null otherwise).
+/// [`set_key`]), where its place last found the target; for the key of a view, the view's
+/// path (`view.rs`; null otherwise); and the reference's array of kept views (`kept_view`; null
+/// until the first is made): a Lua table, which the dispatch's table of views made holds for
+/// as long as the reference lives, so it may be read while the reference is at hand.
 #[repr(C)]
 pub(crate) struct Key {
     pub key: u64,
     pub kept: Kept,
     pub view: *const ViewPath,
+    pub views: *const std::ffi::c_void,
 }
 
 impl Key {
@@ -221,6 +224,7 @@ impl Key {
             key,
             kept: Kept::NONE,
             view: std::ptr::null(),
+            views: std::ptr::null(),
         }
     }
 }

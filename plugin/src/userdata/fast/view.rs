@@ -39,6 +39,11 @@ pub(crate) struct ViewPath {
     /// `P`'s place to read and to write (`Locate<P>`), and the field's `get` and `get_mut`.
     parent: [*const (); 2],
     project: [*const (); 2],
+    /// Where a reference keeps this field's view in its array of views, and the length of
+    /// that array (`P`'s fields with kept views): numbered once the metatable has them all
+    /// ([`ViewPath::number`]).
+    pub(crate) slot: u32,
+    pub(crate) slots: u32,
 }
 
 #[cfg_attr(not(feature = "lua54"), allow(dead_code))]
@@ -54,7 +59,15 @@ impl ViewPath {
             target_type: TypeId::of::<F>(),
             parent: [parent.read as *const (), parent.write as *const ()],
             project: [get as *const (), get_mut as *const ()],
+            slot: 0,
+            slots: 0,
         }
+    }
+
+    /// Numbers the paths of one type's fields: `slot` (from 1) of `slots`.
+    pub(crate) fn number(&mut self, slot: u32, slots: u32) {
+        self.slot = slot;
+        self.slots = slots;
     }
 
     /// The `F` the view `key` names, found anew through its path and kept in `key` (for
