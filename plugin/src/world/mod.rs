@@ -41,8 +41,7 @@ use std::ptr::NonNull;
 
 use bevy::ecs::world::World;
 
-pub(crate) use crate::published::Access;
-use crate::published::{EXCLUSIVE, SLOT};
+use crate::published::{Access, EXCLUSIVE, SLOT};
 use crate::userdata::{current_call, script_error};
 
 /// Publishes `world` to scripts until dropped.

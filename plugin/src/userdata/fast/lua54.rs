@@ -84,19 +84,31 @@ struct TextSetter<T, F> {
 /// unless `set_user_value` is called (nothing here does), and its user values are tables,
 /// so a userdata there is always a `Key` put by this function.
 pub(crate) fn set_key(lua: &Lua, reference: &AnyUserData, key: u64) -> mlua::Result<()> {
-    // SAFETY: the stack holds the reference as pushed by `exec_raw`; the new userdata is
-    // sized and aligned (8 bytes at least) for a `Key`, which needs no drop, and is written
-    // before anything can see it; the user value slot 1 exists on every userdata mlua makes
-    // (`lua_newuserdata` makes one). A memory error leaves through Lua's `longjmp`, with
-    // nothing alive here to drop.
+    // SAFETY: the stack holds the reference as pushed by `exec_raw`; the user value slot 1
+    // exists on every userdata mlua makes (`lua_newuserdata` makes one).
     unsafe {
         lua.exec_raw::<()>(reference, |state| {
-            const { assert!(!std::mem::needs_drop::<Key>()) };
-            let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
-            memory.cast::<Key>().write(Key::new(key));
-            ffi::lua_setiuservalue(state, -2, 1);
+            attach_key(state, -1, Key::new(key));
             ffi::lua_pop(state, 1);
         })
+    }
+}
+
+/// Makes a [`Key`] userdata of `key` and puts it in the first user value of the userdata at
+/// `index` (a reference, or a view: see [`set_key`], `key_view`).
+///
+/// SAFETY: a live state with `index` a valid index of a userdata with a user value slot, and a
+/// stack slot free. A memory error leaves through Lua's `longjmp`, with nothing alive here to
+/// drop.
+unsafe fn attach_key(state: *mut ffi::lua_State, index: c_int, key: Key) {
+    // SAFETY: per the caller; the new userdata is sized and aligned (8 bytes at least) for a
+    // `Key`, which needs no drop, and is written before anything can see it.
+    unsafe {
+        const { assert!(!std::mem::needs_drop::<Key>()) };
+        let index = ffi::lua_absindex(state, index);
+        let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
+        memory.cast::<Key>().write(key);
+        ffi::lua_setiuservalue(state, index, 1);
     }
 }
 
@@ -722,7 +734,8 @@ unsafe fn number_views(state: *mut ffi::lua_State, views: c_int) {
         let mut slot = 0u32;
         each_path(&mut |path| {
             slot += 1;
-            (*path).number(slot, slots);
+            (*path).slot = slot;
+            (*path).slots = slots;
         });
     }
 }
@@ -792,11 +805,13 @@ unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
         ffi::lua_settop(state, 2);
         ffi::lua_pushvalue(state, 2);
         let path = match ffi::lua_rawget(state, VIEWS) {
-            ffi::LUA_TUSERDATA => *ffi::lua_touserdata(state, 3).cast::<ViewPath>(),
+            ffi::LUA_TUSERDATA => ffi::lua_touserdata(state, 3)
+                .cast::<ViewPath>()
+                .cast_const(),
             _ => return call_instead(state, DISPATCH, 1),
         };
         ffi::lua_settop(state, 2);
-        let slot = ffi::lua_Integer::from(path.slot);
+        let (slot, slots) = (ffi::lua_Integer::from((*path).slot), (*path).slots);
         ffi::lua_pushvalue(state, 1);
         if ffi::lua_rawget(state, MADE_VIEWS) == ffi::LUA_TTABLE {
             if ffi::lua_rawgeti(state, 3, slot) != ffi::LUA_TNIL {
@@ -805,7 +820,7 @@ unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_pop(state, 1);
         } else {
             ffi::lua_pop(state, 1);
-            ffi::lua_createtable(state, c_int::try_from(path.slots).unwrap_or(0), 0);
+            ffi::lua_createtable(state, c_int::try_from(slots).unwrap_or(0), 0);
             ffi::lua_pushvalue(state, 1);
             ffi::lua_pushvalue(state, 3);
             ffi::lua_rawset(state, MADE_VIEWS);
@@ -822,45 +837,39 @@ unsafe fn kept_view(state: *mut ffi::lua_State) -> c_int {
         if ffi::lua_type(state, 4) == ffi::LUA_TUSERDATA {
             ffi::lua_pushvalue(state, 4);
             ffi::lua_rawseti(state, 3, slot);
-            key_view(state);
+            key_view(state, path);
             ffi::lua_settop(state, 4);
         }
         1
     }
 }
 
-/// Gives the view at index 4, just made for field `key` (index 2) of the keyed reference at
-/// index 1, a key of its own (`view.rs`): the reference's, and the field's path from the
-/// table of views; unless the reference is itself a view, the field has no path, or the view
-/// has a user value already (it is not one this dispatch's Lua side just made).
+/// Gives the view at index 4, just made for the field whose path is `path` of the keyed
+/// reference at index 1, a key of its own (`view.rs`): the reference's, and the path; unless
+/// the reference is itself a view, or the view has a user value already (it is not one this
+/// dispatch's Lua side just made).
 ///
-/// SAFETY: as [`kept_view`], with the view at index 4 and three stack slots free; the stack
-/// may hold more values after.
-unsafe fn key_view(state: *mut ffi::lua_State) {
-    // SAFETY: per the caller; the reference's key stays pushed while it is read, and the path
-    // lives in the table of views as long as the Lua state (see `view.rs`). The new userdata
-    // is sized and aligned for a `Key` and written before anything can see it.
+/// SAFETY: as [`kept_view`], with the view at index 4, three stack slots free and `path` in
+/// the table of views (alive as long as the Lua state, see `view.rs`); the stack may hold more
+/// values after.
+unsafe fn key_view(state: *mut ffi::lua_State, path: *const ViewPath) {
+    // SAFETY: per the caller; the reference's key stays pushed while it is read.
     unsafe {
         let Some(parent) = key(state, 1) else {
             return;
         };
         let (entity, parent_view) = (parent.key, parent.view);
-        ffi::lua_pushvalue(state, 2);
-        if !parent_view.is_null()
-            || ffi::lua_rawget(state, VIEWS) != ffi::LUA_TUSERDATA
-            || ffi::lua_getiuservalue(state, 4, 1) != ffi::LUA_TNIL
-        {
+        if !parent_view.is_null() || ffi::lua_getiuservalue(state, 4, 1) != ffi::LUA_TNIL {
             return;
         }
-        let path = ffi::lua_touserdata(state, -2)
-            .cast::<ViewPath>()
-            .cast_const();
-        let memory = ffi::lua_newuserdatauv(state, size_of::<Key>(), 0);
-        memory.cast::<Key>().write(Key {
-            view: path,
-            ..Key::new(entity)
-        });
-        ffi::lua_setiuservalue(state, 4, 1);
+        attach_key(
+            state,
+            4,
+            Key {
+                view: path,
+                ..Key::new(entity)
+            },
+        );
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct ViewPath {
     project: [*const (); 2],
     /// Where a reference keeps this field's view in its array of views, and the length of
     /// that array (`P`'s fields with kept views): numbered once the metatable has them all
-    /// ([`ViewPath::number`]).
+    /// (`lua54.rs` `number_views`).
     pub(crate) slot: u32,
     pub(crate) slots: u32,
 }
@@ -62,12 +62,6 @@ impl ViewPath {
             slot: 0,
             slots: 0,
         }
-    }
-
-    /// Numbers the paths of one type's fields: `slot` (from 1) of `slots`.
-    pub(crate) fn number(&mut self, slot: u32, slots: u32) {
-        self.slot = slot;
-        self.slots = slots;
     }
 
     /// The `F` the view `key` names, found anew through its path and kept in `key` (for
